@@ -1,0 +1,68 @@
+import {Command, Flags, type Interfaces} from '@oclif/core'
+
+import {type MfcConfig, type SettingOverrides, resolveConfig} from '../lib/config.js'
+import {EXIT, MfcError, toMfcError} from '../lib/errors.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof MfcCommand)['baseFlags'] & T['flags']>
+
+/**
+ * The base of every mfc command: `--json`, `--config`, `--debug`, config resolution, and one
+ * error path that prints "Error: ... / Try this: ..." (or a JSON error object) and exits with
+ * the error's code. A stack trace only with --debug or MFC_DEBUG.
+ */
+export abstract class MfcCommand extends Command {
+  static override baseFlags = {
+    config: Flags.string({
+      description: 'Path of ssl-config.json (default: $MFC_SSL_CONFIG, else the config directory).',
+      helpGroup: 'GLOBAL',
+    }),
+    debug: Flags.boolean({description: 'Show stack traces and debug logs (also MFC_DEBUG=1).', helpGroup: 'GLOBAL'}),
+  }
+
+  static override enableJsonFlag = true
+
+  private resolved?: MfcConfig
+
+  /** Resolves the config once, with this command's flags applied on top. */
+  protected loadConfig(configFile: string | undefined, overrides: SettingOverrides = {}): MfcConfig {
+    if (!this.resolved) {
+      this.resolved = resolveConfig({configFile, overrides})
+      if (!this.jsonEnabled()) for (const warning of this.resolved.warnings) this.warn(warning)
+    }
+
+    return this.resolved
+  }
+
+  /** True when the command may ask questions: a TTY on both ends, no --json, no --yes. */
+  protected canPrompt(yes = false): boolean {
+    return !yes && !this.jsonEnabled() && Boolean(process.stdin.isTTY && process.stdout.isTTY)
+  }
+
+  /** Prints a line for humans (never under --json). */
+  protected say(message = ''): void {
+    if (!this.jsonEnabled()) this.log(message)
+  }
+
+  protected override async catch(error: Error & {oclif?: {exit?: number}; skipOclifErrorHandling?: boolean}): Promise<never> {
+    const debug = this.argv.includes('--debug') || /^(1|true|yes|on)$/i.test(process.env.MFC_DEBUG ?? '')
+    // oclif's own parse errors (unknown flag, missing value) are usage errors: exit 2.
+    const mfcError = error instanceof MfcError
+      ? error
+      : error.oclif?.exit === EXIT.USAGE || /(Unexpected argument|Nonexistent flag|Expected|Missing required flag|--\S+ cannot also be provided|requires)/.test(error.message)
+        ? new MfcError(error.message.split('\n')[0], {code: 'MFC_USAGE', exitCode: EXIT.USAGE, suggestions: [`See \`mfc ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`], cause: error})
+        : toMfcError(error)
+
+    if (this.jsonEnabled()) {
+      this.logJson({error: {code: mfcError.code, message: mfcError.message, exitCode: mfcError.exitCode, suggestions: mfcError.suggestions}})
+    } else {
+      process.stderr.write(`Error: ${mfcError.message}\n`)
+      for (const suggestion of mfcError.suggestions) process.stderr.write(`Try this: ${suggestion}\n`)
+    }
+
+    if (debug) process.stderr.write(`${(mfcError.cause as Error | undefined)?.stack ?? mfcError.stack}\n`)
+    process.exitCode = mfcError.exitCode
+    // Printed already: oclif must only exit with our code.
+    Object.assign(error, {oclif: {exit: mfcError.exitCode}, skipOclifErrorHandling: true})
+    throw error
+  }
+}

@@ -1,0 +1,29 @@
+import {systemClock} from '../lib/clock.js'
+import type {MfcConfig} from '../lib/config.js'
+import {MfcEventBus} from '../lib/events.js'
+import {CertManager} from '../services/certificates/cert-manager.js'
+import {CertMonitor} from '../services/certificates/monitor.js'
+import {LocalCaIssuer} from '../services/issuers/local-ca-issuer.js'
+import {FileCertStore} from '../services/store/file-cert-store.js'
+
+/** localhost certificates also name the loopback addresses, so https://127.0.0.1 works too. */
+export function withLoopback(domains: string[]): string[] {
+  return domains.includes('localhost') ? [...new Set([...domains, '127.0.0.1', '::1'])] : domains
+}
+
+/** Wires the certificate services of one command run from the resolved config. */
+export async function ssl(config: MfcConfig, domains?: string[]) {
+  const store = new FileCertStore(config.paths.storeDir)
+  const events = new MfcEventBus()
+  return {
+    domains: withLoopback(domains ?? config.settings.domains),
+    events,
+    store,
+    manager: new CertManager(config, store, systemClock, events),
+    localCa: new LocalCaIssuer(config.paths, systemClock),
+  }
+}
+
+export function monitor(config: MfcConfig): CertMonitor {
+  return new CertMonitor(config, new FileCertStore(config.paths.storeDir), systemClock)
+}

@@ -1,0 +1,162 @@
+import {readFile} from 'node:fs/promises'
+
+import {Flags} from '@oclif/core'
+
+import {MfcCommand} from '../../cli/base-command.js'
+import {askChoice, askConfirm, askText} from '../../cli/prompts.js'
+import {facts, outputMode, runSteps} from '../../cli/render.js'
+import {ssl} from '../../cli/services.js'
+import {isValidName} from '../../lib/config.js'
+import {ConfigError, StoreError} from '../../lib/errors.js'
+import {describeKeySpec, keySpecFromSettings} from '../../services/certificates/key-spec.js'
+
+export interface SslInitResult {
+  name: string
+  issuer: string
+  domains: string[]
+  version: string
+  certFile: string
+  keyFile: string
+  chainFile: string
+  caFile: string | null
+  configFile: string
+  serial: string
+  notBefore: string
+  notAfter: string
+  key: string
+  replaced: boolean
+}
+
+export default class SslInit extends MfcCommand {
+  static override summary = 'Create the certificate the servers use: local CA (default) or your own files.'
+
+  static override description = `Without --cert-file, mfc keeps a local certificate authority in its state directory (ECDSA P-256,
+10 years) and signs a 90-day certificate for every --domain (localhost also gets 127.0.0.1 and ::1).
+Trust the CA once (the command prints how) and browsers accept every certificate it signs.
+With --cert-file and --key-file, your own certificate is checked (key matches, chain order, not
+expired) and installed instead. Either way the files go into the versioned certificate store and
+ssl-config.json points cert_file/key_file at the live copies.
+
+On a terminal, missing answers are asked for; with --yes, --json or no terminal nothing is asked.`
+
+  static override examples = [
+    {description: 'A development certificate for this machine', command: '<%= config.bin %> <%= command.id %> --domain localhost'},
+    {description: 'Several names, RSA keys', command: '<%= config.bin %> <%= command.id %> --domain mfc.lab.example --domain 10.0.0.5 --key-type rsa --rsa-key-size 3072'},
+    {description: 'Install a certificate you already have', command: '<%= config.bin %> <%= command.id %> --domain mfc.example.org --cert-file fullchain.pem --key-file privkey.pem'},
+  ]
+
+  static override flags = {
+    domain: Flags.string({char: 'd', description: 'A name for the certificate (repeat for more; the first is the primary).', multiple: true}),
+    email: Flags.string({description: 'Contact email stored in the config (used by ACME CAs).'}),
+    'key-type': Flags.string({description: 'Key algorithm of the certificate.', options: ['ecdsa', 'rsa']}),
+    'rsa-key-size': Flags.integer({description: 'RSA key size.', options: ['2048', '3072', '4096'] as never}),
+    'elliptic-curve': Flags.string({description: 'ECDSA curve.', options: ['P-256', 'P-384']}),
+    'cert-file': Flags.string({description: 'Install this certificate (PEM, leaf first) instead of issuing one.', dependsOn: ['key-file']}),
+    'key-file': Flags.string({description: 'The private key of --cert-file (PEM).', dependsOn: ['cert-file']}),
+    force: Flags.boolean({char: 'f', description: 'Replace an existing certificate without asking (the old version stays in the store).'}),
+    yes: Flags.boolean({char: 'y', description: 'Never prompt; fail if something required is missing.'}),
+  }
+
+  async run(): Promise<SslInitResult> {
+    const {flags} = await this.parse(SslInit)
+    const interactive = this.canPrompt(flags.yes)
+    let domains = flags.domain?.flatMap((d) => d.split(',')).map((d) => d.trim().toLowerCase()).filter(Boolean)
+    const config = this.loadConfig(flags.config, {
+      domains,
+      email: flags.email,
+      key_type: flags['key-type'] as 'ecdsa' | 'rsa' | undefined,
+      rsa_key_size: flags['rsa-key-size'] as 2048 | undefined,
+      elliptic_curve: flags['elliptic-curve'] as 'P-256' | undefined,
+    })
+    let custom = flags['cert-file'] ? {certFile: flags['cert-file'], keyFile: flags['key-file']!} : undefined
+
+    if (!domains && config.sources.domain === 'default') {
+      if (!interactive) {
+        throw new ConfigError('No domain given for the certificate.', {
+          code: 'MFC_CONFIG_MISSING',
+          suggestions: ['Pass --domain (e.g. `mfc ssl init --domain localhost`), set MFC_SSL_DOMAIN, or set "domain" in ' + config.paths.sslConfigFile + '.'],
+        })
+      }
+
+      domains = await this.askDomains(config.settings.domain)
+      if (!custom && await askChoice('Which certificate?', [
+        {name: 'Local CA (development, private networks)', value: 'local-ca'},
+        {name: 'My own certificate files', value: 'custom'},
+      ]) === 'custom') {
+        custom = {certFile: await askText('Certificate file (PEM):'), keyFile: await askText('Private key file (PEM):')}
+      }
+    }
+
+    const services = await ssl(this.loadConfig(flags.config, {}), domains)
+    const names = services.domains
+    const existing = await services.manager.existing(names)
+    let replace = flags.force
+    if (existing && !replace) {
+      if (!interactive) {
+        throw new StoreError(`A certificate for ${names[0]} already exists (expires ${existing.meta.notAfter}).`, {
+          code: 'MFC_STORE_EXISTS',
+          suggestions: ['Add --force to replace it (the old version stays in the store).', 'Run `mfc cert renew` to renew it instead.'],
+        })
+      }
+
+      replace = await askConfirm(`A certificate for ${names[0]} exists (expires ${existing.meta.notAfter}). Replace it?`, false)
+      if (!replace) this.exit(0)
+    }
+
+    const mode = outputMode(this.jsonEnabled())
+    const result = custom
+      ? await runSteps(mode, `Installing ${custom.certFile}`, async () => services.manager.importPair({
+        certPem: await this.readInput(custom.certFile), keyPem: await this.readInput(custom.keyFile),
+        certSource: custom.certFile, keySource: custom.keyFile, replace, command: 'ssl init',
+      }))
+      : await runSteps(mode, `Issuing a certificate for ${names.join(', ')} (${describeKeySpec(keySpecFromSettings(config.settings))}, local CA)`, (step) => services.manager.obtain({
+        domains: names, issuer: services.localCa, keySpec: keySpecFromSettings(config.settings), replace, command: 'ssl init', onStep: step,
+        settings: {email: config.settings.email, use_letsencrypt: false, ca_file: custom ? null : config.paths.caCertFile},
+      }))
+
+    const {meta} = result.stored
+    const output: SslInitResult = {
+      name: meta.name, issuer: meta.issuer, domains: meta.domains, version: result.stored.version,
+      certFile: result.certFile, keyFile: result.keyFile, chainFile: result.stored.chainFile,
+      caFile: meta.issuer === 'local-ca' ? config.paths.caCertFile : null, configFile: result.configFile,
+      serial: meta.serial, notBefore: meta.notBefore, notAfter: meta.notAfter,
+      key: meta.keySpec ? describeKeySpec(meta.keySpec) : 'as given', replaced: result.replaced,
+    }
+    this.report(output)
+    return output
+  }
+
+  private async askDomains(current: string): Promise<string[]> {
+    const answer = await askText('Domain names (comma-separated):', {
+      default: current,
+      validate: (value) => value.split(',').map((d) => d.trim()).filter(Boolean).every((d) => isValidName(d.toLowerCase())) || 'Give DNS names or IP addresses, separated by commas.',
+    })
+    return answer.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean)
+  }
+
+  private async readInput(file: string): Promise<string> {
+    try {
+      return await readFile(file, 'utf8')
+    } catch (error) {
+      throw new StoreError(`Cannot read ${file}: ${(error as Error).message}`, {code: 'MFC_CERT_INVALID', cause: error, suggestions: [`Check the path and permissions of ${file}.`]})
+    }
+  }
+
+  private report(result: SslInitResult): void {
+    this.say(`\n${result.replaced ? 'Replaced' : 'Created'} the certificate for ${result.domains.join(', ')} (version ${result.version}).`)
+    this.say(facts([
+      ['Certificate', result.certFile], ['Private key', result.keyFile], ['Chain', result.chainFile],
+      ['Issuer', result.issuer === 'local-ca' ? `local CA (${result.caFile})` : result.issuer], ['Key', result.key],
+      ['Valid until', result.notAfter], ['Config', result.configFile],
+    ]))
+    if (result.caFile) {
+      this.say(`\nTo trust the local CA (once per machine or browser):
+  Debian/Ubuntu:  sudo cp ${result.caFile} /usr/local/share/ca-certificates/mfc-local-ca.crt && sudo update-ca-certificates
+  Chrome/Firefox: certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n "mfc local CA" -i ${result.caFile}
+  macOS:          sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${result.caFile}
+  Node, curl:     NODE_EXTRA_CA_CERTS=${result.caFile}   curl --cacert ${result.caFile} https://${result.domains[0]}:8443/health`)
+    }
+
+    this.say('\nNext: `mfc serve` to start the servers, `mfc cert monitor` to check the certificate.')
+  }
+}

@@ -1,0 +1,411 @@
+import {readFileSync} from 'node:fs'
+import {isIP} from 'node:net'
+
+import {ConfigError, errnoCode} from './errors.js'
+import {type MfcPaths, lineageName, livePaths, resolvePaths} from './paths.js'
+
+/**
+ * Settings keep the snake_case names of the guide's `ssl-config.json` everywhere (file, docs,
+ * code), so a setting has one name a user can grep for. New keys follow the same style.
+ */
+export interface Settings {
+  domain: string
+  /** Every name on the certificate; the first is `domain`. */
+  domains: string[]
+  email: string
+  use_letsencrypt: boolean
+  staging: boolean
+  /** Any RFC 8555 directory URL; overrides use_letsencrypt/staging's Let's Encrypt URLs. */
+  acme_directory: string | null
+  cert_file: string
+  key_file: string
+  ca_file: string | null
+  key_type: 'ecdsa' | 'rsa'
+  rsa_key_size: 2048 | 3072 | 4096
+  elliptic_curve: 'P-256' | 'P-384'
+  ssl_version: string
+  ciphers: string | null
+  verify_mode: string
+  enable_hsts: boolean
+  hsts_max_age: number
+  enable_csp: boolean
+  host: string
+  https_port_api: number
+  https_port_frontend: number
+  wss_port_streaming: number
+  http_port: number
+  auto_renew: boolean
+  renewal_days_before: number
+  webroot: string | null
+  pre_hook: string | null
+  deploy_hook: string | null
+  post_hook: string | null
+}
+
+export type SettingKey = keyof Settings
+export type SettingSource = 'default' | 'file' | 'env' | 'flag'
+
+/** Values given on the command line, keyed like the file; undefined means "not given". */
+export type SettingOverrides = {[K in SettingKey]?: Settings[K] | undefined}
+
+export interface Secrets {
+  apiToken?: string
+  sessionSecret?: string
+  csrfSecret?: string
+  jwtSecret?: string
+}
+
+/** The one resolved, frozen configuration of a process. */
+export interface MfcConfig {
+  readonly settings: Readonly<Settings>
+  readonly sources: Readonly<Record<SettingKey, SettingSource>>
+  readonly paths: MfcPaths
+  /** Never logged, never printed in --json. */
+  readonly secrets: Readonly<Secrets>
+  readonly file: {readonly path: string; readonly exists: boolean; readonly raw: Readonly<Record<string, unknown>>}
+  readonly warnings: readonly string[]
+  readonly debug: boolean
+  readonly isRoot: boolean
+}
+
+type Kind = 'string' | 'email' | 'bool' | 'port' | 'int' | 'domains' | 'path' | 'nullable-string' | {oneOf: readonly (number | string)[]}
+
+interface Spec {
+  kind: Kind
+  env?: string
+  /** Also accepted (the original's dev-mode environment). */
+  min?: number
+}
+
+const SPECS: Record<SettingKey, Spec> = {
+  domain: {kind: 'string', env: 'MFC_SSL_DOMAIN'},
+  domains: {kind: 'domains'},
+  email: {kind: 'email', env: 'MFC_SSL_EMAIL'},
+  use_letsencrypt: {kind: 'bool', env: 'MFC_SSL_USE_LETSENCRYPT'},
+  staging: {kind: 'bool', env: 'MFC_SSL_STAGING'},
+  acme_directory: {kind: 'nullable-string', env: 'MFC_ACME_DIRECTORY'},
+  cert_file: {kind: 'path', env: 'MFC_SSL_CERT_FILE'},
+  key_file: {kind: 'path', env: 'MFC_SSL_KEY_FILE'},
+  ca_file: {kind: 'nullable-string'},
+  key_type: {kind: {oneOf: ['ecdsa', 'rsa']}},
+  rsa_key_size: {kind: {oneOf: [2048, 3072, 4096]}},
+  elliptic_curve: {kind: {oneOf: ['P-256', 'P-384']}},
+  ssl_version: {kind: 'string'},
+  ciphers: {kind: 'nullable-string'},
+  verify_mode: {kind: 'string'},
+  enable_hsts: {kind: 'bool'},
+  hsts_max_age: {kind: 'int', min: 0},
+  enable_csp: {kind: 'bool'},
+  host: {kind: 'string', env: 'MFC_HOST'},
+  https_port_api: {kind: 'port', env: 'MFC_HTTPS_API_PORT'},
+  https_port_frontend: {kind: 'port', env: 'MFC_HTTPS_FRONTEND_PORT'},
+  wss_port_streaming: {kind: 'port', env: 'MFC_WSS_STREAMING_PORT'},
+  http_port: {kind: 'port', env: 'MFC_HTTP_PORT'},
+  auto_renew: {kind: 'bool'},
+  renewal_days_before: {kind: 'int', min: 0},
+  webroot: {kind: 'nullable-string'},
+  pre_hook: {kind: 'nullable-string'},
+  deploy_hook: {kind: 'nullable-string'},
+  post_hook: {kind: 'nullable-string'},
+}
+
+/** Keys the Python system wrote that mfc reads but does not use for anything new. */
+const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
+  domain: 'localhost',
+  email: '',
+  use_letsencrypt: false,
+  staging: false,
+  acme_directory: null,
+  ca_file: null,
+  key_type: 'ecdsa',
+  rsa_key_size: 2048,
+  elliptic_curve: 'P-256',
+  ssl_version: 'TLSv1_2',
+  ciphers: null,
+  verify_mode: 'CERT_NONE',
+  enable_hsts: true,
+  hsts_max_age: 31_536_000,
+  enable_csp: true,
+  host: '0.0.0.0',
+  https_port_api: 8443,
+  https_port_frontend: 8444,
+  wss_port_streaming: 8445,
+  http_port: 80,
+  auto_renew: true,
+  renewal_days_before: 30,
+  webroot: null,
+  pre_hook: null,
+  deploy_hook: null,
+  post_hook: null,
+}
+
+/** Keys other mfc services own in the same file (notifications, servers...): known, not warned. */
+const EXTRA_KNOWN_KEYS = new Set<string>(['$schema'])
+
+export function registerConfigKeys(...keys: string[]): void {
+  for (const key of keys) EXTRA_KNOWN_KEYS.add(key)
+}
+
+export interface ResolveOptions {
+  env?: NodeJS.ProcessEnv
+  overrides?: SettingOverrides
+  /** `--config FILE`: beats MFC_SSL_CONFIG. */
+  configFile?: string
+  isRoot?: boolean
+}
+
+/** Builds the frozen config: defaults < config file < environment < flags. */
+export function resolveConfig(options: ResolveOptions = {}): MfcConfig {
+  const env = options.env ?? process.env
+  const isRoot = options.isRoot ?? (process.getuid?.() === 0)
+  const paths = resolvePaths({...env, MFC_SSL_CONFIG: options.configFile ?? env.MFC_SSL_CONFIG}, isRoot)
+  const warnings: string[] = []
+  const values: Partial<Record<SettingKey, unknown>> = {}
+  const sources = {} as Record<SettingKey, SettingSource>
+
+  const raw = readConfigFile(paths.sslConfigFile)
+  for (const [key, value] of Object.entries(raw ?? {})) {
+    if (key in SPECS) {
+      values[key as SettingKey] = parseValue(key as SettingKey, value, `${paths.sslConfigFile}`)
+      sources[key as SettingKey] = 'file'
+    } else if (!EXTRA_KNOWN_KEYS.has(key)) {
+      warnings.push(`Unknown key "${key}" in ${paths.sslConfigFile} is ignored (the rest of the file is used).`)
+    }
+  }
+
+  applyEnvironment(env, values, sources)
+  if (/^(dev|development)$/i.test(env.MFC_SSL_MODE ?? '') && sources.use_letsencrypt !== 'env') {
+    values.use_letsencrypt = false
+    sources.use_letsencrypt = 'env'
+  }
+
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue
+    values[key as SettingKey] = parseValue(key as SettingKey, value, 'the command line')
+    sources[key as SettingKey] = 'flag'
+  }
+
+  const settings = finish(values, sources, paths)
+  return Object.freeze({
+    settings: Object.freeze(settings),
+    sources: Object.freeze(sources),
+    paths: Object.freeze(paths),
+    secrets: Object.freeze(readSecrets(env)),
+    file: Object.freeze({path: paths.sslConfigFile, exists: raw !== undefined, raw: Object.freeze(raw ?? {})}),
+    warnings: Object.freeze(warnings),
+    debug: isTruthy(env.MFC_DEBUG),
+    isRoot,
+  })
+}
+
+function readConfigFile(file: string): Record<string, unknown> | undefined {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined
+    throw new ConfigError(`Cannot read config file ${file}: ${(error as Error).message}`, {
+      code: 'MFC_CONFIG_PARSE',
+      cause: error,
+      suggestions: [`Check the permissions of ${file}, or point MFC_SSL_CONFIG at another file.`],
+    })
+  }
+
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    throw new ConfigError(`Config file ${file} is not valid JSON: ${(error as Error).message}`, {
+      code: 'MFC_CONFIG_PARSE',
+      cause: error,
+      suggestions: [`Fix the JSON in ${file} (e.g. \`node -e 'JSON.parse(require("fs").readFileSync(process.argv[1]))' ${file}\`), or move it away to start from defaults.`],
+    })
+  }
+
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`Config file ${file} must hold a JSON object, not ${Array.isArray(parsed) ? 'an array' : typeof parsed}.`, {
+      code: 'MFC_CONFIG_PARSE',
+      suggestions: [`Write the settings as {"domain": "...", ...} in ${file}.`],
+    })
+  }
+
+  return parsed as Record<string, unknown>
+}
+
+function applyEnvironment(env: NodeJS.ProcessEnv, values: Partial<Record<SettingKey, unknown>>, sources: Record<SettingKey, SettingSource>): void {
+  for (const [key, spec] of Object.entries(SPECS) as [SettingKey, Spec][]) {
+    const text = spec.env ? env[spec.env] : undefined
+    if (text === undefined || text === '') continue
+    values[key] = parseValue(key, text, `environment variable ${spec.env}`, true)
+    sources[key] = 'env'
+  }
+
+  // MFC_SSL_DOMAIN may list several names; the first is the primary domain.
+  if (sources.domain === 'env') {
+    const names = splitDomains(String(values.domain))
+    values.domain = names[0]
+    values.domains = names
+    sources.domains = 'env'
+  }
+}
+
+function invalid(key: string, where: string, expected: string, value: unknown): ConfigError {
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value)
+  const onFile = !where.startsWith('environment') && !where.startsWith('the command line')
+  return new ConfigError(`Invalid value ${shown} for "${key}" in ${where}: expected ${expected}.`, {
+    code: 'MFC_CONFIG_VALUE',
+    suggestions: [onFile ? `Fix "${key}" in ${where}.` : `Fix the value of ${where.replace('environment variable ', '')}.`],
+  })
+}
+
+function parseValue(key: SettingKey, value: unknown, where: string, fromText = false): unknown {
+  const {kind, min} = SPECS[key]
+  const fail = (expected: string) => invalid(key, where, expected, value)
+  if (typeof kind === 'object') {
+    const candidate = fromText && typeof kind.oneOf[0] === 'number' ? Number(value) : value
+    if (!kind.oneOf.includes(candidate as never)) throw fail(`one of ${kind.oneOf.join(', ')}`)
+    return candidate
+  }
+
+  switch (kind) {
+    case 'string':
+    case 'path': {
+      if (typeof value !== 'string' || value.trim() === '') throw fail('a non-empty string')
+      return value.trim()
+    }
+
+    case 'email': {
+      if (typeof value !== 'string' || (value.trim() !== '' && !/^[^\s@]+@[^\s@]+$/.test(value.trim()))) throw fail('an email address (or "")')
+      return value.trim()
+    }
+
+    case 'nullable-string': {
+      if (value === null) return null
+      if (typeof value !== 'string') throw fail('a string or null')
+      return value.trim() === '' ? null : value.trim()
+    }
+
+    case 'bool': {
+      if (typeof value === 'boolean') return value
+      if (typeof value === 'string' && fromText) {
+        if (/^(true|1|yes|on)$/i.test(value)) return true
+        if (/^(false|0|no|off)$/i.test(value)) return false
+      }
+
+      throw fail(fromText ? 'true/false (also 1/0, yes/no, on/off)' : 'true or false')
+    }
+
+    case 'port':
+    case 'int': {
+      const number = typeof value === 'string' && fromText && /^\s*\d+\s*$/.test(value) ? Number(value) : value
+      if (typeof number !== 'number' || !Number.isInteger(number)) throw fail(kind === 'port' ? 'a port number (0-65535)' : 'a whole number')
+      if (kind === 'port' && (number < 0 || number > 65_535)) throw fail('a port number (0-65535)')
+      if (min !== undefined && number < min) throw fail(`a whole number >= ${min}`)
+      return number
+    }
+
+    case 'domains': {
+      const list = typeof value === 'string' ? splitDomains(value) : value
+      if (!Array.isArray(list) || list.length === 0 || list.some((d) => typeof d !== 'string' || d.trim() === '')) {
+        throw fail('a non-empty list of domain names')
+      }
+
+      return list.map((d: string) => d.trim().toLowerCase())
+    }
+  }
+}
+
+function splitDomains(text: string): string[] {
+  return text.split(/[\s,]+/).map((d) => d.trim().toLowerCase()).filter(Boolean)
+}
+
+const DOMAIN_RE = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
+
+/** A DNS name (optionally one leading wildcard label) or an IP address. */
+export function isValidName(name: string): boolean {
+  return isIP(name) !== 0 || (name.length <= 253 && DOMAIN_RE.test(name))
+}
+
+function finish(values: Partial<Record<SettingKey, unknown>>, sources: Record<SettingKey, SettingSource>, paths: MfcPaths): Settings {
+  for (const key of Object.keys(SPECS) as SettingKey[]) sources[key] ??= 'default'
+  const merged = {...DEFAULTS, ...values} as Settings
+  // The more specific source wins: a Python file has only `domain`; `--domain` sets `domains`.
+  const rank = (s: SettingSource) => ['default', 'file', 'env', 'flag'].indexOf(s)
+  const domains = values.domains !== undefined && rank(sources.domains) >= rank(sources.domain)
+    ? values.domains as string[]
+    : [merged.domain.toLowerCase()]
+  for (const name of domains) {
+    if (!isValidName(name)) throw invalid('domain', sourceLabel(sources.domains === 'default' ? sources.domain : sources.domains, paths), 'a DNS name or IP address', name)
+  }
+
+  merged.domains = [...new Set(domains)]
+  merged.domain = merged.domains[0]
+  const live = livePaths(paths, lineageName(merged.domain))
+  merged.cert_file ??= live.certFile
+  merged.key_file ??= live.keyFile
+  return merged
+}
+
+function sourceLabel(source: SettingSource, paths: MfcPaths): string {
+  if (source === 'file') return paths.sslConfigFile
+  if (source === 'env') return 'environment variable MFC_SSL_DOMAIN'
+  return 'the command line'
+}
+
+function readSecrets(env: NodeJS.ProcessEnv): Secrets {
+  return {
+    apiToken: env.MFC_API_TOKEN || undefined,
+    sessionSecret: env.MFC_SESSION_SECRET || undefined,
+    csrfSecret: env.MFC_CSRF_SECRET || undefined,
+    jwtSecret: env.MFC_JWT_SECRET || undefined,
+  }
+}
+
+function isTruthy(text: string | undefined): boolean {
+  return text !== undefined && /^(1|true|yes|on|\*|mfc.*)$/i.test(text)
+}
+
+/** Settings in file order: the Python system's keys first, as it saved them. */
+function toFileObject(settings: Partial<Settings>): Record<string, unknown> {
+  const ordered: Record<string, unknown> = {}
+  for (const key of ['cert_file', 'key_file', 'ca_file', 'use_letsencrypt', 'domain', 'email', 'staging'] as const) ordered[key] = settings[key]
+  for (const key of Object.keys(SPECS) as SettingKey[]) if (!(key in ordered)) ordered[key] = settings[key]
+  return ordered
+}
+
+
+/**
+ * Writes `changes` into the config file atomically, keeping every other key (including keys
+ * this version of mfc does not know). The caller holds the mfc lock. Returns the file path.
+ */
+export async function saveSettings(config: MfcConfig, changes: Partial<Settings>): Promise<string> {
+  const {writeFileAtomic, ensureDir} = await import('./fs-atomic.js')
+  const {dirname} = await import('node:path')
+  const file = config.paths.sslConfigFile
+  let current: Record<string, unknown> | undefined
+  try {
+    current = readConfigFile(file)
+  } catch {
+    // Unparseable: replaced whole. resolveConfig refuses such a file, so callers only get here
+    // after the user chose to overwrite it.
+  }
+
+  // Only what the file already says plus `changes` is written: values that came from the
+  // environment or flags of this one run are not made permanent behind the user's back.
+  const base = current ?? {...DEFAULTS} as Record<string, unknown>
+  const next = toFileObject({...base, ...changes} as Partial<Settings>)
+  for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key]
+  for (const [key, value] of Object.entries(current ?? {})) if (!(key in next)) next[key] = value
+  try {
+    await ensureDir(dirname(file), 0o700)
+    await writeFileAtomic(file, JSON.stringify(next, null, 2) + '\n', 0o644)
+  } catch (error) {
+    throw new ConfigError(`Cannot write the config file ${file}: ${(error as Error).message}`, {
+      code: 'MFC_CONFIG_WRITE',
+      cause: error,
+      suggestions: [`Check the permissions of ${dirname(file)}, or set MFC_CONFIG_DIR to a directory you own.`],
+    })
+  }
+
+  return file
+}
