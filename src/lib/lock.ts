@@ -63,7 +63,7 @@ export async function acquireLock(file: string, command: string): Promise<Lock> 
         await new Promise((resolve) => setTimeout(resolve, 100))
         continue
       }
-    } else if (holder.host === owner.host && holder.pid !== process.pid && isProcessAlive(holder.pid)) {
+    } else if (holder.host === owner.host && isProcessAlive(holder.pid)) {
       throw new LockError(`Another mfc process (pid ${holder.pid}, "${holder.command}", since ${holder.since}) holds the lock ${file}.`, {
         code: 'MFC_LOCKED',
         suggestions: ['Wait for it to finish and try again.', `If no mfc process is running, remove ${file}.`],

@@ -1,0 +1,145 @@
+import {expect} from 'chai'
+import {execFileSync} from 'node:child_process'
+import {X509Certificate} from 'node:crypto'
+import {readFile, readlink, stat, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import type {SslInitResult} from '../../src/commands/ssl/init.js'
+import {mintCa, mintLeaf} from '../helpers/certs.js'
+import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
+
+const openssl = (...args: string[]) => execFileSync('openssl', args, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
+
+describe('mfc ssl init', function () {
+  this.timeout(60_000)
+  let t: TempEnv
+  beforeEach(async () => {
+    t = await tempEnv()
+  })
+  afterEach(() => t.cleanup())
+
+  it('creates a local CA and a localhost leaf that openssl verifies, with the right extensions and modes', async () => {
+    const result = await runCli(['ssl', 'init', '--domain', 'localhost', '--json'], {env: t.env})
+    expect(result.code, result.stderr).to.equal(0)
+    const out = parseJson<SslInitResult>(result)
+    expect(out.domains).to.deep.equal(['localhost', '127.0.0.1', '::1'])
+    expect(out.issuer).to.equal('local-ca')
+    expect(out.caFile).to.equal(join(t.stateDir, 'ca', 'ca.crt'))
+
+    expect(openssl('verify', '-CAfile', out.caFile!, out.certFile)).to.contain(': OK')
+    const leaf = openssl('x509', '-in', out.certFile, '-noout', '-text')
+    expect(leaf).to.match(/Subject Alternative Name:\s*\n\s*DNS:localhost, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/)
+    expect(leaf).to.match(/Extended Key Usage:\s*\n\s*TLS Web Server Authentication/)
+    expect(leaf).to.match(/CA:FALSE/)
+    expect(leaf).to.contain('ASN1 OID: prime256v1')
+    const days = (new Date(out.notAfter).getTime() - new Date(out.notBefore).getTime()) / 86_400_000
+    expect(days).to.be.closeTo(90, 0.01)
+
+    const ca = openssl('x509', '-in', out.caFile!, '-noout', '-text')
+    expect(ca).to.match(/Basic Constraints: critical\s*\n\s*CA:TRUE, pathlen:0/)
+    expect(ca).to.match(/Key Usage: critical\s*\n\s*Digital Signature, Certificate Sign, CRL Sign/)
+    const caCert = new X509Certificate(await readFile(out.caFile!))
+    expect((new Date(caCert.validTo).getTime() - Date.now()) / 86_400_000 / 365).to.be.closeTo(10, 0.02)
+
+    expect((await stat(out.keyFile)).mode & 0o777).to.equal(0o600)
+    expect((await stat(join(t.stateDir, 'ca', 'ca.key'))).mode & 0o777).to.equal(0o600)
+    expect((await stat(t.stateDir)).mode & 0o777).to.equal(0o700)
+    expect((await stat(join(t.stateDir, 'certs'))).mode & 0o777).to.equal(0o700)
+
+    const config = JSON.parse(await readFile(join(t.configDir, 'ssl-config.json'), 'utf8'))
+    expect(config.cert_file).to.equal(out.certFile)
+    expect(config.key_file).to.equal(out.keyFile)
+    expect(config.domain).to.equal('localhost')
+    expect(config.use_letsencrypt).to.equal(false)
+    expect(openssl('pkey', '-in', config.key_file, '-pubout')).to.equal(openssl('x509', '-in', config.cert_file, '-noout', '-pubkey'))
+  })
+
+  it('prints where everything is and how to trust the CA', async () => {
+    const result = await runCli(['ssl', 'init', '--domain', 'localhost'], {env: t.env})
+    expect(result.code, result.stderr).to.equal(0)
+    expect(result.stdout).to.contain(join(t.stateDir, 'certs', 'localhost', 'live', 'fullchain.pem'))
+    expect(result.stdout).to.contain('update-ca-certificates')
+    expect(result.stdout).to.contain(`NODE_EXTRA_CA_CERTS=${join(t.stateDir, 'ca', 'ca.crt')}`)
+  })
+
+  const keyCases: [string[], RegExp][] = [
+    [['--key-type', 'rsa', '--rsa-key-size', '2048'], /Public-Key: \(2048 bit\)/],
+    [['--key-type', 'rsa', '--rsa-key-size', '3072'], /Public-Key: \(3072 bit\)/],
+    [['--key-type', 'ecdsa', '--elliptic-curve', 'P-384'], /ASN1 OID: secp384r1/],
+  ]
+  for (const [flags, expected] of keyCases) {
+    it(`issues with ${flags.join(' ')}`, async () => {
+      const result = await runCli(['ssl', 'init', '--domain', 'mfc.lab.test', '--domain', '10.0.0.5', ...flags, '--json'], {env: t.env})
+      expect(result.code, result.stderr).to.equal(0)
+      const out = parseJson<SslInitResult>(result)
+      expect(openssl('x509', '-in', out.certFile, '-noout', '-text')).to.match(expected).and.to.contain('IP Address:10.0.0.5')
+      expect(openssl('verify', '-CAfile', out.caFile!, out.certFile)).to.contain(': OK')
+    })
+  }
+
+  it('asks for --force before replacing a certificate, then keeps the old version', async () => {
+    expect((await runCli(['ssl', 'init', '--domain', 'localhost'], {env: t.env})).code).to.equal(0)
+    const again = await runCli(['ssl', 'init', '--domain', 'localhost'], {env: t.env})
+    expect(again.code).to.equal(4)
+    expect(again.stderr).to.contain('already exists').and.contain('--force')
+    expect(again.stderr).not.to.match(/\bat .*\.js:\d+/)
+    const forced = await runCli(['ssl', 'init', '--domain', 'localhost', '--force', '--json'], {env: t.env})
+    expect(forced.code, forced.stderr).to.equal(0)
+    expect(parseJson<SslInitResult>(forced)).to.include({version: '0002', replaced: true})
+    expect(await readlink(join(t.stateDir, 'certs', 'localhost', 'live'))).to.equal('versions/0002')
+  })
+
+  it('never prompts without a terminal and says what is missing', async () => {
+    const result = await runCli(['ssl', 'init'], {env: t.env})
+    expect(result.code).to.equal(3)
+    expect(result.stderr).to.contain('No domain given').and.contain('--domain')
+  })
+
+  it('reports usage errors with exit 2, in JSON too', async () => {
+    const result = await runCli(['ssl', 'init', '--domain', 'localhost', '--key-type', 'dsa', '--json'], {env: t.env})
+    expect(result.code).to.equal(2)
+    expect(parseJson<{error: {code: string}}>(result).error.code).to.equal('MFC_USAGE')
+  })
+
+  describe('with --cert-file/--key-file', () => {
+    it('installs a valid custom pair into the store', async () => {
+      const ca = await mintCa()
+      const leaf = await mintLeaf(ca, ['custom.test'])
+      await writeFile(join(t.dir, 'full.pem'), leaf.certPem + ca.certPem)
+      await writeFile(join(t.dir, 'key.pem'), leaf.keyPem)
+      const result = await runCli(['ssl', 'init', '--domain', 'custom.test', '--cert-file', join(t.dir, 'full.pem'), '--key-file', join(t.dir, 'key.pem'), '--json'], {env: t.env})
+      expect(result.code, result.stderr).to.equal(0)
+      const out = parseJson<SslInitResult>(result)
+      expect(out.issuer).to.equal('custom')
+      expect(await readFile(out.certFile, 'utf8')).to.equal(leaf.certPem + ca.certPem)
+      expect((await stat(out.keyFile)).mode & 0o777).to.equal(0o600)
+    })
+
+    const bad: [string, (files: {leaf: {certPem: string; keyPem: string}; other: {keyPem: string}; caPem: string; expired: {certPem: string; keyPem: string}}) => [string, string], RegExp][] = [
+      ['a key that does not match', ({leaf, other}) => [leaf.certPem, other.keyPem], /does not belong to the certificate/],
+      ['a chain in the wrong order', ({leaf, caPem}) => [caPem + leaf.certPem, leaf.keyPem], /out of order|does not belong/],
+      ['an expired certificate', ({expired}) => [expired.certPem, expired.keyPem], /expired on/],
+      ['a file that is not PEM', ({leaf}) => ['hello', leaf.keyPem], /holds no PEM certificate/],
+    ]
+    for (const [what, make, message] of bad) {
+      it(`rejects ${what} before writing anything`, async () => {
+        const ca = await mintCa()
+        const files = {
+          leaf: await mintLeaf(ca, ['custom.test']),
+          other: await mintLeaf(ca, ['custom.test']),
+          caPem: ca.certPem,
+          expired: await mintLeaf(ca, ['custom.test'], {notBefore: new Date(Date.now() - 100 * 86_400_000), days: 30}),
+        }
+        const [certPem, keyPem] = make(files)
+        await writeFile(join(t.dir, 'c.pem'), certPem)
+        await writeFile(join(t.dir, 'k.pem'), keyPem)
+        const result = await runCli(['ssl', 'init', '--domain', 'custom.test', '--cert-file', join(t.dir, 'c.pem'), '--key-file', join(t.dir, 'k.pem')], {env: t.env})
+        expect(result.code).to.equal(4)
+        expect(result.stderr).to.match(message)
+        expect(result.stderr).to.contain(join(t.dir, what === 'a key that does not match' ? 'k.pem' : 'c.pem'))
+        await stat(join(t.stateDir, 'certs')).then(() => expect.fail('the store was written'), () => {})
+        await stat(join(t.configDir, 'ssl-config.json')).then(() => expect.fail('the config was written'), () => {})
+      })
+    }
+  })
+})
