@@ -44,6 +44,8 @@ export abstract class MfcCommand extends Command {
   }
 
   protected override async catch(error: Error & {oclif?: {exit?: number}; skipOclifErrorHandling?: boolean}): Promise<never> {
+    // this.exit(n) is not a failure: let oclif exit with n.
+    if ((error as {code?: string}).code === 'EEXIT') throw error
     const debug = this.argv.includes('--debug') || /^(1|true|yes|on)$/i.test(process.env.MFC_DEBUG ?? '')
     // oclif's own parse errors (unknown flag, missing value) are usage errors: exit 2.
     const mfcError = error instanceof MfcError

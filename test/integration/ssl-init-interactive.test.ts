@@ -1,0 +1,61 @@
+import {expect} from 'chai'
+import {readlink} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {BIN, type TempEnv, tempEnv} from '../helpers/cli.js'
+import {TmuxSession} from '../helpers/tty.js'
+
+describe('mfc ssl init on a terminal', function () {
+  this.timeout(60_000)
+  let t: TempEnv
+  const sessions: TmuxSession[] = []
+  const run = (args: string) => {
+    const session = new TmuxSession(`${process.execPath} ${BIN} ${args}`, t.env)
+    sessions.push(session)
+    return session
+  }
+
+  beforeEach(async () => {
+    t = await tempEnv()
+  })
+  afterEach(async () => {
+    for (const s of sessions.splice(0)) s.close()
+    await t.cleanup()
+  })
+
+  it('asks for the domains and the kind of certificate, then shows the task list', async () => {
+    const tty = run('ssl init')
+    await tty.waitFor(/Domain names \(comma-separated\)/)
+    tty.send('C-u', 'localhost,mfc.lab.test', 'Enter')
+    await tty.waitFor(/Which certificate\?/)
+    tty.send('Enter')
+    expect(await tty.exitCode()).to.equal(0)
+    const screen = tty.screen()
+    expect(screen).to.match(/✔ Issuing a certificate for localhost, mfc\.lab\.test/)
+    expect(screen).to.contain('Created the certificate for localhost, mfc.lab.test, 127.0.0.1, ::1')
+  })
+
+  it('asks before replacing an existing certificate and keeps it on "no"', async () => {
+    const first = run('ssl init --domain localhost')
+    expect(await first.exitCode()).to.equal(0)
+    const live = join(t.stateDir, 'certs', 'localhost', 'live')
+
+    const no = run('ssl init --domain localhost')
+    await no.waitFor(/Replace it\?/)
+    no.send('n', 'Enter')
+    expect(await no.exitCode()).to.equal(0)
+    expect(await readlink(live)).to.equal('versions/0001')
+
+    const yes = run('ssl init --domain localhost')
+    await yes.waitFor(/Replace it\?/)
+    yes.send('y', 'Enter')
+    expect(await yes.exitCode()).to.equal(0)
+    expect(await readlink(live)).to.equal('versions/0002')
+  })
+
+  it('never prompts with --yes, even on a terminal', async () => {
+    const tty = run('ssl init --yes')
+    expect(await tty.exitCode()).to.equal(3)
+    expect(tty.screen()).to.contain('No domain given')
+  })
+})
