@@ -48,7 +48,6 @@ describe('architecture', () => {
   it('each protocol or crypto library is imported by exactly one adapter module', async () => {
     const adapters: Record<string, string> = {
       'acme-client': 'src/services/issuers/acme-issuer.ts',
-      '@peculiar/x509': 'src/services/certificates/x509-builder.ts',
       nodemailer: 'src/services/notifications/email-notifier.ts',
       ws: 'src/services/servers/stream-server.ts',
       undici: 'src/services/http-client.ts',

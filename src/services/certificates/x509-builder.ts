@@ -1,24 +1,37 @@
-import 'reflect-metadata'
-import {createPrivateKey, createPublicKey, generateKeyPair, randomBytes, webcrypto} from 'node:crypto'
+import {X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign, type KeyObject} from 'node:crypto'
 import {isIP} from 'node:net'
 import {promisify} from 'node:util'
 
-// @peculiar/x509 2.x needs reflect-metadata loaded first (see ARCHITECTURE.md); this module is
-// its only importer, and only the commands that mint certificates load this module.
-import * as x509 from '@peculiar/x509'
-
+import * as der from './der.js'
 import type {KeySpec} from './key-spec.js'
 
-x509.cryptoProvider.set(webcrypto as never)
-const subtle = webcrypto.subtle as webcrypto.SubtleCrypto
+/*
+ * Builds X.509 v3 certificates (RFC 5280) with Node's native crypto for keys and signatures and
+ * der.ts for the encoding. @peculiar/x509 would do the same but costs ~250 ms to import on
+ * this machine, most of `ssl init`'s time; parsing stays with Node's X509Certificate.
+ */
+
 const generate = promisify(generateKeyPair)
 
-export interface PemPair {
-  certPem: string
-  keyPem: string
+const OID = {
+  commonName: '2.5.4.3',
+  organization: '2.5.4.10',
+  ecdsaSha256: '1.2.840.10045.4.3.2',
+  ecdsaSha384: '1.2.840.10045.4.3.3',
+  rsaSha256: '1.2.840.113549.1.1.11',
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  basicConstraints: '2.5.29.19',
+  authorityKeyIdentifier: '2.5.29.35',
+  extKeyUsage: '2.5.29.37',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
 }
 
-/** Generates a private key (native OpenSSL, not JS) and returns it as PKCS#8 PEM. */
+/** KeyUsage bit numbers (RFC 5280 §4.2.1.3). */
+const KEY_USAGE = {digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6}
+
+/** Generates a private key (native OpenSSL) and returns it as PKCS#8 PEM. */
 export async function generatePrivateKey(spec: KeySpec): Promise<string> {
   const {privateKey} = spec.type === 'ecdsa'
     ? await generate('ec', {namedCurve: spec.curve})
@@ -26,41 +39,73 @@ export async function generatePrivateKey(spec: KeySpec): Promise<string> {
   return privateKey.export({format: 'pem', type: 'pkcs8'}) as string
 }
 
-function algorithmOf(keyPem: string): webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams {
+interface Signer {
+  key: KeyObject
+  hash: 'sha256' | 'sha384'
+  algorithm: der.Der
+}
+
+function signerFor(keyPem: string): Signer {
   const key = createPrivateKey(keyPem)
   if (key.asymmetricKeyType === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'P-384' : 'P-256'
-    return {name: 'ECDSA', namedCurve: curve}
+    const p384 = key.asymmetricKeyDetails?.namedCurve === 'secp384r1'
+    return {key, hash: p384 ? 'sha384' : 'sha256', algorithm: der.sequence(der.objectIdentifier(p384 ? OID.ecdsaSha384 : OID.ecdsaSha256))}
   }
 
-  return {name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256'}
+  return {key, hash: 'sha256', algorithm: der.sequence(der.objectIdentifier(OID.rsaSha256), der.nullValue())}
 }
 
-async function importKeys(keyPem: string): Promise<{privateKey: webcrypto.CryptoKey; publicKey: webcrypto.CryptoKey; algorithm: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams}> {
-  const algorithm = algorithmOf(keyPem)
-  const der = createPrivateKey(keyPem).export({format: 'der', type: 'pkcs8'})
-  const spki = createPublicKey(keyPem).export({format: 'der', type: 'spki'})
-  const privateKey = await subtle.importKey('pkcs8', der, algorithm, false, ['sign'])
-  const publicKey = await subtle.importKey('spki', spki, algorithm, true, ['verify'])
-  return {privateKey, publicKey, algorithm}
+function spkiOf(keyPem: string): Buffer {
+  return createPublicKey(keyPem).export({format: 'der', type: 'spki'})
 }
 
-function signingAlgorithm(algorithm: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams): webcrypto.Algorithm {
-  return algorithm.name === 'ECDSA'
-    ? {name: 'ECDSA', hash: (algorithm as webcrypto.EcKeyImportParams).namedCurve === 'P-384' ? 'SHA-384' : 'SHA-256'} as webcrypto.EcdsaParams
-    : {name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256'} as webcrypto.RsaHashedImportParams
+/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */
+function keyIdentifier(spki: Buffer): Buffer {
+  const [, publicKey] = der.children(der.readElement(spki).content)
+  return createHash('sha1').update(publicKey.content.subarray(1)).digest()
 }
 
-/** A positive 128-bit serial (RFC 5280 allows up to 20 octets; the top bit is cleared). */
-function serialNumber(): string {
+function name(commonName: string, organization?: string): der.Der {
+  const rdn = (oid: string, value: string) => der.set(der.sequence(der.objectIdentifier(oid), der.utf8String(value)))
+  return der.sequence(...(organization ? [rdn(OID.organization, organization)] : []), rdn(OID.commonName, commonName))
+}
+
+function extension(oid: string, critical: boolean, value: der.Der): der.Der {
+  return der.sequence(der.objectIdentifier(oid), ...(critical ? [der.boolean(true)] : []), der.octetString(value))
+}
+
+/** A positive 128-bit serial (RFC 5280 allows up to 20 octets). */
+function serialNumber(): Buffer {
   const bytes = randomBytes(16)
-  bytes[0] &= 0x7F
-  bytes[0] |= 0x01
-  return bytes.toString('hex')
+  bytes[0] = (bytes[0] & 0x7F) | 0x01
+  return bytes
 }
 
-function escapeDn(value: string): string {
-  return value.replaceAll(/([,+"\\<>;=])/g, String.raw`\$1`)
+interface TbsOptions {
+  issuer: der.Der
+  subject: der.Der
+  notBefore: Date
+  notAfter: Date
+  spki: Buffer
+  extensions: der.Der[]
+  signer: Signer
+}
+
+function signCertificate(options: TbsOptions): string {
+  const tbs = der.sequence(
+    der.explicit(0, der.smallInteger(2)), // v3
+    der.unsignedInteger(serialNumber()),
+    options.signer.algorithm,
+    options.issuer,
+    der.sequence(der.time(options.notBefore), der.time(options.notAfter)),
+    options.subject,
+    options.spki,
+    der.explicit(3, der.sequence(...options.extensions)),
+  )
+  const signature = sign(options.signer.hash, tbs, options.signer.key) // ECDSA: DER (r, s), as X.509 wants
+  const certificate = der.sequence(tbs, options.signer.algorithm, der.bitString(signature))
+  const base64 = certificate.toString('base64').replaceAll(/(.{64})/g, '$1\n').trimEnd()
+  return `-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n`
 }
 
 export interface CaOptions {
@@ -71,24 +116,22 @@ export interface CaOptions {
 }
 
 /** A self-signed CA certificate: CA:TRUE with pathlen 0, keyCertSign + cRLSign, critical. */
-export async function createCaCertificate(options: CaOptions): Promise<string> {
-  const {privateKey, publicKey, algorithm} = await importKeys(options.keyPem)
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serialNumber(),
-    subject: `CN=${escapeDn(options.commonName)}, O=mfc local CA`,
-    issuer: `CN=${escapeDn(options.commonName)}, O=mfc local CA`,
+export function createCaCertificate(options: CaOptions): string {
+  const spki = spkiOf(options.keyPem)
+  const subject = name(options.commonName, 'mfc local CA')
+  return signCertificate({
+    issuer: subject,
+    subject,
     notBefore: options.notBefore,
     notAfter: options.notAfter,
-    signingAlgorithm: signingAlgorithm(algorithm),
-    publicKey,
-    signingKey: privateKey,
+    spki,
+    signer: signerFor(options.keyPem),
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      extension(OID.basicConstraints, true, der.sequence(der.boolean(true), der.smallInteger(0))),
+      extension(OID.keyUsage, true, der.namedBits([KEY_USAGE.digitalSignature, KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign])),
+      extension(OID.subjectKeyIdentifier, false, der.octetString(keyIdentifier(spki))),
     ],
   })
-  return cert.toString('pem') + '\n'
 }
 
 export interface LeafOptions {
@@ -101,33 +144,48 @@ export interface LeafOptions {
   caKeyPem: string
 }
 
+function generalName(value: string): der.Der {
+  const family = isIP(value)
+  if (family === 0) return der.implicitPrimitive(2, Buffer.from(value, 'ascii')) // dNSName
+  const bytes = Buffer.from(family === 4 ? value.split('.').map(Number) : expandIpv6(value))
+  return der.implicitPrimitive(7, bytes) // iPAddress
+}
+
+function expandIpv6(address: string): number[] {
+  const [head, tail = ''] = address.split('::')
+  const groups = (part: string) => (part === '' ? [] : part.split(':'))
+  const left = groups(head)
+  const right = address.includes('::') ? groups(tail) : []
+  const all = [...left, ...Array.from({length: 8 - left.length - right.length}, () => '0'), ...right]
+  return all.flatMap((group) => {
+    const value = Number.parseInt(group, 16)
+    return [value >> 8, value & 0xFF]
+  })
+}
+
 /** A server certificate signed by the CA: SANs, serverAuth, CA:FALSE, SKI/AKI. */
-export async function createLeafCertificate(options: LeafOptions): Promise<string> {
-  const leaf = await importKeys(options.keyPem)
-  const ca = await importKeys(options.caKeyPem)
-  const caCert = new x509.X509Certificate(options.caCertPem)
-  const names = options.domains.map((name) => ({type: isIP(name) ? 'ip' : 'dns', value: name}) as x509.JsonGeneralName)
-  const keyUsage = leaf.algorithm.name === 'ECDSA'
-    ? x509.KeyUsageFlags.digitalSignature
-    : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
-  const firstDns = options.domains.find((name) => !isIP(name)) ?? options.domains[0]
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serialNumber(),
-    subject: `CN=${escapeDn(firstDns)}`,
-    issuer: caCert.subject,
+export function createLeafCertificate(options: LeafOptions): string {
+  const spki = spkiOf(options.keyPem)
+  const ca = new X509Certificate(options.caCertPem)
+  const tbsFields = der.children(der.readElement(der.children(der.readElement(ca.raw).content)[0].raw).content)
+  const caSubject = tbsFields[tbsFields[0].tag === 0xA0 ? 5 : 4].raw
+  const ecdsa = createPrivateKey(options.keyPem).asymmetricKeyType === 'ec'
+  const firstDns = options.domains.find((d) => isIP(d) === 0) ?? options.domains[0]
+  return signCertificate({
+    issuer: caSubject,
+    subject: name(firstDns),
     notBefore: options.notBefore,
     notAfter: options.notAfter,
-    signingAlgorithm: signingAlgorithm(ca.algorithm),
-    publicKey: leaf.publicKey,
-    signingKey: ca.privateKey,
+    spki,
+    signer: signerFor(options.caKeyPem),
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(keyUsage, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(names),
-      await x509.SubjectKeyIdentifierExtension.create(leaf.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(caCert),
+      extension(OID.basicConstraints, true, der.sequence()),
+      // RSA key exchange (TLS 1.2 without ECDHE) needs keyEncipherment; ECDSA keys never do.
+      extension(OID.keyUsage, true, der.namedBits(ecdsa ? [KEY_USAGE.digitalSignature] : [KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment])),
+      extension(OID.extKeyUsage, false, der.sequence(der.objectIdentifier(OID.serverAuth))),
+      extension(OID.subjectAltName, false, der.sequence(...options.domains.map((d) => generalName(d)))),
+      extension(OID.subjectKeyIdentifier, false, der.octetString(keyIdentifier(spki))),
+      extension(OID.authorityKeyIdentifier, false, der.sequence(der.implicitPrimitive(0, keyIdentifier(spkiOf(options.caKeyPem))))),
     ],
   })
-  return cert.toString('pem') + '\n'
 }

@@ -41,7 +41,7 @@ export class LocalCaIssuer implements Issuer {
       if (errnoCode(error) !== 'ENOENT') throw error
     }
 
-    // The X.509 builder (and @peculiar/x509) loads only when something is signed.
+    // The X.509 builder loads only when something is signed.
     const {createCaCertificate, generatePrivateKey} = await import('../certificates/x509-builder.js')
     const now = this.clock.now()
     const keyPem = await generatePrivateKey({type: 'ecdsa', curve: 'P-256'})
