@@ -7,7 +7,8 @@ import {promisify} from 'node:util'
 import {expect} from 'chai'
 
 import {type RunResult, type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
-import {type Pebble, startPebble} from '../helpers/pebble.js'
+import {type HttpsStub, sendJson, startHttpsStub} from '../helpers/https-stub.js'
+import {type Pebble, httpsGet, startPebble} from '../helpers/pebble.js'
 
 const run = promisify(execFile)
 
@@ -238,5 +239,73 @@ describe('ACME issuance and renewal against Pebble (integration)', function () {
     expect(parseJson<RenewJson>(result).outcomes.map((o) => [o.status, o.version])).to.deep.equal([['renewed', '0002']])
     const {stdout} = await run('openssl', ['verify', '-CAfile', join(t.stateDir, 'ca', 'ca.crt'), join(t.stateDir, 'certs', 'localhost', 'live', 'cert.pem')])
     expect(stdout).to.match(/OK/)
+  })
+
+  describe('ACME Renewal Information (RFC 9773) from a directory that offers renewalInfo', () => {
+    let stub: HttpsStub
+    let window: 'past' | 'future' | 'error' = 'future'
+    const certIds: string[] = []
+
+    before(async () => {
+      // Pebble 2.4 has no ARI: the stub serves Pebble's directory plus renewalInfo, so the order
+      // itself still goes to Pebble and only the ARI fetch reaches the stub.
+      stub = await startHttpsStub(pebble.tls, async (req, res, base) => {
+        if (req.url === '/dir') {
+          const directory = JSON.parse((await httpsGet(pebble.directory, pebble.tls.ca)).body)
+          return sendJson(res, 200, {...directory, renewalInfo: `${base}/renewal-info`})
+        }
+
+        certIds.push(decodeURIComponent((req.url ?? '').replace('/renewal-info/', '')))
+        if (window === 'error') return sendJson(res, 500, {type: 'urn:ietf:params:acme:error:serverInternal', detail: 'ARI is down'})
+        const day = 86_400_000
+        const start = Date.now() + (window === 'past' ? -2 * day : 40 * day)
+        sendJson(res, 200, {suggestedWindow: {start: new Date(start).toISOString(), end: new Date(start + day).toISOString()}}, {'Retry-After': '21600'})
+      })
+    })
+
+    after(async () => {
+      await stub?.close()
+    })
+
+    const initViaStub = (name: string) => runCli(['ssl', 'init', '--domain', name, '--acme-directory', `${stub.url}/dir`, '--http-port', String(pebble.httpPort), '--json'], {env})
+
+    it('asks for the window with the RFC 9773 CertID (AKI keyIdentifier "." serial) and stays quiet while it is in the future', async () => {
+      const first = parseJson<InitJson>(await initViaStub('ari.mfc.example'))
+      window = 'future'
+      certIds.length = 0
+      const result = await runCli(['cert', 'renew-if-needed', '--no-random-sleep'], {env})
+      expectOk(result)
+      expect(result.stdout).to.equal('')
+      const {stdout: text} = await run('openssl', ['x509', '-in', first.certFile, '-noout', '-serial', '-ext', 'authorityKeyIdentifier'])
+      const serialHex = text.match(/serial=([0-9A-F]+)/)![1]
+      const serial = Buffer.from((serialHex.length % 2 ? '0' : '') + serialHex, 'hex')
+      const serialDer = serial[0] & 0x80 ? Buffer.concat([Buffer.from([0]), serial]) : serial
+      const aki = Buffer.from(text.match(/Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)/)![1].replaceAll(':', ''), 'hex')
+      expect(certIds).to.deep.equal([`${aki.toString('base64url')}.${serialDer.toString('base64url')}`])
+    })
+
+    it('renews a fresh certificate early when the CA\'s window has opened', async () => {
+      const first = parseJson<InitJson>(await initViaStub('ari-early.mfc.example'))
+      window = 'past'
+      const result = await runCli(['cert', 'renew', '--json'], {env})
+      expectOk(result)
+      const [outcome] = parseJson<RenewJson>(result).outcomes
+      expect(outcome).to.include({status: 'renewed', version: '0002'})
+      expect(outcome.reason).to.include('renewal information (ARI)')
+      expect(await fs.readlink(join(t.stateDir, 'certs', first.name, 'live'))).to.equal('versions/0002')
+    })
+
+    it('never lets an ARI failure block a renewal that is due by the policy', async () => {
+      parseJson<InitJson>(await initViaStub('ari-down.mfc.example'))
+      window = 'error'
+      expectOk(await runCli(['cert', 'renew-if-needed', '--no-random-sleep'], {env}))
+      const configFile = join(t.configDir, 'ssl-config.json')
+      await fs.writeFile(configFile, JSON.stringify({...JSON.parse(await fs.readFile(configFile, 'utf8')), renewal_days_before: 90}))
+      const result = await runCli(['cert', 'renew', '--json'], {env})
+      expectOk(result)
+      const [outcome] = parseJson<RenewJson & {outcomes: {ari: {error: string}}[]}>(result).outcomes
+      expect(outcome.status).to.equal('renewed')
+      expect(outcome.ari.error).to.include('HTTP 500')
+    })
   })
 })
