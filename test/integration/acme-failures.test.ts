@@ -131,7 +131,8 @@ describe('ACME failure handling (integration)', function () {
         if (req.url === '/dir') return sendJson(res, 200, {newNonce: `${base}/nonce`, newAccount: `${base}/acct`, newOrder: `${base}/order`, revokeCert: `${base}/revoke`, keyChange: `${base}/key`})
         if (req.url === '/nonce') {
           res.writeHead(200, headers)
-          return res.end()
+          res.end()
+          return
         }
 
         sendJson(res, 429, {type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new registrations (10) from this IP address in the last 3h0m0s', status: 429}, {...headers, 'Retry-After': retryAfter})
