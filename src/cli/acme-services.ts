@@ -1,6 +1,6 @@
 import {systemClock} from '../lib/clock.js'
 import type {MfcConfig} from '../lib/config.js'
-import {ariRenewAt, fetchRenewalWindow} from '../services/acme/ari.js'
+import {AriClient, ariRenewAt} from '../services/acme/ari.js'
 import {chooseResponder} from '../services/acme/challenge-select.js'
 import {dryRunDirectory} from '../services/acme/directories.js'
 import type {RenewOptions} from '../services/certificates/cert-manager.js'
@@ -26,6 +26,7 @@ export async function acmeIssuer(config: MfcConfig, directoryUrl: string): Promi
 
 /** The renewal parts that depend on a lineage's issuer: which CA to ask, and its ARI window. */
 export function renewalWiring(config: MfcConfig, localCa: Issuer): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
+  const ari = new AriClient()
   return {
     async issuerFor(stored: StoredCert, dryRun: boolean) {
       if (stored.meta.issuer === 'local-ca') return localCa
@@ -34,7 +35,7 @@ export function renewalWiring(config: MfcConfig, localCa: Issuer): Pick<RenewOpt
     },
     async renewalWindow(stored: StoredCert, certPem: string) {
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
-      const window = await fetchRenewalWindow(stored.meta.acmeDirectory, certPem)
+      const window = await ari.window(stored.meta.acmeDirectory, certPem)
       return window && {...window, renewAt: ariRenewAt(window, stored.meta.serial)}
     },
   }

@@ -79,22 +79,33 @@ async function getJson(url: string, signal: AbortSignal): Promise<unknown> {
 }
 
 /**
- * The CA's window for `certPem`, or undefined when its directory offers no `renewalInfo`.
- * Throws on network, HTTP or format errors (callers log them and carry on).
+ * Fetches ARI windows. One instance per run: it reads each CA's directory once, however many
+ * certificates come from that CA (they are checked in parallel).
  */
-export async function fetchRenewalWindow(directoryUrl: string, certPem: string, timeoutMs = 5000): Promise<RenewalWindow | undefined> {
-  const signal = AbortSignal.timeout(timeoutMs)
-  const directory = await getJson(directoryUrl, signal) as {renewalInfo?: unknown}
-  if (typeof directory.renewalInfo !== 'string') return undefined
-  const url = `${directory.renewalInfo.replace(/\/+$/, '')}/${ariCertId(certPem)}`
-  const body = await getJson(url, signal) as {suggestedWindow?: {start?: string; end?: string}; explanationURL?: string}
-  const start = new Date(body.suggestedWindow?.start ?? NaN)
-  const end = new Date(body.suggestedWindow?.end ?? NaN)
-  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) {
-    throw new Error(`${url} returned no valid suggestedWindow`)
-  }
+export class AriClient {
+  private readonly directories = new Map<string, Promise<{renewalInfo?: unknown}>>()
 
-  return {start, end, explanationUrl: body.explanationURL}
+  constructor(private readonly timeoutMs = 5000) {}
+
+  /**
+   * The CA's window for `certPem`, or undefined when its directory offers no `renewalInfo`.
+   * Throws on network, HTTP or format errors (callers report them and carry on).
+   */
+  async window(directoryUrl: string, certPem: string): Promise<RenewalWindow | undefined> {
+    const signal = AbortSignal.timeout(this.timeoutMs)
+    if (!this.directories.has(directoryUrl)) this.directories.set(directoryUrl, getJson(directoryUrl, signal) as Promise<{renewalInfo?: unknown}>)
+    const directory = await this.directories.get(directoryUrl)!
+    if (typeof directory.renewalInfo !== 'string') return undefined
+    const url = `${directory.renewalInfo.replace(/\/+$/, '')}/${ariCertId(certPem)}`
+    const body = await getJson(url, signal) as {suggestedWindow?: {start?: string; end?: string}; explanationURL?: string}
+    const start = new Date(body.suggestedWindow?.start ?? Number.NaN)
+    const end = new Date(body.suggestedWindow?.end ?? Number.NaN)
+    if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) {
+      throw new Error(`${url} returned no valid suggestedWindow`)
+    }
+
+    return {start, end, explanationUrl: body.explanationURL}
+  }
 }
 
 /**
