@@ -17,6 +17,8 @@ export interface Settings {
   staging: boolean
   /** Any RFC 8555 directory URL; overrides use_letsencrypt/staging's Let's Encrypt URLs. */
   acme_directory: string | null
+  /** The test twin used by --staging and --dry-run instead of Let's Encrypt's staging URL. */
+  acme_staging_directory: string | null
   cert_file: string
   key_file: string
   ca_file: string | null
@@ -84,6 +86,7 @@ const SPECS: Record<SettingKey, Spec> = {
   use_letsencrypt: {kind: 'bool', env: 'MFC_SSL_USE_LETSENCRYPT'},
   staging: {kind: 'bool', env: 'MFC_SSL_STAGING'},
   acme_directory: {kind: 'nullable-string', env: 'MFC_ACME_DIRECTORY'},
+  acme_staging_directory: {kind: 'nullable-string', env: 'MFC_ACME_STAGING_DIRECTORY'},
   cert_file: {kind: 'path', env: 'MFC_SSL_CERT_FILE'},
   key_file: {kind: 'path', env: 'MFC_SSL_KEY_FILE'},
   ca_file: {kind: 'nullable-string'},
@@ -116,6 +119,7 @@ const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
   use_letsencrypt: false,
   staging: false,
   acme_directory: null,
+  acme_staging_directory: null,
   ca_file: null,
   key_type: 'ecdsa',
   rsa_key_size: 2048,

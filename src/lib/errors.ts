@@ -104,6 +104,7 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_STORE_EXISTS: {exit: EXIT.STORE, meaning: 'a certificate exists and replacing it was not confirmed'},
   MFC_CERT_INVALID: {exit: EXIT.STORE, meaning: 'a certificate or key file is unreadable, mismatched or expired'},
   MFC_ISSUER_FAILED: {exit: EXIT.ISSUER, meaning: 'the certificate authority refused or failed the order'},
+  MFC_ISSUER_UNREACHABLE: {exit: EXIT.ISSUER, meaning: 'the certificate authority could not be reached (after retries) or its HTTPS certificate is not trusted'},
   MFC_ISSUER_RATE_LIMITED: {exit: EXIT.ISSUER, meaning: 'the certificate authority rate-limited the request'},
   MFC_CHALLENGE_FAILED: {exit: EXIT.ISSUER, meaning: 'the CA could not validate a challenge'},
   MFC_PORT_IN_USE: {exit: EXIT.NETWORK, meaning: 'a port mfc must listen on is taken'},

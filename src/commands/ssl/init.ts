@@ -5,9 +5,12 @@ import {Flags} from '@oclif/core'
 import {MfcCommand} from '../../cli/base-command.js'
 import {askChoice, askConfirm, askText} from '../../cli/prompts.js'
 import {facts, outputMode, runSteps} from '../../cli/render.js'
+import {acmeIssuer} from '../../cli/acme-services.js'
 import {ssl} from '../../cli/services.js'
 import {isValidName} from '../../lib/config.js'
 import {ConfigError, StoreError} from '../../lib/errors.js'
+import type {CertManager} from '../../services/certificates/cert-manager.js'
+import {issuanceDirectory} from '../../services/acme/directories.js'
 import {describeKeySpec, keySpecFromSettings} from '../../services/certificates/key-spec.js'
 
 export interface SslInitResult {
@@ -25,6 +28,7 @@ export interface SslInitResult {
   notAfter: string
   key: string
   replaced: boolean
+  acmeDirectory: string | null
 }
 
 export default class SslInit extends MfcCommand {
@@ -42,6 +46,8 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
   static override examples = [
     {description: 'A development certificate for this machine', command: '<%= config.bin %> <%= command.id %> --domain localhost'},
     {description: 'Several names, RSA keys', command: '<%= config.bin %> <%= command.id %> --domain mfc.lab.example --domain 10.0.0.5 --key-type rsa --rsa-key-size 3072'},
+    {description: 'Let\'s Encrypt, answering HTTP-01 on port 80', command: '<%= config.bin %> <%= command.id %> --domain mfc.example.org --email admin@example.org --letsencrypt'},
+    {description: 'Any ACME CA, with a web server already on port 80', command: '<%= config.bin %> <%= command.id %> --domain mfc.example.org --acme-directory https://ca.internal/acme/directory --webroot /var/www/html'},
     {description: 'Install a certificate you already have', command: '<%= config.bin %> <%= command.id %> --domain mfc.example.org --cert-file fullchain.pem --key-file privkey.pem'},
   ]
 
@@ -53,6 +59,11 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
     'elliptic-curve': Flags.string({description: 'ECDSA curve.', options: ['P-256', 'P-384']}),
     'cert-file': Flags.string({description: 'Install this certificate (PEM, leaf first) instead of issuing one.', dependsOn: ['key-file']}),
     'key-file': Flags.string({description: 'The private key of --cert-file (PEM).', dependsOn: ['cert-file']}),
+    letsencrypt: Flags.boolean({description: 'Get the certificate from Let\'s Encrypt over ACME (HTTP-01).', exclusive: ['cert-file']}),
+    staging: Flags.boolean({description: 'Use Let\'s Encrypt\'s staging CA (untrusted certificates, high limits) for testing.', exclusive: ['cert-file']}),
+    'acme-directory': Flags.string({description: 'Directory URL of any RFC 8555 CA (ZeroSSL, step-ca, Pebble...) instead of Let\'s Encrypt.', exclusive: ['cert-file']}),
+    'http-port': Flags.integer({description: 'Port of the HTTP-01 listener (default 80, the port CAs validate on).', min: 1, max: 65_535}),
+    webroot: Flags.string({description: 'Write challenge files under DIR/.well-known/acme-challenge/ for the web server already on port 80.'}),
     force: Flags.boolean({char: 'f', description: 'Replace an existing certificate without asking (the old version stays in the store).'}),
     yes: Flags.boolean({char: 'y', description: 'Never prompt; fail if something required is missing.'}),
   }
@@ -67,7 +78,13 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
       key_type: flags['key-type'] as 'ecdsa' | 'rsa' | undefined,
       rsa_key_size: flags['rsa-key-size'] as 2048 | undefined,
       elliptic_curve: flags['elliptic-curve'] as 'P-256' | undefined,
+      staging: flags.staging || undefined,
+      acme_directory: flags['acme-directory'],
+      http_port: flags['http-port'],
+      webroot: flags.webroot,
     })
+    let acme = flags.letsencrypt || flags.staging || Boolean(flags['acme-directory']) || (!flags['cert-file'] && config.settings.use_letsencrypt)
+    let email = config.settings.email
     let custom = flags['cert-file'] ? {certFile: flags['cert-file'], keyFile: flags['key-file']!} : undefined
 
     if (!domains && config.sources.domain === 'default') {
@@ -79,16 +96,18 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
       }
 
       domains = await this.askDomains(config.settings.domain)
-      if (!custom && await askChoice('Which certificate?', [
+      const choice = custom ? 'custom' : await askChoice('Which certificate?', [
         {name: 'Local CA (development, private networks)', value: 'local-ca'},
+        {name: 'Let\'s Encrypt / ACME (public names; the CA must reach port 80)', value: 'acme'},
         {name: 'My own certificate files', value: 'custom'},
-      ]) === 'custom') {
-        custom = {certFile: await askText('Certificate file (PEM):'), keyFile: await askText('Private key file (PEM):')}
-      }
+      ], acme ? 'acme' : 'local-ca')
+      acme = choice === 'acme'
+      if (acme) email = await askText('Email for the CA account (expiry and policy notices; may be empty):', {default: email})
+      if (choice === 'custom' && !custom) custom = {certFile: await askText('Certificate file (PEM):'), keyFile: await askText('Private key file (PEM):')}
     }
 
     const services = await ssl(this.loadConfig(flags.config, {}), domains)
-    const names = services.domains
+    const names = acme ? domains ?? config.settings.domains : services.domains
     const existing = await services.manager.existing(names)
     let replace = flags.force
     if (existing && !replace) {
@@ -109,10 +128,12 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
         certPem: await this.readInput(custom.certFile), keyPem: await this.readInput(custom.keyFile),
         certSource: custom.certFile, keySource: custom.keyFile, replace, command: 'ssl init',
       }))
-      : await runSteps(mode, `Issuing a certificate for ${names.join(', ')} (${describeKeySpec(keySpecFromSettings(config.settings))}, local CA)`, (step) => services.manager.obtain({
-        domains: names, issuer: services.localCa, keySpec: keySpecFromSettings(config.settings), replace, command: 'ssl init', onStep: step,
-        settings: {email: config.settings.email, use_letsencrypt: false, ca_file: custom ? null : config.paths.caCertFile},
-      }))
+      : acme
+        ? await this.issueAcme(services.manager, names, email, replace, flags, mode)
+        : await runSteps(mode, `Issuing a certificate for ${names.join(', ')} (${describeKeySpec(keySpecFromSettings(config.settings))}, local CA)`, (step) => services.manager.obtain({
+          domains: names, issuer: services.localCa, keySpec: keySpecFromSettings(config.settings), replace, command: 'ssl init', onStep: step,
+          settings: {email: config.settings.email, use_letsencrypt: false, ca_file: custom ? null : config.paths.caCertFile},
+        }))
 
     const {meta} = result.stored
     const output: SslInitResult = {
@@ -120,10 +141,23 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
       certFile: result.certFile, keyFile: result.keyFile, chainFile: result.stored.chainFile,
       caFile: meta.issuer === 'local-ca' ? config.paths.caCertFile : null, configFile: result.configFile,
       serial: meta.serial, notBefore: meta.notBefore, notAfter: meta.notAfter,
-      key: meta.keySpec ? describeKeySpec(meta.keySpec) : 'as given', replaced: result.replaced,
+      key: meta.keySpec ? describeKeySpec(meta.keySpec) : 'as given', replaced: result.replaced, acmeDirectory: meta.acmeDirectory ?? null,
     }
     this.report(output)
     return output
+  }
+
+  /** Orders from the ACME CA and remembers how (directory, port, webroot) for renewals. */
+  private async issueAcme(manager: CertManager, names: string[], email: string, replace: boolean, flags: {staging: boolean; 'acme-directory'?: string; 'http-port'?: number; webroot?: string; config?: string}, mode: ReturnType<typeof outputMode>) {
+    const config = this.loadConfig(flags.config)
+    const directory = issuanceDirectory(config.settings)
+    const issuer = await acmeIssuer({...config, settings: {...config.settings, email}}, directory)
+    const keySpec = keySpecFromSettings(config.settings)
+    return runSteps(mode, `Ordering a certificate for ${names.join(', ')} (${describeKeySpec(keySpec)}) from ${directory}`, (step) => manager.obtain({
+      domains: names, issuer, keySpec, replace, command: 'ssl init', onStep: step,
+      // Only what was given: an absent flag must not erase a key the file already has.
+      settings: Object.fromEntries(Object.entries({email, use_letsencrypt: true, staging: flags.staging, ca_file: null, acme_directory: flags['acme-directory'], http_port: flags['http-port'], webroot: flags.webroot}).filter(([, v]) => v !== undefined)),
+    }))
   }
 
   private async askDomains(current: string): Promise<string[]> {
@@ -146,7 +180,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
     this.say(`\n${result.replaced ? 'Replaced' : 'Created'} the certificate for ${result.domains.join(', ')} (version ${result.version}).`)
     this.say(facts([
       ['Certificate', result.certFile], ['Private key', result.keyFile], ['Chain', result.chainFile],
-      ['Issuer', result.issuer === 'local-ca' ? `local CA (${result.caFile})` : result.issuer], ['Key', result.key],
+      ['Issuer', result.issuer === 'local-ca' ? `local CA (${result.caFile})` : result.issuer === 'acme' ? `ACME (${result.acmeDirectory})` : result.issuer], ['Key', result.key],
       ['Valid until', result.notAfter], ['Config', result.configFile],
     ]))
     if (result.caFile) {
@@ -157,6 +191,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
   Node, curl:     NODE_EXTRA_CA_CERTS=${result.caFile}   curl --cacert ${result.caFile} https://${result.domains[0]}:8443/health`)
     }
 
+    if (result.issuer === 'acme') this.say('\nRenewal: run `mfc cert renew-if-needed` twice a day from cron (it is silent when nothing is due).')
     this.say('\nNext: `mfc serve` to start the servers, `mfc cert monitor` to check the certificate.')
   }
 }

@@ -1,13 +1,18 @@
+import {promises as fs} from 'node:fs'
+
 import type {Clock} from '../../lib/clock.js'
 import {type MfcConfig, type Settings, saveSettings} from '../../lib/config.js'
-import {StoreError} from '../../lib/errors.js'
+import {ConfigError, StoreError, toMfcError} from '../../lib/errors.js'
 import type {MfcEventBus} from '../../lib/events.js'
 import {withLock} from '../../lib/lock.js'
 import {lineageName, livePaths} from '../../lib/paths.js'
-import type {Issuer} from '../issuers/issuer.js'
+import type {IssuedCertificate, Issuer} from '../issuers/issuer.js'
 import type {CertBundle, CertStore, IssuerKind, StoredCert} from '../store/cert-store.js'
+import {type HookRun, type RenewalHooks, runHook} from './hooks.js'
 import {checkPair} from './inspect.js'
-import type {KeySpec} from './key-spec.js'
+import {type KeySpec, keySpecFromSettings} from './key-spec.js'
+import {type RenewalDecision, decideRenewal} from './renewal-policy.js'
+import {signalServeReload} from './serve-reload.js'
 
 export interface InstallResult {
   stored: StoredCert
@@ -37,6 +42,55 @@ export interface ImportOptions {
   keySource: string
   replace: boolean
   command: string
+}
+
+export interface RenewOptions {
+  /** Only these lineages (`--cert-name`); all when empty. */
+  names?: string[]
+  /** Renew even if not due. */
+  force: boolean
+  /** Order from the test directory and throw the result away: nothing is written. */
+  dryRun: boolean
+  command: string
+  /** The issuer for one lineage (its ACME directory, or the local CA); undefined: mfc cannot renew it. */
+  issuerFor(stored: StoredCert, dryRun: boolean): Promise<Issuer | undefined>
+  /** The CA's ARI window (RFC 9773) for a certificate; errors are reported, never fatal. */
+  renewalWindow?(stored: StoredCert, certPem: string): Promise<{start: Date; end: Date; renewAt: Date} | undefined>
+  hooks?: RenewalHooks
+  /** Runs once when something is due, before the lock is taken (cron's random sleep). */
+  beforeRenewing?(): Promise<void>
+  onStep?(name: string, step: string): void
+}
+
+export type RenewalStatus = 'renewed' | 'dry-run-ok' | 'not-due' | 'skipped' | 'failed'
+
+/** One lineage's line in a renewal report. */
+export interface RenewalOutcome {
+  name: string
+  domains: string[]
+  issuer: IssuerKind
+  status: RenewalStatus
+  reason: string
+  /** When renewal is (was) due by the policy. */
+  renewAt: string | null
+  notAfter: string
+  version: string
+  ari: {start: string; end: string} | {error: string} | null
+  error?: {code: string; message: string; suggestions: string[]; problem?: unknown}
+}
+
+export interface RenewalReport {
+  dryRun: boolean
+  outcomes: RenewalOutcome[]
+  hooks: HookRun[]
+  /** The pid of the `mfc serve` told to reload (SIGHUP), if one runs. */
+  reloadedPid: number | null
+}
+
+interface Planned {
+  stored: StoredCert
+  outcome: RenewalOutcome
+  due: boolean
 }
 
 /**
@@ -132,5 +186,133 @@ export class CertManager {
       key_file: live.keyFile,
     })
     return {stored, certFile: live.certFile, keyFile: live.keyFile, configFile, replaced}
+  }
+
+  /**
+   * Renews what is due (or everything with `force`/`dryRun`): check the store without the lock,
+   * then take the lock, check again (another run may have renewed meanwhile), issue, write the
+   * new version atomically, emit `cert:renewed`, and release the lock in `finally`. Hooks run
+   * as certbot's do; a running `mfc serve` is told to reload. One lineage failing does not stop
+   * the others; the report says what happened to each. Throws only for a bad `--cert-name` or
+   * a held lock (LockError, without touching anything).
+   */
+  async renew(options: RenewOptions): Promise<RenewalReport> {
+    const plan = await this.plan(options)
+    const report: RenewalReport = {dryRun: options.dryRun, outcomes: plan.map((p) => p.outcome), hooks: [], reloadedPid: null}
+    if (!plan.some((p) => p.due)) return report
+    await options.beforeRenewing?.()
+    return withLock(this.config.paths.lockFile, options.command, async () => {
+      const hooks = options.hooks ?? {}
+      if (hooks.pre) report.hooks.push(await runHook('pre', hooks.pre, {}))
+      for (const item of plan.filter((p) => p.due)) {
+        await this.renewOne(item, options)
+        if (item.outcome.status === 'renewed' && hooks.deploy) {
+          const live = livePaths(this.config.paths, item.outcome.name)
+          const run = await runHook('deploy', hooks.deploy, {RENEWED_LINEAGE: live.dir, RENEWED_DOMAINS: item.outcome.domains.join(' ')})
+          report.hooks.push({...run, name: item.outcome.name})
+        }
+      }
+
+      const renewed = report.outcomes.filter((o) => o.status === 'renewed')
+      if (renewed.length > 0) report.reloadedPid = await signalServeReload(this.config.paths.pidFile) ?? null
+      if (hooks.post) {
+        const failed = report.outcomes.filter((o) => o.status === 'failed')
+        report.hooks.push(await runHook('post', hooks.post, {
+          RENEWED_DOMAINS: renewed.flatMap((o) => o.domains).join(' '),
+          FAILED_DOMAINS: failed.flatMap((o) => o.domains).join(' '),
+        }))
+      }
+
+      return report
+    })
+  }
+
+  /** The renewal decision for every selected lineage, taken without the lock. */
+  private async plan(options: RenewOptions): Promise<Planned[]> {
+    const all = await this.store.list()
+    const unknown = (options.names ?? []).filter((n) => !all.some((s) => s.name === n))
+    if (unknown.length > 0) {
+      throw new ConfigError(`No certificate named ${unknown.join(', ')} in ${this.config.paths.storeDir}.`, {
+        code: 'MFC_CONFIG_VALUE',
+        suggestions: [all.length > 0 ? `Known names: ${all.map((s) => s.name).join(', ')}.` : 'Create one first: `mfc ssl init`.'],
+      })
+    }
+
+    const selected = options.names?.length ? all.filter((s) => options.names!.includes(s.name)) : all
+    return Promise.all(selected.map((stored) => this.planOne(stored, options)))
+  }
+
+  private async planOne(stored: StoredCert, options: RenewOptions): Promise<Planned> {
+    const {meta} = stored
+    const outcome: RenewalOutcome = {
+      name: stored.name, domains: meta.domains, issuer: meta.issuer, status: 'not-due', reason: '', renewAt: null,
+      notAfter: meta.notAfter, version: stored.version, ari: null,
+    }
+    if (meta.issuer === 'custom') {
+      return {stored, due: false, outcome: {...outcome, status: 'skipped', reason: 'installed from your own files: renew it where it came from, then `mfc ssl init --cert-file ... --force`'}}
+    }
+
+    let ariStart: Date | undefined
+    if (options.renewalWindow && !options.dryRun && !options.force) {
+      try {
+        const window = await options.renewalWindow(stored, await fs.readFile(stored.certFile, 'utf8'))
+        if (window) {
+          outcome.ari = {start: window.start.toISOString(), end: window.end.toISOString()}
+          ariStart = window.renewAt
+        }
+      } catch (error) {
+        outcome.ari = {error: (error as Error).message}
+      }
+    }
+
+    const decision: RenewalDecision = decideRenewal({notBefore: new Date(meta.notBefore), notAfter: new Date(meta.notAfter)}, this.clock.now(),
+      {renewalDaysBefore: this.config.settings.renewal_days_before}, ariStart)
+    outcome.renewAt = decision.renewAt.toISOString()
+    const forced = options.force || options.dryRun
+    outcome.reason = decision.renew ? decision.reason : forced ? `forced (${decision.reason})` : decision.reason
+    return {stored, due: decision.renew || forced, outcome}
+  }
+
+  private async renewOne(item: Planned, options: RenewOptions): Promise<void> {
+    const {outcome} = item
+    const step = (text: string) => options.onStep?.(outcome.name, text)
+    try {
+      const live = await this.store.live(outcome.name)
+      if (live && live.version !== item.stored.version && !options.force && !options.dryRun) {
+        Object.assign(outcome, {status: 'skipped', reason: `already renewed by another mfc run (now version ${live.version})`, version: live.version, notAfter: live.meta.notAfter})
+        return
+      }
+
+      const current = live ?? item.stored
+      const issuer = await options.issuerFor(current, options.dryRun)
+      if (!issuer) {
+        Object.assign(outcome, {status: 'skipped', reason: `mfc cannot renew certificates of issuer "${current.meta.issuer}"`})
+        return
+      }
+
+      this.events?.emit('cert:renewing', {name: outcome.name, domains: outcome.domains, reason: outcome.reason})
+      const keySpec = current.meta.keySpec ?? keySpecFromSettings(this.config.settings)
+      const issued = await issuer.issue({name: outcome.name, domains: current.meta.domains, keySpec, now: this.clock.now(), onStep: step})
+      const bundle = this.renewedBundle(current, issuer.kind, issued, keySpec)
+      if (options.dryRun) {
+        Object.assign(outcome, {status: 'dry-run-ok', reason: `the CA issued a test certificate (valid until ${bundle.meta.notAfter}); nothing was saved`})
+        return
+      }
+
+      step('Installing the new version')
+      const stored = await this.store.put(outcome.name, bundle)
+      Object.assign(outcome, {status: 'renewed', version: stored.version, notAfter: bundle.meta.notAfter})
+      this.events?.emit('cert:renewed', {name: outcome.name, domains: outcome.domains, version: stored.version, notAfter: bundle.meta.notAfter})
+    } catch (error) {
+      const mfcError = toMfcError(error)
+      Object.assign(outcome, {status: 'failed', reason: mfcError.message, error: {code: mfcError.code, message: mfcError.message, suggestions: mfcError.suggestions, problem: (mfcError as {problem?: unknown}).problem}})
+      this.events?.emit('cert:renew-failed', {name: outcome.name, domains: outcome.domains, error: mfcError})
+    }
+  }
+
+  private renewedBundle(current: StoredCert, kind: IssuerKind, issued: IssuedCertificate, keySpec: KeySpec): CertBundle {
+    const bundle = this.bundle(current.name, current.meta.domains, kind, issued.certPem + issued.chainPem, issued.keyPem, 'the renewed certificate', 'the renewed key', keySpec)
+    bundle.meta.acmeDirectory = issued.meta?.acmeDirectory ?? current.meta.acmeDirectory
+    return bundle
   }
 }

@@ -1,0 +1,64 @@
+import {systemClock} from '../lib/clock.js'
+import type {MfcConfig} from '../lib/config.js'
+import {AriClient, ariRenewAt} from '../services/acme/ari.js'
+import {chooseResponder} from '../services/acme/challenge-select.js'
+import {dryRunDirectory} from '../services/acme/directories.js'
+import type {RenewOptions} from '../services/certificates/cert-manager.js'
+import type {Issuer} from '../services/issuers/issuer.js'
+import type {StoredCert} from '../services/store/cert-store.js'
+
+/**
+ * Wires an ACME issuer for one directory from the resolved config: account under
+ * `paths.acmeDir`, HTTP-01 through the shared challenge directory plus `webroot` or a
+ * listener on `http_port`. The issuer module (and acme-client) load only here, on demand.
+ */
+export async function acmeIssuer(config: MfcConfig, directoryUrl: string): Promise<Issuer> {
+  const {AcmeIssuer} = await import('../services/issuers/acme-issuer.js')
+  const {settings, paths} = config
+  return new AcmeIssuer({
+    directoryUrl,
+    email: settings.email,
+    acmeDir: paths.acmeDir,
+    responder: await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot}),
+    clock: systemClock,
+  })
+}
+
+/** The renewal parts that depend on a lineage's issuer: which CA to ask, and its ARI window. */
+export function renewalWiring(config: MfcConfig, localCa: Issuer): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
+  const ari = new AriClient()
+  return {
+    async issuerFor(stored: StoredCert, dryRun: boolean) {
+      if (stored.meta.issuer === 'local-ca') return localCa
+      if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
+      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory)
+    },
+    async renewalWindow(stored: StoredCert, certPem: string) {
+      if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
+      const window = await ari.window(stored.meta.acmeDirectory, certPem)
+      return window && {...window, renewAt: ariRenewAt(window, stored.meta.serial)}
+    },
+  }
+}
+
+/** The flags both renew commands share, and how they map onto RenewOptions. */
+export interface RenewFlags {
+  'cert-name'?: string[]
+  force?: boolean
+  'dry-run'?: boolean
+  'pre-hook'?: string
+  'deploy-hook'?: string
+  'post-hook'?: string
+}
+
+export function renewOptions(config: MfcConfig, localCa: Issuer, flags: RenewFlags, command: string): RenewOptions {
+  const {settings} = config
+  return {
+    ...renewalWiring(config, localCa),
+    names: flags['cert-name'],
+    force: Boolean(flags.force),
+    dryRun: Boolean(flags['dry-run']),
+    command,
+    hooks: {pre: flags['pre-hook'] ?? settings.pre_hook, deploy: flags['deploy-hook'] ?? settings.deploy_hook, post: flags['post-hook'] ?? settings.post_hook},
+  }
+}

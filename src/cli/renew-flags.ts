@@ -1,0 +1,12 @@
+import {Flags} from '@oclif/core'
+
+/** Flags shared by `cert renew` and `cert renew-if-needed` (certbot's names and meanings). */
+export const renewFlags = {
+  'cert-name': Flags.string({description: 'Only this certificate (its store name, e.g. example.org; repeatable).', multiple: true}),
+  'dry-run': Flags.boolean({description: 'Order from the staging CA (or the configured test directory) and throw the result away: nothing is written.'}),
+  'pre-hook': Flags.string({description: 'Shell command run once before renewing, only if something will be renewed (config: pre_hook).'}),
+  'deploy-hook': Flags.string({description: 'Shell command run once per renewed certificate, with RENEWED_LINEAGE and RENEWED_DOMAINS (config: deploy_hook).'}),
+  'post-hook': Flags.string({description: 'Shell command run once at the end, with RENEWED_DOMAINS and FAILED_DOMAINS (config: post_hook).'}),
+  'http-port': Flags.integer({description: 'Port of the HTTP-01 listener (config: http_port).', min: 1, max: 65_535}),
+  webroot: Flags.string({description: 'Answer HTTP-01 by writing files under DIR/.well-known/acme-challenge/ (config: webroot).'}),
+}

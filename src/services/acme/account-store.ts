@@ -1,0 +1,67 @@
+import {generateKeyPair} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+
+import {errnoCode} from '../../lib/errors.js'
+import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
+import {accountDirName} from './directories.js'
+
+/** What mfc remembers about an ACME account (the key lives beside it, 0600). */
+export interface AccountRecord {
+  directory: string
+  url: string
+  email: string
+  createdAt: string
+}
+
+export interface AccountFiles {
+  dir: string
+  keyFile: string
+  recordFile: string
+}
+
+/**
+ * One account per CA directory URL under `acmeDir/<host_port_path>/`: `account-key.pem` (0600,
+ * ECDSA P-256, created before registration so a crash never orphans a registered account)
+ * and `account.json` (the account URL). Writers hold the mfc lock.
+ */
+export class AccountStore {
+  constructor(private readonly acmeDir: string) {}
+
+  files(directoryUrl: string): AccountFiles {
+    const dir = join(this.acmeDir, accountDirName(directoryUrl))
+    return {dir, keyFile: join(dir, 'account-key.pem'), recordFile: join(dir, 'account.json')}
+  }
+
+  /** The account key, created on first use. */
+  async key(directoryUrl: string): Promise<{pem: string; created: boolean}> {
+    const {dir, keyFile} = this.files(directoryUrl)
+    try {
+      return {pem: await fs.readFile(keyFile, 'utf8'), created: false}
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error
+    }
+
+    const {privateKey} = await promisify(generateKeyPair)('ec', {namedCurve: 'P-256'})
+    const pem = privateKey.export({format: 'pem', type: 'pkcs8'}) as string
+    await ensureDir(this.acmeDir, 0o700)
+    await ensureDir(dir, 0o700)
+    await writeFileAtomic(keyFile, pem, 0o600)
+    return {pem, created: true}
+  }
+
+  async record(directoryUrl: string): Promise<AccountRecord | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(this.files(directoryUrl).recordFile, 'utf8')) as AccountRecord
+    } catch {
+      return undefined
+    }
+  }
+
+  async save(record: AccountRecord): Promise<void> {
+    const {dir, recordFile} = this.files(record.directory)
+    await ensureDir(dir, 0o700)
+    await writeFileAtomic(recordFile, JSON.stringify(record, null, 2) + '\n', 0o600)
+  }
+}

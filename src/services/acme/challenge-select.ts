@@ -1,0 +1,28 @@
+import type {MfcPaths} from '../../lib/paths.js'
+import {runningServePid} from '../certificates/serve-reload.js'
+import {type ChallengeResponder, CompositeResponder} from './challenge-responder.js'
+import {SharedDirResponder} from './challenge-shared-dir.js'
+import {StandaloneResponder} from './challenge-standalone.js'
+import {WebrootResponder} from './challenge-webroot.js'
+
+export interface ResponderChoice {
+  paths: MfcPaths
+  httpPort: number
+  webroot: string | null
+}
+
+/**
+ * Picks how HTTP-01 is answered. Token files always go to the shared challenge directory, so
+ * a running `mfc serve` answers them on its HTTP port; then `--webroot` files if asked, else
+ * a standalone listener on `http_port` unless serve is running (it holds port 80 already).
+ */
+export async function chooseResponder(choice: ResponderChoice): Promise<ChallengeResponder> {
+  const parts: ChallengeResponder[] = [new SharedDirResponder(choice.paths.challengeDir)]
+  if (choice.webroot) {
+    parts.push(new WebrootResponder(choice.webroot))
+  } else if (await runningServePid(choice.paths.pidFile) === undefined) {
+    parts.push(new StandaloneResponder(choice.httpPort, choice.paths.challengeDir))
+  }
+
+  return new CompositeResponder(parts)
+}

@@ -1,0 +1,414 @@
+import {isIP} from 'node:net'
+
+import type {Clock} from '../../lib/clock.js'
+import {IssuerError, MfcError, errnoCode} from '../../lib/errors.js'
+import {type Logger, silentLogger} from '../../lib/logger.js'
+import {type BackoffOptions, backoffDelay, parseRetryAfter, retry, sleep} from '../../lib/retry.js'
+import {AccountStore} from '../acme/account-store.js'
+import type {ChallengeResponder} from '../acme/challenge-responder.js'
+import type {KeySpec} from '../certificates/key-spec.js'
+import {splitPemChain} from '../certificates/inspect.js'
+import type {IssueRequest, IssuedCertificate, Issuer} from './issuer.js'
+
+// acme-client is CommonJS and weighs ~120 ms at import: loaded only when an order is placed.
+type AcmeModule = typeof import('acme-client')
+type AcmeClient = InstanceType<AcmeModule['Client']>
+type Authorization = Awaited<ReturnType<AcmeClient['getAuthorizations']>>[number]
+type Order = Awaited<ReturnType<AcmeClient['createOrder']>>
+
+/** An RFC 7807 problem document as an ACME CA sends it. */
+interface Problem {
+  type?: string
+  detail?: string
+  status?: number
+  subproblems?: Problem[]
+}
+
+interface RawResponse {
+  status: number
+  headers: Record<string, string | undefined>
+  data: unknown
+}
+
+/** The shape of acme-client's internal HTTP client that mfc wraps (see `instrument`). */
+interface HttpClientInternals {
+  request(url: string, method: string, opts?: object): Promise<RawResponse>
+  maxBadNonceRetries: number
+}
+
+export interface AcmeIssuerOptions {
+  directoryUrl: string
+  /** Contact for the account ('' registers without one). */
+  email: string
+  acmeDir: string
+  responder: ChallengeResponder
+  clock: Clock
+  logger?: Logger
+  /** Transport retries on network errors, HTTP 5xx and short 429s. */
+  retry?: BackoffOptions & {attempts: number}
+  /** Status polling: a short floor, because Pebble/LE usually validate within a second. */
+  poll?: BackoffOptions & {timeoutMs: number}
+  /** The longest Retry-After waited out in-process; longer ones fail with the time to retry. */
+  maxRetryAfterMs?: number
+  requestTimeoutMs?: number
+  signal?: AbortSignal
+  userAgent?: string
+}
+
+const TRANSPORT = {attempts: 4, minMs: 500, maxMs: 4000}
+// A 50 ms floor: a CA validates in well under a second, and a CA that wants slower polling says
+// so with Retry-After, which wins. acme-client's own floor (5 s) would make every issuance 5 s.
+const POLL = {minMs: 50, maxMs: 2000, timeoutMs: 120_000}
+const PROBLEM = 'urn:ietf:params:acme:error:'
+
+/** A failed HTTP exchange the transport may retry. */
+class TransientError extends Error {
+  constructor(message: string, readonly retryAfterMs?: number, readonly response?: RawResponse) {
+    super(message)
+  }
+}
+
+/**
+ * Orders certificates from any RFC 8555 CA over HTTP-01: the only module that imports
+ * acme-client. One account per directory (reused across runs), one order for all names,
+ * challenges answered by the given responder, certificate key and CSR made by acme-client's
+ * crypto. Every failure is an IssuerError (or the responder's NetworkError) that keeps the
+ * CA's problem type and detail; nothing is written outside the account directory.
+ */
+export class AcmeIssuer implements Issuer {
+  readonly kind = 'acme' as const
+  readonly label: string
+  private readonly accounts: AccountStore
+  private readonly log: Logger
+  private lastProblem?: Problem & {url: string}
+  /** Retry-After of the latest answer per URL: polling honours it. */
+  private readonly retryAfters = new Map<string, number | undefined>()
+  private step = 'contacting the CA'
+
+  constructor(private readonly options: AcmeIssuerOptions) {
+    this.label = `ACME ${options.directoryUrl}`
+    this.accounts = new AccountStore(options.acmeDir)
+    this.log = (options.logger ?? silentLogger).child({issuer: 'acme', directory: options.directoryUrl})
+  }
+
+  /** The orchestrator of one issuance; every step reports progress through `request.onStep`. */
+  async issue(request: IssueRequest): Promise<IssuedCertificate> {
+    const {responder} = this.options
+    const tokens: string[] = []
+    try {
+      this.setStep(request, `Preparing the HTTP-01 responder (${responder.description})`)
+      await responder.prepare()
+      const acme = await loadAcme(this.options)
+      const {client, order} = await this.order(acme, request)
+      const authorizations = await client.getAuthorizations(order)
+      await Promise.all(authorizations.map((authz) => this.authorize(client, authz, tokens, request)))
+      // Fetched fresh first: once its authorizations are valid the order is usually ready already.
+      await this.pollStatus(client, await client.getOrder(order), ['ready', 'valid'], 'order')
+      const keyPem = await this.createKey(acme, request.keySpec)
+      const [, csr] = await acme.crypto.createCsr(csrSubject(request.domains), keyPem)
+      this.setStep(request, 'Finalizing the order')
+      const finalized = await client.finalizeOrder(order, csr)
+      const valid = await this.pollStatus(client, finalized, ['valid'], 'order')
+      this.setStep(request, 'Downloading the certificate')
+      const [leaf, ...chain] = splitPemChain(await client.getCertificate(valid))
+      return {certPem: leaf, chainPem: chain.join(''), keyPem, meta: {acmeDirectory: this.options.directoryUrl}}
+    } catch (error) {
+      throw this.wrap(error, request)
+    } finally {
+      await Promise.allSettled(tokens.map((token) => responder.remove(token)))
+      await responder.close()
+    }
+  }
+
+  private setStep(request: IssueRequest, step: string): void {
+    this.step = step.charAt(0).toLowerCase() + step.slice(1)
+    this.log.debug({step}, 'acme step')
+    request.onStep?.(step)
+  }
+
+  /** Reuses the stored account of this directory, or registers one (agreeing to the CA's terms). */
+  private async account(acme: AcmeParts, request: IssueRequest): Promise<AcmeClient> {
+    const {directoryUrl} = this.options
+    const key = await this.accounts.key(directoryUrl)
+    const record = key.created ? undefined : await this.accounts.record(directoryUrl)
+    const client = this.client(acme, key.pem, record?.url)
+    if (!record) await this.register(client, request)
+    return client
+  }
+
+  private async register(client: AcmeClient, request: IssueRequest): Promise<void> {
+    const {directoryUrl, email} = this.options
+    this.setStep(request, `Registering an ACME account${email ? ` for ${email}` : ''}`)
+    await client.createAccount({termsOfServiceAgreed: true, ...(email ? {contact: [`mailto:${email}`]} : {})})
+    await this.accounts.save({directory: directoryUrl, url: client.getAccountUrl(), email, createdAt: this.options.clock.now().toISOString()})
+  }
+
+  /**
+   * Creates the order. If the CA forgot the stored account (a test CA restarted, an account
+   * deactivated), registers the same key again once and retries.
+   */
+  private async order(acme: AcmeParts, request: IssueRequest): Promise<{client: AcmeClient; order: Order}> {
+    let client = await this.account(acme, request)
+    this.setStep(request, `Ordering a certificate for ${request.domains.join(', ')}`)
+    const payload = {identifiers: request.domains.map(identifier)}
+    try {
+      return {client, order: await client.createOrder(payload)}
+    } catch (error) {
+      if (this.lastProblem?.type !== `${PROBLEM}accountDoesNotExist`) throw error
+      client = this.client(acme, (await this.accounts.key(this.options.directoryUrl)).pem)
+      await this.register(client, request)
+      this.setStep(request, `Ordering a certificate for ${request.domains.join(', ')}`)
+      return {client, order: await client.createOrder(payload)}
+    }
+  }
+
+  private client(acme: AcmeParts, accountKey: string, accountUrl?: string): AcmeClient {
+    const client = new acme.Client({directoryUrl: this.options.directoryUrl, accountKey, ...(accountUrl ? {accountUrl} : {})})
+    this.instrument(client)
+    return client
+  }
+
+  /**
+   * acme-client's transport retries 5xx/429 with a 5 s step and sleeps through any Retry-After
+   * (an hour for a rate limit), and it keeps only the problem's detail. So its axios
+   * interceptors are removed (loadAcme) and its HTTP client wrapped here: backoff with jitter,
+   * short Retry-Afters honoured, long ones turned into "try again after", the last problem
+   * document kept for error messages, and more badNonce retries than its default 5 (a CA may
+   * reject a large share of nonces: Pebble's tests use up to 50 %).
+   */
+  private instrument(client: AcmeClient): void {
+    const http = (client as unknown as {http: HttpClientInternals}).http
+    const send = http.request.bind(http)
+    http.maxBadNonceRetries = 20
+    const transport = {...TRANSPORT, ...this.options.retry}
+    const maxWait = this.options.maxRetryAfterMs ?? 20_000
+    http.request = (url, method, opts) => retry(async () => {
+      let response: RawResponse
+      try {
+        response = await send(url, method, opts)
+      } catch (error) {
+        if (isTlsTrustError(error)) throw this.trustError(url, error)
+        throw new TransientError(`${method.toUpperCase()} ${url} failed: ${describeNetworkError(error)}`)
+      }
+
+      this.retryAfters.set(url, parseRetryAfter(response.headers['retry-after']))
+      // Kept until the next answer, so an error acme-client raises from it can be explained.
+      this.lastProblem = response.status >= 400 && isProblem(response.data) ? {...response.data, url} : undefined
+      if (response.status === 429 || response.status >= 500) {
+        throw new TransientError(`${method.toUpperCase()} ${url} answered HTTP ${response.status}`, parseRetryAfter(response.headers['retry-after']), response)
+      }
+
+      return response
+    }, {
+      ...transport,
+      signal: this.options.signal,
+      retryable: (error) => {
+        if (!(error instanceof TransientError)) return false
+        if (error.retryAfterMs === undefined) return true
+        return error.retryAfterMs <= maxWait ? error.retryAfterMs : false
+      },
+      onRetry: (error, attempt, delay) => this.log.warn({attempt: attempt + 1, delayMs: delay, error: (error as Error).message}, 'retrying ACME request'),
+    }).catch((error: unknown) => {
+      throw error instanceof TransientError ? this.transportError(error) : error
+    })
+  }
+
+  /** Sets up the challenge of one authorization and waits until the CA has validated it. */
+  private async authorize(client: AcmeClient, authz: Authorization, tokens: string[], request: IssueRequest): Promise<void> {
+    if (authz.status === 'valid') return
+    const domain = authz.identifier.value
+    const challenge = authz.challenges.find((c) => c.type === 'http-01')
+    if (!challenge) {
+      throw new IssuerError(`The CA offers no HTTP-01 challenge for ${domain} (only ${authz.challenges.map((c) => c.type).join(', ') || 'none'}).`, {
+        code: 'MFC_CHALLENGE_FAILED',
+        suggestions: [domain.startsWith('*.') ? 'Wildcard names need DNS-01, which mfc does not do: list the names instead.' : 'Use a CA that offers HTTP-01 for this name.'],
+      })
+    }
+
+    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge)
+    tokens.push(challenge.token)
+    await this.options.responder.add(challenge.token, keyAuthorization)
+    this.setStep(request, `Answering the HTTP-01 challenge for ${domain}`)
+    await client.completeChallenge(challenge)
+    try {
+      await this.pollStatus(client, authz, ['valid'], 'authorization')
+    } catch (error) {
+      throw await this.challengeError(client, authz, challenge.token, error)
+    }
+  }
+
+  /**
+   * Polls an order or authorization (POST-as-GET) until it reaches one of `done`: a 50 ms
+   * floor doubling to 2 s, or the CA's Retry-After when it sends one; bounded by `timeoutMs`.
+   */
+  private async pollStatus<T extends Order | Authorization>(client: AcmeClient, item: T, done: string[], kind: 'order' | 'authorization'): Promise<T> {
+    const poll = {...POLL, ...this.options.poll}
+    const deadline = Date.now() + poll.timeoutMs
+    let current = item
+    for (let attempt = 0; ; attempt++) {
+      if (done.includes(current.status)) return current
+      if (current.status === 'invalid') {
+        const problem = (current as {error?: Problem}).error
+        throw new IssuerError(`The CA marked the ${kind} invalid${problem?.detail ? `: ${problem.detail}` : ''}.`, {code: 'MFC_ISSUER_FAILED', problem: {...problem, url: current.url}})
+      }
+
+      if (Date.now() >= deadline) {
+        throw new IssuerError(`The ${kind} at ${current.url} is still "${current.status}" after ${Math.round(poll.timeoutMs / 1000)} s.`, {
+          code: 'MFC_ISSUER_FAILED',
+          suggestions: ['The CA is slow or stuck: try again later.'],
+        })
+      }
+
+      const hinted = this.retryAfters.get(current.url)
+      await sleep(Math.min(Math.max(hinted ?? backoffDelay(attempt, poll), poll.minMs), Math.max(0, deadline - Date.now())), this.options.signal)
+      current = (kind === 'order' ? await client.getOrder(current as Order) : (await client.getAuthorizations({authorizations: [current.url]} as Order))[0]) as T
+    }
+  }
+
+  private async createKey(acme: AcmeParts, spec: KeySpec): Promise<string> {
+    const key = spec.type === 'ecdsa' ? await acme.crypto.createPrivateEcdsaKey(spec.curve) : await acme.crypto.createPrivateRsaKey(spec.size)
+    return key.toString()
+  }
+
+  /** A failed authorization, told the way a user can act on: the CA's words and the URL it tried. */
+  private async challengeError(client: AcmeClient, authz: Authorization, token: string, cause: unknown): Promise<MfcError> {
+    if (cause instanceof MfcError && !(cause instanceof IssuerError && cause.code === 'MFC_ISSUER_FAILED')) return cause
+    const domain = authz.identifier.value
+    const [latest] = await client.getAuthorizations({authorizations: [authz.url]} as Order).catch(() => [authz])
+    const challenge = latest.challenges.find((c) => c.type === 'http-01') as {error?: Problem; validationRecord?: {url?: string}[]} | undefined
+    const problem: Problem = challenge?.error ?? (cause as IssuerError).problem ?? {detail: (cause as Error).message}
+    // Boulder lists the URL in validationRecord; Pebble only inside its detail text.
+    const tried = challenge?.validationRecord?.find((r) => r.url)?.url
+      ?? problem.detail?.match(/https?:\/\/[^\s"']+/)?.[0]
+      ?? `http://${domain}/.well-known/acme-challenge/${token}`
+    return new IssuerError(`The CA could not validate ${domain}: ${problem.detail ?? 'no detail given'}${problem.type ? ` (${problem.type.replace(PROBLEM, '')})` : ''}. It fetched ${tried}.`, {
+      code: 'MFC_CHALLENGE_FAILED',
+      cause,
+      problem: {type: problem.type, detail: problem.detail, status: problem.status, url: tried},
+      suggestions: [
+        `Check that ${domain} resolves (A/AAAA) to this machine and that HTTP to it reaches ${this.options.responder.description}.`,
+        `Test from outside: curl -i ${tried.replace(token, 'test')} should reach this machine (a 404 from mfc is fine).`,
+      ],
+    })
+  }
+
+  /** A certificate the CA's HTTPS listener presents that Node does not trust: retrying cannot help. */
+  private trustError(url: string, error: unknown): IssuerError {
+    return new IssuerError(`The CA's HTTPS certificate at ${new URL(url).host} is not trusted: ${describeNetworkError(error)}.`, {
+      code: 'MFC_ISSUER_UNREACHABLE',
+      cause: error,
+      problem: {detail: (error as Error).message, url},
+      suggestions: ['For a private or test CA (step-ca, Pebble), trust its root: NODE_EXTRA_CA_CERTS=/path/to/root.pem mfc ...', `Check that ${this.options.directoryUrl} is the right directory URL.`],
+    })
+  }
+
+  private transportError(error: TransientError): IssuerError {
+    const status = error.response?.status
+    const problem = isProblem(error.response?.data) ? error.response.data : undefined
+    if (status === 429 || problem?.type === `${PROBLEM}rateLimited`) {
+      const waitMs = error.retryAfterMs
+      const when = waitMs === undefined ? 'later' : `after ${new Date(this.options.clock.now().getTime() + waitMs).toISOString()}`
+      return new IssuerError(`The CA rate-limited ${this.step}: ${problem?.detail ?? `HTTP ${status}`}. Try again ${when}.`, {
+        code: 'MFC_ISSUER_RATE_LIMITED',
+        problem: {type: problem?.type, detail: problem?.detail, status, url: this.options.directoryUrl},
+        suggestions: [`Wait until ${when === 'later' ? 'the limit resets' : when.slice(6)} before renewing again; repeated attempts can extend the limit.`,
+          'Use --staging (or --dry-run) while testing: staging limits are far higher.'],
+      })
+    }
+
+    const down = status === undefined
+    return new IssuerError(`The CA at ${this.options.directoryUrl} ${down ? 'could not be reached' : `failed (HTTP ${status})`} while ${this.step}, after ${(this.options.retry ?? TRANSPORT).attempts} attempts: ${problem?.detail ?? error.message}.`, {
+      code: down ? 'MFC_ISSUER_UNREACHABLE' : 'MFC_ISSUER_FAILED',
+      cause: error,
+      problem: {type: problem?.type, detail: problem?.detail ?? error.message, status, url: error.response ? undefined : this.options.directoryUrl},
+      suggestions: [
+        down ? `Check the network and the directory URL (curl -sS ${this.options.directoryUrl}).` : 'The CA has a problem: check its status page and try again later.',
+        'Nothing was changed: the current certificate stays in place.',
+      ],
+    })
+  }
+
+  /** Every error leaves as an MfcError; acme-client's plain Errors get the CA's problem document back. */
+  private wrap(error: unknown, request: IssueRequest): MfcError {
+    if (error instanceof MfcError) return error
+    const problem = this.lastProblem
+    const rateLimited = problem?.type === `${PROBLEM}rateLimited`
+    const detail = problem?.detail ?? (error as Error).message
+    const type = problem?.type ? ` (${problem.type.replace(PROBLEM, '')})` : ''
+    return new IssuerError(`The CA at ${this.options.directoryUrl} refused ${this.step} for ${request.domains.join(', ')}: ${detail}${type}.`, {
+      code: rateLimited ? 'MFC_ISSUER_RATE_LIMITED' : 'MFC_ISSUER_FAILED',
+      cause: error,
+      problem: problem ? {type: problem.type, detail: problem.detail, status: problem.status, url: problem.url} : {detail},
+      suggestions: suggestionsFor(problem?.type, errnoCode(error)),
+    })
+  }
+}
+
+type AcmeParts = Pick<AcmeModule, 'Client' | 'crypto' | 'axios'>
+let loaded: Promise<AcmeParts> | undefined
+
+/**
+ * Imports acme-client once and replaces its transport policy with mfc's (see `instrument`).
+ * Its index also loads node-forge for a legacy API mfc never calls (~50 ms of a ~190 ms
+ * import), so the three modules used are imported directly (acme-client 5 has no exports map).
+ */
+async function loadAcme(options: AcmeIssuerOptions): Promise<AcmeParts> {
+  loaded ??= (async () => {
+    const load = async (path: string) => {
+      const mod = await import(path) as {default?: unknown}
+      return mod.default ?? mod
+    }
+
+    const [Client, crypto, axios] = await Promise.all(['acme-client/src/client.js', 'acme-client/src/crypto/index.js', 'acme-client/src/axios.js'].map((path) => load(path)))
+    const acme = {Client, crypto, axios} as AcmeParts
+    acme.axios.interceptors.request.clear()
+    acme.axios.interceptors.response.clear()
+    return acme
+  })()
+  const acme = await loaded
+  acme.axios.defaults.timeout = options.requestTimeoutMs ?? 30_000
+  acme.axios.defaults.headers.common['User-Agent'] = options.userAgent ?? 'mfc node-acme-client/5'
+  return acme
+}
+
+function identifier(name: string): {type: 'dns' | 'ip'; value: string} {
+  return {type: isIP(name) ? 'ip' : 'dns', value: name}
+}
+
+/** CN is optional for ACME and limited to 64 bytes: set it to the first DNS name that fits. */
+function csrSubject(domains: string[]): {commonName?: string; altNames: string[]} {
+  const commonName = domains.find((d) => !isIP(d) && d.length <= 64)
+  return commonName ? {commonName, altNames: domains} : {altNames: domains}
+}
+
+function isProblem(data: unknown): data is Problem {
+  return typeof data === 'object' && data !== null && typeof (data as Problem).type === 'string'
+}
+
+const TLS_TRUST_CODES = /^(UNABLE_TO_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/
+
+function isTlsTrustError(error: unknown): boolean {
+  return TLS_TRUST_CODES.test((error as {code?: string}).code ?? '')
+}
+
+function describeNetworkError(error: unknown): string {
+  const code = (error as {code?: string}).code
+  const message = (error as Error).message
+  return code && !message.includes(code) ? `${message} (${code})` : message
+}
+
+function suggestionsFor(type: string | undefined, errno: string | undefined): string[] {
+  switch (type?.replace(PROBLEM, '')) {
+    case 'rejectedIdentifier':
+    case 'unsupportedIdentifier':
+      return ['The CA will not issue for one of these names: check the spelling, and that it is a public DNS name.']
+    case 'caa':
+      return ['A CAA record forbids this CA: add it to the CAA records of the domain.']
+    case 'invalidContact':
+      return ['Fix the email address (--email) and try again.']
+    case 'userActionRequired':
+      return ['Open the CA\'s terms of service (see its directory) and accept them.']
+    default:
+      return [errno ? 'Check the network connection to the CA.' : 'Run again with --debug for the full exchange.', 'Nothing was changed: the current certificate stays in place.']
+  }
+}
