@@ -2,7 +2,10 @@ import {expect} from 'chai'
 import {readlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {readFile} from 'node:fs/promises'
+
 import {BIN, type TempEnv, tempEnv} from '../helpers/cli.js'
+import {startPebble} from '../helpers/pebble.js'
 import {TmuxSession} from '../helpers/tty.js'
 
 describe('mfc ssl init on a terminal', function () {
@@ -57,5 +60,27 @@ describe('mfc ssl init on a terminal', function () {
     const tty = run('ssl init --yes')
     expect(await tty.exitCode()).to.equal(3)
     expect(tty.screen()).to.contain('No domain given')
+  })
+
+  it('offers Let\'s Encrypt / ACME and asks for the account email (against a real Pebble)', async () => {
+    const pebble = await startPebble()
+    try {
+      t.env = {...t.env, ...pebble.env}
+      const tty = run(`ssl init --acme-directory ${pebble.directory} --http-port ${pebble.httpPort}`)
+      await tty.waitFor(/Domain names \(comma-separated\)/)
+      tty.send('C-u', 'interactive.mfc.test', 'Enter')
+      await tty.waitFor(/Which certificate\?/)
+      await tty.waitFor(/❯ Let's Encrypt \/ ACME/) // --acme-directory makes ACME the default choice
+      tty.send('Enter')
+      await tty.waitFor(/Email for the CA account/)
+      tty.send('ops@mfc.test', 'Enter')
+      expect(await tty.exitCode(), tty.screen()).to.equal(0)
+      const config = JSON.parse(await readFile(join(t.configDir, 'ssl-config.json'), 'utf8'))
+      expect(config).to.include({domain: 'interactive.mfc.test', email: 'ops@mfc.test'})
+      const meta = JSON.parse(await readFile(join(t.stateDir, 'certs', 'interactive.mfc.test', 'live', 'meta.json'), 'utf8'))
+      expect(meta.issuer).to.equal('acme')
+    } finally {
+      await pebble.stop()
+    }
   })
 })
