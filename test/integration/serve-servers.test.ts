@@ -5,7 +5,7 @@ import {type Running, type TestSite, TEST_TOKEN, bearer, fetchText, startServe, 
 
 function openWs(url: string, ca: string, headers: Record<string, string> = {}): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, {ca, headers, servername: 'localhost'})
+    const ws = new WebSocket(url, {ca, headers, servername: 'localhost'} as WebSocket.ClientOptions)
     ws.once('open', () => resolve(ws))
     ws.once('error', reject)
     ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake refused: ${res.statusCode}`)))
