@@ -61,7 +61,10 @@ function portsOf(info: ServeInfo): ServePorts {
 function waitForSignal(runtime: ServeRuntime, logger: Logger, extra: (stop: () => void) => void = () => {}): Promise<NodeJS.Signals | 'disconnect'> {
   return new Promise((resolve) => {
     const onHup = () => void runtime.reload('SIGHUP')
+    let stopped = false
     const stop = (why: NodeJS.Signals | 'disconnect') => {
+      if (stopped) return
+      stopped = true
       process.off('SIGHUP', onHup)
       logger.info({why}, 'Shutting down')
       resolve(why)

@@ -80,6 +80,8 @@ supervisor that restarts the servers if they crash. Stop it with \`mfc stop\`, i
     if (flags.worker) {
       const session = await runServers(prep, {version: this.config.version, worker: true, pretty: false})
       await session.stopped
+      // The IPC channel to the supervisor would keep this process alive.
+      if (process.connected) process.disconnect()
       return
     }
 
