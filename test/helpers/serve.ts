@@ -99,9 +99,11 @@ export interface RequestOptions {
 export function fetchText(url: string, options: RequestOptions = {}): Promise<Reply> {
   const target = new URL(url)
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest
+  // Node sends DELETE/OPTIONS bodies without a length unless told.
+  const headers = options.body === undefined ? options.headers : {...options.headers, 'content-length': String(Buffer.byteLength(options.body))}
   return new Promise((resolve, reject) => {
     const req = send(target, {
-      method: options.method ?? 'GET', headers: options.headers, ca: options.ca, agent: options.agent ?? false, servername: 'localhost',
+      method: options.method ?? 'GET', headers, ca: options.ca, agent: options.agent ?? false, servername: 'localhost',
     } as never, (res) => {
       const chunks: Buffer[] = []
       const peerCert = target.protocol === 'https:' ? (res.socket as TLSSocket).getPeerCertificate?.() : undefined
