@@ -42,6 +42,7 @@ export class Supervisor {
   private crashes: number[] = []
   private finish!: (code: number) => void
   private delayTimer?: NodeJS.Timeout
+  private everReady = false
 
   constructor(private readonly options: SupervisorOptions) {}
 
@@ -83,7 +84,9 @@ export class Supervisor {
     logger.info({pid: child.pid, restarts: this.restarts}, 'Server process started')
     void this.options.pidFile.update({pid: child.pid!, workerStartedAt: startedAt, restarts: this.restarts, ready: false})
     child.on('message', (message: WorkerMessage) => {
-      if (message?.type === 'ready') void this.options.pidFile.update({pid: child.pid!, ports: message.ports, ready: true})
+      if (message?.type !== 'ready') return
+      this.everReady = true
+      void this.options.pidFile.update({pid: child.pid!, ports: message.ports, ready: true})
     })
     child.on('error', (error) => logger.error({err: error.message}, 'Cannot start the server process'))
     child.on('exit', (code, signal) => this.onExit(code, signal))
@@ -96,11 +99,17 @@ export class Supervisor {
       return this.finish(0)
     }
 
+    const reason = signal ? `killed by ${signal}` : `exited with code ${code}`
+    if (!this.everReady) {
+      // The first start failed (a port in use, a bad certificate): restarting cannot help.
+      logger.error({reason}, `Server process ${reason} before it was ready; not restarting`)
+      return this.finish(code || 1)
+    }
+
     const now = Date.now()
     const windowMs = this.options.windowMs ?? 60_000
     this.crashes = [...this.crashes.filter((at) => now - at < windowMs), now]
     const maxRestarts = this.options.maxRestarts ?? 5
-    const reason = signal ? `killed by ${signal}` : `exited with code ${code}`
     if (this.crashes.length > maxRestarts) {
       logger.error({reason, crashes: this.crashes.length, windowMs}, `Server process ${reason}; ${this.crashes.length} crashes within ${windowMs / 1000} s, giving up`)
       return this.finish(1)
