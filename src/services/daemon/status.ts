@@ -86,7 +86,9 @@ export async function collectStatus(config: MfcConfig, options: StatusOptions): 
   const report = (api.body as {problems?: string[]} | null)?.problems
   if (api.status === 503 && report) problems.push(...report)
   const healthyCount = services.filter((s) => s.healthy).length
-  const status = healthyCount === 3 && problems.length === 0 ? 'healthy' : healthyCount === 0 && api.status === null ? 'down' : 'degraded'
+  // Down: nothing accepts connections. A TLS or auth failure means something runs, but wrong.
+  const unreachable = (probe: ProbeResult) => probe.status === null && /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|CONNECT_TIMEOUT|timed out|aborted/i.test(probe.error ?? '')
+  const status = healthyCount === 3 && problems.length === 0 ? 'healthy' : healthyCount === 0 && unreachable(api) && unreachable(dashboard) ? 'down' : 'degraded'
   const startedAt = record?.startedAt ?? null
   return {
     status,
