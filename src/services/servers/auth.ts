@@ -6,11 +6,13 @@ import type {MfcConfig} from '../../lib/config.js'
 import {ConfigError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
 
+export function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest()
+}
+
 /** Equal-length digests compared with timingSafeEqual: time depends on neither content nor length. */
 export function constantTimeEqual(a: string, b: string): boolean {
-  const left = createHash('sha256').update(a).digest()
-  const right = createHash('sha256').update(b).digest()
-  return timingSafeEqual(left, right)
+  return timingSafeEqual(sha256(a), sha256(b))
 }
 
 /** Where the API token came from; the token itself is never logged or printed. */

@@ -51,6 +51,16 @@ function contains(list: BlockList, ip: string): boolean {
   return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6')
 }
 
+/** A bounded memo: cleared when full, so a scan from many addresses cannot grow it without limit. */
+function remember(memo: Map<string, boolean>, key: string, compute: () => boolean): boolean {
+  const known = memo.get(key)
+  if (known !== undefined) return known
+  if (memo.size >= 10_000) memo.clear()
+  const value = compute()
+  memo.set(key, value)
+  return value
+}
+
 export async function readIpList(file: string): Promise<IpListSource> {
   let text: string
   try {
@@ -74,6 +84,9 @@ export async function readIpList(file: string): Promise<IpListSource> {
  * header is whatever the client claimed, so it is never believed).
  */
 export class IpFilter {
+  /** BlockList.check costs microseconds (it builds a SocketAddress); clients repeat, so decisions are memoized. */
+  private readonly memo = {allowed: new Map<string, boolean>(), blocked: new Map<string, boolean>(), proxy: new Map<string, boolean>()}
+
   private constructor(
     private readonly allowed: BlockList | null,
     private readonly blocked: BlockList,
@@ -101,7 +114,7 @@ export class IpFilter {
   }
 
   isTrustedProxy(ip: string | undefined): boolean {
-    return ip !== undefined && contains(this.proxies, ip)
+    return ip !== undefined && remember(this.memo.proxy, ip, () => contains(this.proxies, ip))
   }
 
   clientIp(peer: string | undefined, forwardedFor: string | string[] | undefined): string {
@@ -117,11 +130,10 @@ export class IpFilter {
   }
 
   isAllowed(ip: string): boolean {
-    if (contains(this.blocked, ip)) return false
-    return this.allowed === null || contains(this.allowed, ip)
+    return remember(this.memo.allowed, ip, () => !this.isBlocked(ip) && (this.allowed === null || contains(this.allowed, ip)))
   }
 
   isBlocked(ip: string): boolean {
-    return contains(this.blocked, ip)
+    return remember(this.memo.blocked, ip, () => contains(this.blocked, ip))
   }
 }

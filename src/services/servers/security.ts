@@ -1,9 +1,10 @@
+import {timingSafeEqual} from 'node:crypto'
 import type {IncomingMessage} from 'node:http'
 import {isIP} from 'node:net'
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
-import {type ApiToken, CSRF_HEADER, SESSION_COOKIE, SessionStore, constantTimeEqual, readCookie} from './auth.js'
+import {type ApiToken, CSRF_HEADER, SESSION_COOKIE, SessionStore, constantTimeEqual, readCookie, sha256} from './auth.js'
 import {IpFilter} from './ip-filter.js'
 import {RateLimiter} from './rate-limiter.js'
 import {buildSecurityHeaders} from './security-headers.js'
@@ -49,15 +50,18 @@ export class SecurityContext {
   readonly limiter: RateLimiter
   readonly authFailures: RateLimiter
   private origins = new Set<string>()
+  /** The token's digest, computed once; candidates are hashed and compared in constant time. */
+  private readonly tokenDigest: Buffer
   private headers: Record<'api' | 'dashboard', Record<string, string>> = {api: {}, dashboard: {}}
 
   private constructor(
     private readonly config: MfcConfig,
     readonly ipFilter: IpFilter,
-    private readonly apiToken: ApiToken,
+    apiToken: ApiToken,
     private readonly logger: Logger,
     private readonly names: string[],
   ) {
+    this.tokenDigest = sha256(apiToken.token)
     this.limiter = new RateLimiter(config.settings.rate_limit_per_minute)
     this.authFailures = new RateLimiter(config.settings.auth_failures_per_minute)
     const {https_port_api: api, https_port_frontend: dashboard, wss_port_streaming: streamer} = config.settings
@@ -102,7 +106,7 @@ export class SecurityContext {
 
   /** Checks a presented token (the dashboard login), counting failures against the IP. */
   verifyToken(ip: string, candidate: string): boolean {
-    if (constantTimeEqual(candidate, this.apiToken.token)) return true
+    if (timingSafeEqual(sha256(candidate), this.tokenDigest)) return true
     this.authFailures.take(ip)
     this.logger.warn({ip}, 'Authentication failed: wrong token')
     return false
