@@ -42,6 +42,27 @@ export interface Settings {
   pre_hook: string | null
   deploy_hook: string | null
   post_hook: string | null
+  /** `mfc serve`: answer HTTP on http_port (ACME challenges + redirect to HTTPS). */
+  enable_http_port: boolean
+  /** Proxies (IPs or CIDRs) whose X-Forwarded-For is believed; nobody else's is. */
+  trusted_proxies: string[]
+  /** Browser origins allowed to call the API and open the streamer, besides the dashboard's own. */
+  dashboard_origins: string[]
+  /** Requests per minute per client IP, all three servers together; 0 turns the limit off. */
+  rate_limit_per_minute: number
+  /** Failed authentication attempts per minute per client IP before it gets 429s. */
+  auth_failures_per_minute: number
+  /** Where the generated API token lives; null means the state directory's `api-token`. */
+  api_token_file: string | null
+  body_limit_bytes: number
+  max_connections: number
+  headers_timeout_ms: number
+  request_timeout_ms: number
+  ws_max_message_bytes: number
+  /** A WebSocket client whose unsent data exceeds this is dropped (a slow consumer). */
+  ws_send_buffer_bytes: number
+  /** How long shutdown waits for in-flight requests before closing connections. */
+  shutdown_timeout_ms: number
 }
 
 export type SettingKey = keyof Settings
@@ -70,7 +91,7 @@ export interface MfcConfig {
   readonly isRoot: boolean
 }
 
-type Kind = 'string' | 'email' | 'bool' | 'port' | 'int' | 'domains' | 'path' | 'nullable-string' | {oneOf: readonly (number | string)[]}
+type Kind = 'string' | 'email' | 'bool' | 'port' | 'int' | 'domains' | 'list' | 'path' | 'nullable-string' | {oneOf: readonly (number | string)[]}
 
 interface Spec {
   kind: Kind
@@ -110,6 +131,19 @@ const SPECS: Record<SettingKey, Spec> = {
   pre_hook: {kind: 'nullable-string'},
   deploy_hook: {kind: 'nullable-string'},
   post_hook: {kind: 'nullable-string'},
+  enable_http_port: {kind: 'bool', env: 'MFC_HTTP_PORT_ENABLED'},
+  trusted_proxies: {kind: 'list', env: 'MFC_TRUSTED_PROXIES'},
+  dashboard_origins: {kind: 'list', env: 'MFC_DASHBOARD_ORIGINS'},
+  rate_limit_per_minute: {kind: 'int', min: 0, env: 'MFC_RATE_LIMIT_PER_MINUTE'},
+  auth_failures_per_minute: {kind: 'int', min: 1},
+  api_token_file: {kind: 'nullable-string', env: 'MFC_API_TOKEN_FILE'},
+  body_limit_bytes: {kind: 'int', min: 1024},
+  max_connections: {kind: 'int', min: 1},
+  headers_timeout_ms: {kind: 'int', min: 100},
+  request_timeout_ms: {kind: 'int', min: 100},
+  ws_max_message_bytes: {kind: 'int', min: 128},
+  ws_send_buffer_bytes: {kind: 'int', min: 1024},
+  shutdown_timeout_ms: {kind: 'int', min: 0},
 }
 
 /** Keys the Python system wrote that mfc reads but does not use for anything new. */
@@ -141,6 +175,19 @@ const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
   pre_hook: null,
   deploy_hook: null,
   post_hook: null,
+  enable_http_port: true,
+  trusted_proxies: [],
+  dashboard_origins: [],
+  rate_limit_per_minute: 60,
+  auth_failures_per_minute: 10,
+  api_token_file: null,
+  body_limit_bytes: 1_048_576,
+  max_connections: 1024,
+  headers_timeout_ms: 10_000,
+  request_timeout_ms: 30_000,
+  ws_max_message_bytes: 1_048_576,
+  ws_send_buffer_bytes: 1_048_576,
+  shutdown_timeout_ms: 10_000,
 }
 
 /** Keys other mfc services own in the same file (notifications, servers...): known, not warned. */
@@ -315,6 +362,12 @@ function parseValue(key: SettingKey, value: unknown, where: string, fromText = f
       }
 
       return list.map((d: string) => d.trim().toLowerCase())
+    }
+
+    case 'list': {
+      const list = typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : value
+      if (!Array.isArray(list) || list.some((item) => typeof item !== 'string' || item.trim() === '')) throw fail('a list of strings')
+      return list.map((item: string) => item.trim())
     }
   }
 }

@@ -111,6 +111,7 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_NETWORK: {exit: EXIT.NETWORK, meaning: 'a remote host could not be reached'},
   MFC_LOCKED: {exit: EXIT.LOCK, meaning: 'another mfc process holds the lock'},
   MFC_DAEMON: {exit: EXIT.LOCK, meaning: 'the daemon is already running, or not running'},
+  MFC_DAEMON_START: {exit: EXIT.FAILURE, meaning: '`serve --daemon` started, but the servers did not answer their health checks'},
   MFC_USAGE: {exit: EXIT.USAGE, meaning: 'flags or arguments do not fit together'},
   MFC_HOOK_FAILED: {exit: EXIT.FAILURE, meaning: 'a renewal hook exited non-zero'},
   MFC_INTERNAL: {exit: EXIT.FAILURE, meaning: 'an unexpected error (a bug: please report it)'},

@@ -1,0 +1,148 @@
+/**
+ * `npx tsx bench/serve-bench.ts [--seconds 5] [--rounds 3] [--clients 1000]` (build first: it runs the real
+ * `bin/run.js serve`). Side by side in one run, each against its bare-Node baseline:
+ *   1. wrk keep-alive throughput: GET /health and authenticated GET / on mfc's API vs a bare
+ *      node:https hello-world (same certificate)
+ *   2. new TLS handshakes/s (openssl s_time -new): mfc's API port vs a bare node:tls server
+ *   3. WSS fan-out: N clients, 10 broadcasts/s: p99 delivery latency and server CPU, mfc's
+ *      streamer vs a bare ws broadcast loop
+ *   4. idle RSS of `mfc serve` (three servers) vs a bare node:https process
+ * Prints a markdown table of figures and ratios (mfc / bare).
+ */
+import {type ChildProcess, execFile, spawn} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {promisify} from 'node:util'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const PEERS = join(ROOT, 'bench', 'serve-bench-peers.ts')
+const run = promisify(execFile)
+const argValue = (name: string, fallback: number) => {
+  const at = process.argv.indexOf(`--${name}`)
+  return at > 0 ? Number(process.argv[at + 1]) : fallback
+}
+
+const SECONDS = argValue('seconds', 5)
+const CLIENTS = argValue('clients', 1000)
+const ROUNDS = argValue('rounds', 3)
+const TOKEN = 'bench-token-0123456789abcdefghijklmnopqrstuv'
+const dir = mkdtempSync(join(tmpdir(), 'mfc-bench-'))
+const env: NodeJS.ProcessEnv = {
+  PATH: process.env.PATH, HOME: dir, MFC_CONFIG_DIR: join(dir, 'config'), MFC_STATE_DIR: join(dir, 'state'),
+  MFC_API_TOKEN: TOKEN, MFC_RATE_LIMIT_PER_MINUTE: '1000000000', MFC_HTTP_PORT_ENABLED: 'false',
+}
+const children: ChildProcess[] = []
+
+function start(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{child: ChildProcess; port: number; lines: string[]}> {
+  const child = spawn(process.execPath, args, {env: {...env, ...extraEnv}, stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT})
+  children.push(child)
+  const lines: string[] = []
+  return new Promise((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      for (const line of text.split('\n').filter(Boolean)) {
+        lines.push(line)
+        const match = /^READY (\d+)$/.exec(line)
+        if (match) resolve({child, port: Number(match[1]), lines})
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)))
+  })
+}
+
+const peer = (role: string, ...args: string[]) => ['--import', 'tsx', PEERS, role, ...args]
+
+async function startMfcServe(): Promise<{child: ChildProcess; api: number}> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), 'serve', '--api-port', '0', '--dashboard-port', '0', '--stream-port', '0', '--no-http'], {env, stdio: 'ignore'})
+  children.push(child)
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    try {
+      const record = JSON.parse(readFileSync(join(dir, 'state', 'mfc.pid'), 'utf8'))
+      if (record.ready) return {child, api: record.ports.api}
+    } catch {}
+  }
+}
+
+async function wrk(url: string, headers: string[] = []): Promise<number> {
+  const {stdout} = await run('wrk', ['-t1', '-c32', `-d${SECONDS}s`, ...headers.flatMap((h) => ['-H', h]), url])
+  return Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)![1])
+}
+
+async function handshakes(port: number): Promise<number> {
+  const {stdout} = await run('openssl', ['s_time', '-connect', `127.0.0.1:${port}`, '-new', '-time', String(SECONDS)], {maxBuffer: 1 << 24})
+  const match = /(\d+) connections in ([\d.]+) real seconds/.exec(stdout)!
+  return Number(match[1]) / Number(match[2])
+}
+
+function rssMb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+}
+
+async function fanout(mode: 'mfc' | 'bare', certs: NodeJS.ProcessEnv): Promise<{cpuPercent: number; p50: number; p99: number; max: number; messages: number; dropped: number}> {
+  const server = await start(peer('fanout', mode, String(CLIENTS), String(SECONDS)), certs)
+  const clients = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, peer('fanout-clients', `wss://127.0.0.1:${server.port}/`, String(CLIENTS), TOKEN), {env: {...env, ...certs}, stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT})
+    children.push(child)
+    let out = ''
+    child.stdout!.on('data', (chunk) => {
+      out += chunk
+    })
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`clients exited ${code}`))))
+  })
+  await new Promise((resolve) => server.child.once('exit', resolve))
+  const cpu = JSON.parse(server.lines.find((l) => l.startsWith('{'))!)
+  return {...JSON.parse(clients.trim()), cpuPercent: cpu.cpuPercent}
+}
+
+async function main(): Promise<void> {
+  const mfc = await startMfcServe()
+  const live = join(dir, 'state', 'certs', 'localhost', 'live')
+  const certs = {BENCH_CERT: join(live, 'fullchain.pem'), BENCH_KEY: join(live, 'privkey.pem'), BENCH_CA: join(dir, 'state', 'ca', 'ca.crt')}
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  const bareHttps = await start(peer('bare-https', certs.BENCH_CERT, certs.BENCH_KEY))
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const idle = {mfc: rssMb(mfc.child.pid!), bare: rssMb(bareHttps.child.pid!)}
+
+  // The machine is shared: runs alternate (bare, mfc, mfc-auth, ...) and the best of ROUNDS
+  // counts, so a burst of someone else's load hits both sides alike.
+  let [bareHealth, mfcHealth, mfcAuth, bareHs, mfcHs] = [0, 0, 0, 0, 0]
+  const bareTls = await start(peer('bare-tls', certs.BENCH_CERT, certs.BENCH_KEY))
+  for (let round = 0; round < ROUNDS; round++) {
+    bareHealth = Math.max(bareHealth, await wrk(`https://127.0.0.1:${bareHttps.port}/`))
+    mfcHealth = Math.max(mfcHealth, await wrk(`https://127.0.0.1:${mfc.api}/health`))
+    mfcAuth = Math.max(mfcAuth, await wrk(`https://127.0.0.1:${mfc.api}/`, [`Authorization: Bearer ${TOKEN}`]))
+    bareHs = Math.max(bareHs, await handshakes(bareTls.port))
+    mfcHs = Math.max(mfcHs, await handshakes(mfc.api))
+  }
+
+  bareHttps.child.kill()
+  bareTls.child.kill()
+  mfc.child.kill('SIGTERM')
+
+  const bareFan = await fanout('bare', certs)
+  const mfcFan = await fanout('mfc', certs)
+
+  const ratio = (a: number, b: number) => (a / b).toFixed(2)
+  const rows = [
+    ['HTTPS keep-alive req/s, GET /health (wrk -c32)', mfcHealth.toFixed(0), bareHealth.toFixed(0), ratio(mfcHealth, bareHealth), '>= 0.8'],
+    ['HTTPS keep-alive req/s, authenticated GET / (wrk -c32)', mfcAuth.toFixed(0), bareHealth.toFixed(0), ratio(mfcAuth, bareHealth), '>= 0.8'],
+    ['New TLS handshakes/s (openssl s_time -new)', mfcHs.toFixed(0), bareHs.toFixed(0), ratio(mfcHs, bareHs), '>= 0.9'],
+    [`WSS fan-out p99 latency ms (${CLIENTS} clients, 10/s)`, String(mfcFan.p99), String(bareFan.p99), ratio(mfcFan.p99 || 1, bareFan.p99 || 1), 'p99 < 50 ms'],
+    ['WSS fan-out p50 latency ms', String(mfcFan.p50), String(bareFan.p50), ratio(mfcFan.p50 || 1, bareFan.p50 || 1), ''],
+    ['WSS fan-out server CPU %', mfcFan.cpuPercent.toFixed(1), bareFan.cpuPercent.toFixed(1), ratio(mfcFan.cpuPercent, bareFan.cpuPercent), ''],
+    ['WSS messages delivered / dropped clients', `${mfcFan.messages} / ${mfcFan.dropped}`, `${bareFan.messages} / ${bareFan.dropped}`, '', ''],
+    ['Idle RSS MB (mfc serve: 3 servers; bare: 1 https)', idle.mfc.toFixed(1), idle.bare.toFixed(1), ratio(idle.mfc, idle.bare), 'mfc < 120 MB'],
+  ]
+  process.stdout.write(`\nmfc serve vs bare Node, best of ${ROUNDS} alternating ${SECONDS} s runs, node ${process.version}\n\n`)
+  process.stdout.write('| measurement | mfc | bare | mfc/bare | goal |\n|---|---|---|---|---|\n')
+  for (const row of rows) process.stdout.write(`| ${row.join(' | ')} |\n`)
+}
+
+try {
+  await main()
+} finally {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+  rmSync(dir, {recursive: true, force: true})
+}

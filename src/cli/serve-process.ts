@@ -1,0 +1,204 @@
+import {spawn} from 'node:child_process'
+import {existsSync, openSync, closeSync, promises as fs} from 'node:fs'
+
+import {type MfcConfig, type ResolveOptions, resolveConfig} from '../lib/config.js'
+import {MfcError, StoreError} from '../lib/errors.js'
+import {MfcEventBus} from '../lib/events.js'
+import {ensureDir} from '../lib/fs-atomic.js'
+import {createLogger, type Logger} from '../lib/logger.js'
+import {lineageName, livePaths} from '../lib/paths.js'
+import {keySpecFromSettings} from '../services/certificates/key-spec.js'
+import {PidFile, type PidRecord, type ServePorts, alreadyRunning, isRunning} from '../services/daemon/pid-file.js'
+import {Supervisor, type WorkerMessage} from '../services/daemon/supervisor.js'
+import {probeHttps, probeWss} from '../services/http-client.js'
+import {type ApiToken, resolveApiToken} from '../services/servers/auth.js'
+import {ServeRuntime, type ServeInfo} from '../services/servers/runtime.js'
+import {ssl} from './services.js'
+
+/** What `serve` tells the user before the servers start (printed by the command). */
+export interface Preparation {
+  config: MfcConfig
+  token: ApiToken
+  /** A certificate was created through the local CA because none existed. */
+  bootstrapped: {domains: string[]; caFile: string} | null
+}
+
+/**
+ * Checks that no serve runs, creates a certificate through the local CA when there is none
+ * yet (what `ssl init --domain <domain>` does), and resolves the API token (generating one).
+ */
+export async function prepare(resolve: ResolveOptions, checkRunning = true): Promise<Preparation> {
+  let config = resolveConfig(resolve)
+  const running = checkRunning ? await new PidFile(config.paths.pidFile).read() : undefined
+  if (running?.alive) throw alreadyRunning(config.paths.pidFile, running.record)
+  let bootstrapped: Preparation['bootstrapped'] = null
+  if (!existsSync(config.settings.cert_file)) {
+    const storeLive = livePaths(config.paths, lineageName(config.settings.domain)).certFile
+    if (config.settings.cert_file !== storeLive) {
+      throw new StoreError(`The certificate ${config.settings.cert_file} (cert_file) does not exist.`, {
+        code: 'MFC_CERT_INVALID',
+        suggestions: [`Create it with \`mfc ssl init --domain ${config.settings.domain}\`, or fix cert_file in ${config.paths.sslConfigFile}.`],
+      })
+    }
+
+    const services = await ssl(config)
+    await services.manager.obtain({
+      domains: services.domains, issuer: services.localCa, keySpec: keySpecFromSettings(config.settings),
+      replace: false, command: 'serve', settings: {ca_file: config.paths.caCertFile},
+    })
+    bootstrapped = {domains: services.domains, caFile: config.paths.caCertFile}
+    config = resolveConfig(resolve)
+  }
+
+  return {config, token: await resolveApiToken(config), bootstrapped}
+}
+
+function portsOf(info: ServeInfo): ServePorts {
+  const port = (name: string) => info.services.find((s) => s.name === name)!.port
+  return {api: port('api'), dashboard: port('dashboard'), streamer: port('streamer'), http: info.http?.port ?? null}
+}
+
+function waitForSignal(runtime: ServeRuntime, logger: Logger, extra: (stop: () => void) => void = () => {}): Promise<NodeJS.Signals | 'disconnect'> {
+  return new Promise((resolve) => {
+    const onHup = () => void runtime.reload('SIGHUP')
+    let stopped = false
+    const stop = (why: NodeJS.Signals | 'disconnect') => {
+      if (stopped) return
+      stopped = true
+      process.off('SIGHUP', onHup)
+      logger.info({why}, 'Shutting down')
+      resolve(why)
+    }
+
+    process.on('SIGHUP', onHup)
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    extra(() => stop('disconnect'))
+  })
+}
+
+export interface ServeSession {
+  info: ServeInfo
+  logger: Logger
+  /** Resolves after a signal stopped the servers (in-flight requests finished or timed out). */
+  stopped: Promise<void>
+}
+
+/**
+ * Runs the servers in this process until SIGINT/SIGTERM (or, for a worker, until the
+ * supervisor goes away); SIGHUP reloads the certificate. A foreground serve owns the pid
+ * file; a worker leaves it to its supervisor and reports readiness over IPC.
+ */
+export async function runServers(prep: Preparation, options: {version: string; worker: boolean; pretty: boolean}): Promise<ServeSession> {
+  const {config} = prep
+  const logger = await createLogger({file: config.paths.logFile, pretty: options.pretty, level: config.debug ? 'debug' : 'info'})
+  const pidFile = new PidFile(config.paths.pidFile)
+  const now = new Date().toISOString()
+  const configured = {api: config.settings.https_port_api, dashboard: config.settings.https_port_frontend, streamer: config.settings.wss_port_streaming, http: null}
+  if (!options.worker) {
+    await pidFile.claim({pid: process.pid, supervisorPid: null, startedAt: now, workerStartedAt: now, restarts: 0, ports: configured, ready: false, version: options.version, logFile: config.paths.logFile})
+  }
+
+  const runtime = new ServeRuntime({config, logger, apiToken: prep.token, version: options.version, events: new MfcEventBus()})
+  let info: ServeInfo
+  try {
+    info = await runtime.start()
+  } catch (error) {
+    logger.error({err: (error as Error).message}, 'serve could not start')
+    await runtime.close()
+    if (!options.worker) await pidFile.release()
+    throw error
+  }
+
+  for (const service of info.services) logger.info({service: service.name, url: service.url}, 'Listening')
+  if (options.worker) process.send?.({type: 'ready', ports: portsOf(info)} satisfies WorkerMessage)
+  else await pidFile.update({ports: portsOf(info), ready: true})
+
+  const stopped = waitForSignal(runtime, logger, (stop) => {
+    if (options.worker) process.once('disconnect', stop)
+  }).then(async () => {
+    await runtime.close()
+    if (!options.worker) await pidFile.release()
+    logger.info('Stopped')
+  })
+  return {info, logger, stopped}
+}
+
+/** The hidden `serve --supervisor`: owns the pid file, keeps a `serve --worker` alive. */
+export async function runSupervisor(config: MfcConfig, options: {version: string; bin: string; workerArgs: string[]}): Promise<number> {
+  const logger = (await createLogger({file: config.paths.logFile})).child({component: 'supervisor'})
+  const pidFile = new PidFile(config.paths.pidFile)
+  const now = new Date().toISOString()
+  const ports = {api: config.settings.https_port_api, dashboard: config.settings.https_port_frontend, streamer: config.settings.wss_port_streaming, http: null}
+  await pidFile.claim({pid: process.pid, supervisorPid: process.pid, startedAt: now, workerStartedAt: now, restarts: 0, ports, ready: false, version: options.version, logFile: config.paths.logFile})
+  const events = new MfcEventBus()
+  const supervisor = new Supervisor({
+    command: process.execPath, args: [options.bin, 'serve', '--worker', ...options.workerArgs], env: process.env,
+    logFile: config.paths.logFile, pidFile, logger, events,
+  })
+  process.on('SIGTERM', () => supervisor.stop())
+  process.on('SIGINT', () => supervisor.stop())
+  process.on('SIGHUP', () => supervisor.signal('SIGHUP'))
+  logger.info({pid: process.pid}, 'Supervisor started')
+  const code = await supervisor.run()
+  await pidFile.release()
+  logger.info({code}, 'Supervisor exiting')
+  return code
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function logTail(file: string, lines = 8): Promise<string> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '')
+  return text.trim().split('\n').slice(-lines).map((line) => {
+    try {
+      const entry = JSON.parse(line) as {msg?: string; err?: string}
+      return [entry.msg, entry.err].filter(Boolean).join(': ')
+    } catch {
+      return line
+    }
+  }).filter(Boolean).join('\n    ')
+}
+
+/**
+ * `serve --daemon`: starts a detached supervisor and returns once the API, dashboard and
+ * streamer all answer their health checks, or fails with the reason and the log file.
+ */
+export async function startDaemon(prep: Preparation, options: {bin: string; args: string[]; timeoutMs: number}): Promise<{record: PidRecord}> {
+  const {config} = prep
+  await ensureDir(config.paths.logDir, 0o700)
+  const fd = openSync(config.paths.logFile, 'a', 0o600)
+  const child = spawn(process.execPath, [options.bin, 'serve', '--supervisor', ...options.args], {detached: true, stdio: ['ignore', fd, fd], env: process.env})
+  closeSync(fd)
+  child.unref()
+  const pidFile = new PidFile(config.paths.pidFile)
+  const ca = config.settings.ca_file ? await fs.readFile(config.settings.ca_file, 'utf8').catch(() => null) : null
+  const probe = {ca, servername: config.settings.domain, timeoutMs: 2000}
+  const deadline = Date.now() + options.timeoutMs
+  let last = 'the servers did not report ready'
+  while (Date.now() < deadline) {
+    if (!isRunning(child.pid!)) {
+      last = 'the supervisor exited'
+      break
+    }
+
+    const state = await pidFile.read()
+    if (state?.record.ready && state.record.supervisorPid === child.pid) {
+      const {api, dashboard, streamer} = state.record.ports
+      const results = await Promise.all([
+        probeHttps(`https://127.0.0.1:${api}/health`, probe), probeHttps(`https://127.0.0.1:${dashboard}/health`, probe),
+        probeWss(`wss://127.0.0.1:${streamer}/`, {...probe, headers: {authorization: `Bearer ${prep.token.token}`}}),
+      ])
+      if (results.every((r) => r.ok)) return {record: state.record}
+      last = results.map((r, i) => `${['api', 'dashboard', 'streamer'][i]}: ${r.ok ? 'ok' : r.error}`).join(', ')
+    }
+
+    await sleep(200)
+  }
+
+  if (isRunning(child.pid!)) process.kill(child.pid!, 'SIGTERM')
+  throw new MfcError(`mfc serve --daemon did not become healthy: ${last}.\n    ${await logTail(config.paths.logFile)}`, {
+    code: 'MFC_DAEMON_START',
+    suggestions: [`Read the log: ${config.paths.logFile}`, 'Run `mfc serve` in the foreground to see the problem directly.'],
+  })
+}

@@ -1,0 +1,59 @@
+import {readFile} from 'node:fs/promises'
+
+import {MfcCommand} from '../cli/base-command.js'
+import {facts} from '../cli/render.js'
+import {MfcError, NAGIOS, toMfcError} from '../lib/errors.js'
+import {type StatusReport, collectStatus} from '../services/daemon/status.js'
+
+const ICON = {healthy: 'OK', degraded: 'WARNING', down: 'CRITICAL'} as const
+
+function hours(seconds: number | null): string | null {
+  return seconds === null ? null : `${(seconds / 3600).toFixed(2)} hours`
+}
+
+export default class Status extends MfcCommand {
+  static override summary = 'Show whether the API, dashboard and streamer run and answer, and the certificate\'s days left.'
+
+  static override description = `Reads the pid file and probes each service the way a client would: HTTPS GET /health on the
+API and dashboard, an authenticated WSS handshake on the streamer, certificates verified against
+the configured CA. Exit codes follow the Nagios convention: 0 all healthy, 1 degraded (some
+service not answering, or /health reports a problem), 2 down, 3 unknown (status could not be
+determined, e.g. an unreadable config).`
+
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
+
+  async run(): Promise<StatusReport> {
+    const {flags} = await this.parse(Status)
+    let report: StatusReport
+    try {
+      const config = this.loadConfig(flags.config)
+      const token = config.secrets.apiToken ?? (await readFile(config.settings.api_token_file ?? config.paths.apiTokenFile, 'utf8').catch(() => '')).trim()
+      report = await collectStatus(config, {now: new Date(), token: token || undefined})
+    } catch (error) {
+      const cause = toMfcError(error)
+      throw new MfcError(cause.message, {code: cause.code, exitCode: NAGIOS.UNKNOWN, suggestions: cause.suggestions, cause})
+    }
+
+    this.render(report)
+    process.exitCode = report.exitCode
+    return report
+  }
+
+  private render(report: StatusReport): void {
+    this.say(`${ICON[report.status]}  mfc serve is ${report.status === 'down' ? 'not running' : report.status}${report.mode ? ` (${report.mode})` : ''}`)
+    this.say(facts([
+      ['PID', report.pid ? `${report.pid}${report.supervisorPid ? ` (supervisor ${report.supervisorPid})` : ''}` : null],
+      ['Uptime', hours(report.uptimeSeconds)],
+      ['Restarts', report.restarts > 0 ? report.restarts : null],
+      ['Certificate', report.certificate.daysLeft === null ? report.certificate.error : `${report.certificate.daysLeft} days left (${report.certificate.file})`],
+      ['Log', report.logFile],
+    ]))
+    for (const service of report.services) {
+      const probe = service.healthy ? `healthy (${service.probe.latencyMs} ms)` : `not answering: ${service.probe.error}`
+      this.say(`  ${service.healthy ? '[up]  ' : '[down]'} ${service.name.padEnd(9)} ${service.url}  ${probe}`)
+    }
+
+    if (report.stalePidFile) this.say('  A stale pid file was found (its process is gone); the next `mfc serve` reclaims it.')
+    for (const problem of report.problems) this.say(`  Problem: ${problem}`)
+  }
+}

@@ -1,0 +1,90 @@
+import {rootCertificates} from 'node:tls'
+
+/** What one probe saw. `ok` means the expected answer: HTTP 2xx, or a completed WSS handshake. */
+export interface ProbeResult {
+  ok: boolean
+  status: number | null
+  latencyMs: number
+  error: string | null
+  /** Parsed JSON body, when there was one. */
+  body: unknown
+}
+
+export interface ProbeOptions {
+  /** Extra CA certificates (PEM) trusted on top of the system roots (the local CA). */
+  ca?: string | null
+  /** TLS name to verify when the URL's host is an address (127.0.0.1 for a certificate for localhost). */
+  servername?: string
+  headers?: Record<string, string>
+  timeoutMs?: number
+}
+
+function describe(error: unknown): string {
+  const cause = (error as {cause?: {code?: string; message?: string}}).cause
+  if (cause?.code) return `${cause.code}: ${cause.message}`
+  return (error as Error | undefined)?.message || 'no answer'
+}
+
+/**
+ * The only importer of undici: outbound HTTPS and WSS for probes (`status`, `serve --daemon`).
+ * Certificates are verified against the system roots plus `ca`; nothing is ever `rejectUnauthorized: false`.
+ */
+async function dispatcherFor(options: ProbeOptions) {
+  const {Agent} = await import('undici')
+  return new Agent({
+    connect: {ca: options.ca ? [...rootCertificates, options.ca] : undefined, servername: options.servername, timeout: options.timeoutMs ?? 5000},
+    headersTimeout: options.timeoutMs ?? 5000,
+    bodyTimeout: options.timeoutMs ?? 5000,
+  })
+}
+
+/** GET `url`; never throws (a refused connection or a bad certificate is a failed probe). */
+export async function probeHttps(url: string, options: ProbeOptions = {}): Promise<ProbeResult> {
+  const {request} = await import('undici')
+  const dispatcher = await dispatcherFor(options)
+  const started = performance.now()
+  try {
+    const response = await request(url, {dispatcher, headers: options.headers, signal: AbortSignal.timeout(options.timeoutMs ?? 5000)})
+    const text = await response.body.text()
+    let body: unknown = null
+    try {
+      body = JSON.parse(text)
+    } catch {}
+
+    const ok = response.statusCode >= 200 && response.statusCode < 300
+    return {ok, status: response.statusCode, latencyMs: Math.round(performance.now() - started), error: ok ? null : `HTTP ${response.statusCode}`, body}
+  } catch (error) {
+    return {ok: false, status: null, latencyMs: Math.round(performance.now() - started), error: describe(error), body: null}
+  } finally {
+    await dispatcher.close()
+  }
+}
+
+/** Opens a WSS connection and closes it once the handshake completes. */
+export async function probeWss(url: string, options: ProbeOptions = {}): Promise<ProbeResult> {
+  const {WebSocket} = await import('undici')
+  const dispatcher = await dispatcherFor(options)
+  const started = performance.now()
+  try {
+    return await new Promise<ProbeResult>((resolve) => {
+      const ws = new WebSocket(url, {dispatcher, headers: options.headers} as never)
+      const finish = (result: Omit<ProbeResult, 'latencyMs' | 'body'>) => {
+        clearTimeout(timer)
+        resolve({...result, latencyMs: Math.round(performance.now() - started), body: null})
+      }
+
+      const timer = setTimeout(() => {
+        ws.close()
+        finish({ok: false, status: null, error: 'timed out'})
+      }, options.timeoutMs ?? 5000)
+      ws.addEventListener('open', () => {
+        ws.close(1000)
+        finish({ok: true, status: 101, error: null})
+      })
+      // undici reports a refused or rejected handshake without details; say what was tried.
+      ws.addEventListener('error', (event) => finish({ok: false, status: null, error: `WSS handshake failed (${describe((event as {error?: unknown}).error)})`}))
+    })
+  } finally {
+    await dispatcher.close().catch(() => {})
+  }
+}

@@ -1,0 +1,110 @@
+import {createHash, randomBytes, timingSafeEqual} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import {dirname} from 'node:path'
+
+import type {MfcConfig} from '../../lib/config.js'
+import {ConfigError, errnoCode} from '../../lib/errors.js'
+import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
+
+export function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest()
+}
+
+/** Equal-length digests compared with timingSafeEqual: time depends on neither content nor length. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  return timingSafeEqual(sha256(a), sha256(b))
+}
+
+/** Where the API token came from; the token itself is never logged or printed. */
+export interface ApiToken {
+  readonly token: string
+  readonly source: 'env' | 'file' | 'generated'
+  /** The token file (for `file` and `generated`). */
+  readonly file?: string
+}
+
+/**
+ * The API token: MFC_API_TOKEN, else the token file (`api_token_file`, default
+ * `<state>/api-token`), else a new random token written there 0600. Never the original's
+ * `development-token` default.
+ */
+export async function resolveApiToken(config: MfcConfig): Promise<ApiToken> {
+  if (config.secrets.apiToken) return {token: config.secrets.apiToken, source: 'env'}
+  const file = config.settings.api_token_file ?? config.paths.apiTokenFile
+  try {
+    const token = (await fs.readFile(file, 'utf8')).trim()
+    if (token.length < 16) {
+      throw new ConfigError(`The API token in ${file} is shorter than 16 characters.`, {
+        code: 'MFC_CONFIG_VALUE',
+        suggestions: [`Delete ${file} to have mfc generate a strong token, or write a longer one.`],
+      })
+    }
+
+    return {token, source: 'file', file}
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error
+  }
+
+  const token = randomBytes(32).toString('base64url')
+  await ensureDir(dirname(file), 0o700)
+  await writeFileAtomic(file, token + '\n', 0o600)
+  return {token, source: 'generated', file}
+}
+
+export interface Session {
+  id: string
+  csrfToken: string
+  expiresAt: number
+}
+
+/**
+ * Dashboard login sessions, in memory (a restart logs everyone out, which is the safe
+ * direction). Ids and CSRF tokens are 256-bit random; a session expires `ttlMs` after login.
+ * The store holds at most `maxSessions`; the oldest is evicted first.
+ */
+export class SessionStore {
+  private readonly sessions = new Map<string, Session>()
+
+  constructor(private readonly ttlMs = 3_600_000, private readonly maxSessions = 1000, private readonly now: () => number = Date.now) {}
+
+  create(): Session {
+    if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!)
+    const session = {id: randomBytes(32).toString('base64url'), csrfToken: randomBytes(32).toString('base64url'), expiresAt: this.now() + this.ttlMs}
+    this.sessions.set(session.id, session)
+    return session
+  }
+
+  get(id: string): Session | undefined {
+    const session = this.sessions.get(id)
+    if (session && session.expiresAt <= this.now()) {
+      this.sessions.delete(id)
+      return undefined
+    }
+
+    return session
+  }
+
+  destroy(id: string): void {
+    this.sessions.delete(id)
+  }
+}
+
+export const SESSION_COOKIE = 'mfc_session'
+export const CSRF_HEADER = 'x-csrf-token'
+
+/** The value of one cookie from a Cookie header. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
+  }
+
+  return undefined
+}
+
+export function sessionCookie(session: Session | null): string {
+  const value = session ? session.id : ''
+  const maxAge = session ? Math.round((session.expiresAt - Date.now()) / 1000) : 0
+  return `${SESSION_COOKIE}=${value}; Path=/; Max-Age=${maxAge}; HttpOnly; Secure; SameSite=Strict`
+}

@@ -1,0 +1,148 @@
+import {type Server as HttpsServer, createServer} from 'node:https'
+import type {Socket} from 'node:net'
+
+// The only importer of fastify: the API and dashboard servers are built here.
+import Fastify, {type FastifyError, type FastifyInstance} from 'fastify'
+
+import type {MfcConfig} from '../../lib/config.js'
+import type {Logger} from '../../lib/logger.js'
+import type {SecurityContext} from './security.js'
+import type {TlsContextManager} from './tls-context.js'
+import type {ManagedServer, ServerPlugin} from './types.js'
+
+export interface HttpsAppOptions {
+  service: 'api' | 'dashboard'
+  config: MfcConfig
+  tls: TlsContextManager
+  security: SecurityContext
+  logger: Logger
+  /** Where an unauthenticated browser page load is sent instead of a 401 (the dashboard's /login). */
+  loginRedirect?: string
+}
+
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'MFC_BAD_REQUEST', 404: 'MFC_NOT_FOUND', 405: 'MFC_METHOD_NOT_ALLOWED', 413: 'MFC_BODY_TOO_LARGE',
+  415: 'MFC_UNSUPPORTED_MEDIA_TYPE', 429: 'MFC_RATE_LIMITED', 503: 'MFC_UNAVAILABLE',
+}
+
+/** `https.createServer` with the TLS hardening and the slowloris / connection limits. */
+export function createHardenedHttpsServer(
+  config: MfcConfig, tls: TlsContextManager, handler?: Parameters<typeof createServer>[1],
+): HttpsServer {
+  const {headers_timeout_ms: headersTimeout, request_timeout_ms: requestTimeout, max_connections: maxConnections} = config.settings
+  const server = createServer({
+    ...tls.serverOptions(),
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: 5000,
+    // Node checks the two timeouts above only this often (default 30 s).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 2))),
+  }, handler)
+  server.maxConnections = maxConnections
+  return server
+}
+
+/**
+ * A fastify app on a hardened node:https server with the security layer in front of every
+ * route: headers, CORS for the dashboard origins, IP lists, rate limits, auth, CSRF, JSON
+ * errors. Routes are registered by the caller; then `plugins`.
+ */
+export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: FastifyInstance; server: HttpsServer}> {
+  const {config, tls, security, logger, service} = options
+  let server!: HttpsServer
+  const app = Fastify({
+    logger: false,
+    bodyLimit: config.settings.body_limit_bytes,
+    return503OnClosing: true,
+    serverFactory(handler) {
+      server = createHardenedHttpsServer(config, tls, handler)
+      return server
+    },
+  })
+  tls.register(service, server)
+  // Denied addresses never get a TLS handshake (unless they come through a trusted proxy).
+  server.on('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress
+    if (peer && !security.ipFilter.isTrustedProxy(peer) && security.ipFilter.isBlocked(peer)) socket.destroy()
+  })
+
+  app.decorateRequest('mfcAuth', null)
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(security.securityHeaders(service))
+    const origin = request.headers.origin
+    const allowedOrigin = security.isAllowedOrigin(origin)
+    if (allowedOrigin) reply.headers({'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin'})
+    if (request.method === 'OPTIONS' && origin && request.headers['access-control-request-method']) {
+      // A preflight carries no credentials by design; the real request is checked next.
+      if (!allowedOrigin) return void reply.code(403).send({error: {code: 'MFC_ORIGIN_DENIED', message: 'Origin not allowed'}})
+      return void reply.code(204).headers({
+        'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE',
+        'access-control-allow-headers': 'Authorization, Content-Type, X-CSRF-Token',
+        'access-control-max-age': '600',
+      }).send()
+    }
+
+    const admission = security.admit(request.raw, {public: request.routeOptions.config?.public === true}, service)
+    if (admission.ok) {
+      request.mfcAuth = admission.auth
+      return done()
+    }
+
+    if (admission.retryAfterSeconds !== undefined) reply.header('retry-after', String(admission.retryAfterSeconds))
+    if (admission.status === 401 && options.loginRedirect && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
+      return void reply.redirect(options.loginRedirect, 303)
+    }
+
+    reply.code(admission.status).send({error: {code: admission.code, message: admission.message}})
+  })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+    if (status >= 500) {
+      logger.error({service, method: request.method, url: request.url, err: error.message, stack: error.stack}, 'Request failed')
+      return reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? 'MFC_INTERNAL', message: 'Internal server error'}})
+    }
+
+    return reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? `MFC_HTTP_${status}`, message: error.message}})
+  })
+  app.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send({error: {code: 'MFC_NOT_FOUND', message: 'Not found'}})
+  })
+  return {app, server}
+}
+
+/** Registers extension plugins after the core routes, naming the failing one. */
+export async function registerPlugins(app: FastifyInstance, plugins: readonly ServerPlugin[], service: string): Promise<void> {
+  for (const [index, plugin] of plugins.entries()) {
+    try {
+      await app.register(async (scope) => plugin(scope))
+    } catch (error) {
+      throw new Error(`Plugin #${index + 1} (${plugin.name || 'anonymous'}) of the ${service} server failed: ${(error as Error).message}`, {cause: error})
+    }
+  }
+}
+
+/** Wraps a fastify app as a ManagedServer with bounded graceful close. */
+export function managed(name: 'api' | 'dashboard', app: FastifyInstance, server: HttpsServer): ManagedServer {
+  let closing: Promise<void> | undefined
+  return {
+    name,
+    async listen(port, host) {
+      await app.listen({port, host})
+      const address = server.address()
+      const actual = typeof address === 'object' && address ? address.port : port
+      return {port: actual, url: `https://${host.includes(':') ? `[${host}]` : host}:${actual}`}
+    },
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs)
+        try {
+          await app.close()
+        } finally {
+          clearTimeout(timer)
+        }
+      })()
+      return closing
+    },
+  }
+}

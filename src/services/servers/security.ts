@@ -1,0 +1,154 @@
+import {timingSafeEqual} from 'node:crypto'
+import type {IncomingMessage} from 'node:http'
+import {isIP} from 'node:net'
+
+import type {MfcConfig} from '../../lib/config.js'
+import type {Logger} from '../../lib/logger.js'
+import {type ApiToken, CSRF_HEADER, SESSION_COOKIE, SessionStore, constantTimeEqual, readCookie, sha256} from './auth.js'
+import {IpFilter} from './ip-filter.js'
+import {RateLimiter} from './rate-limiter.js'
+import {buildSecurityHeaders} from './security-headers.js'
+import type {AuthInfo, ServiceName} from './types.js'
+
+export type Admission =
+  | {ok: true; ip: string; auth: AuthInfo | null}
+  | {ok: false; ip: string; status: number; code: string; message: string; retryAfterSeconds?: number}
+
+export interface AdmitPolicy {
+  /** No credentials needed (only /health and the login page). */
+  public: boolean
+  /** The WebSocket handshake: a browser (Origin) must be an allowed origin; no CSRF. */
+  websocket?: boolean
+}
+
+export interface ListeningPorts {
+  api: number
+  dashboard: number
+  streamer: number
+}
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+function hostForUrl(name: string): string {
+  return isIP(name) === 6 ? `[${name}]` : name
+}
+
+function origin(scheme: string, name: string, port: number): string {
+  const defaultPort = scheme === 'https' || scheme === 'wss' ? 443 : 80
+  return `${scheme}://${hostForUrl(name)}${port === defaultPort ? '' : `:${port}`}`
+}
+
+/**
+ * Everything the three servers share to decide who may do what: IP lists, rate limits, the
+ * API token, dashboard sessions, allowed browser origins and the security headers. One per
+ * `serve` process, so a session cookie from the dashboard login works on the API and the
+ * streamer too (cookies are per host, not per port), and a client's request budget covers
+ * all three ports.
+ */
+export class SecurityContext {
+  readonly sessions = new SessionStore()
+  readonly limiter: RateLimiter
+  readonly authFailures: RateLimiter
+  private origins = new Set<string>()
+  /** The token's digest, computed once; candidates are hashed and compared in constant time. */
+  private readonly tokenDigest: Buffer
+  private headers: Record<'api' | 'dashboard', Record<string, string>> = {api: {}, dashboard: {}}
+
+  private constructor(
+    private readonly config: MfcConfig,
+    readonly ipFilter: IpFilter,
+    apiToken: ApiToken,
+    private readonly logger: Logger,
+    private readonly names: string[],
+  ) {
+    this.tokenDigest = sha256(apiToken.token)
+    this.limiter = new RateLimiter(config.settings.rate_limit_per_minute)
+    this.authFailures = new RateLimiter(config.settings.auth_failures_per_minute)
+    const {https_port_api: api, https_port_frontend: dashboard, wss_port_streaming: streamer} = config.settings
+    this.setPorts({api, dashboard, streamer})
+  }
+
+  /** `names`: the host names browsers use (the certificate's names). */
+  static async create(config: MfcConfig, apiToken: ApiToken, logger: Logger, names: string[]): Promise<SecurityContext> {
+    const {paths, settings} = config
+    const filter = await IpFilter.load(paths.allowedIpsFile, paths.blockedIpsFile, settings.trusted_proxies)
+    for (const source of [filter.sources.allowed, filter.sources.blocked]) {
+      if (source.invalid.length > 0) logger.warn({file: source.file, invalid: source.invalid}, 'Ignoring lines that are not IP addresses or CIDRs')
+    }
+
+    return new SecurityContext(config, filter, apiToken, logger, names)
+  }
+
+  /** Recomputes origins and CSP once the real ports are known (tests listen on port 0). */
+  setPorts(ports: ListeningPorts): void {
+    const dashboards = this.names.map((name) => origin('https', name, ports.dashboard))
+    this.origins = new Set([...dashboards, ...this.config.settings.dashboard_origins])
+    const connect = this.names.flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
+    const base = {enableHsts: this.config.settings.enable_hsts, hstsMaxAge: this.config.settings.hsts_max_age, enableCsp: this.config.settings.enable_csp, connectSources: connect}
+    this.headers = {api: buildSecurityHeaders({...base, noStore: true}), dashboard: buildSecurityHeaders({...base, noStore: false})}
+  }
+
+  securityHeaders(kind: 'api' | 'dashboard'): Record<string, string> {
+    return this.headers[kind]
+  }
+
+  isAllowedOrigin(value: string | undefined): boolean {
+    return value !== undefined && this.origins.has(value)
+  }
+
+  allowedOrigins(): string[] {
+    return [...this.origins]
+  }
+
+  clientIp(req: IncomingMessage): string {
+    return this.ipFilter.clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'])
+  }
+
+  /** Checks a presented token (the dashboard login), counting failures against the IP. */
+  verifyToken(ip: string, candidate: string): boolean {
+    if (timingSafeEqual(sha256(candidate), this.tokenDigest)) return true
+    this.authFailures.take(ip)
+    this.logger.warn({ip}, 'Authentication failed: wrong token')
+    return false
+  }
+
+  /**
+   * The gate in front of every route and WebSocket handshake, in this order: IP lists,
+   * failed-auth lockout, rate limit, credentials (bearer token, else session cookie), CSRF for
+   * cookie-authenticated state-changing requests.
+   */
+  admit(req: IncomingMessage, policy: AdmitPolicy, service: ServiceName): Admission {
+    const ip = this.clientIp(req)
+    const deny = (status: number, code: string, message: string, retryAfterSeconds?: number): Admission => ({ok: false, ip, status, code, message, retryAfterSeconds})
+    if (!this.ipFilter.isAllowed(ip)) {
+      this.logger.warn({ip, service, url: req.url}, 'Request refused by the IP allow/block lists')
+      return deny(403, 'MFC_IP_DENIED', 'Access denied')
+    }
+
+    const lockout = this.authFailures.check(ip)
+    if (!lockout.allowed) return deny(429, 'MFC_RATE_LIMITED', 'Too many failed authentication attempts', lockout.retryAfterSeconds)
+    const rate = this.limiter.take(ip)
+    if (!rate.allowed) return deny(429, 'MFC_RATE_LIMITED', 'Rate limit exceeded', rate.retryAfterSeconds)
+    if (policy.public) return {ok: true, ip, auth: null}
+
+    const authorization = req.headers.authorization
+    if (authorization !== undefined) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
+      if (match && this.verifyToken(ip, match[1])) return {ok: true, ip, auth: {method: 'token'}}
+      if (!match) this.authFailures.take(ip)
+      return deny(401, 'MFC_UNAUTHORIZED', 'Invalid authentication credentials')
+    }
+
+    const sessionId = readCookie(req.headers.cookie, SESSION_COOKIE)
+    const session = sessionId ? this.sessions.get(sessionId) : undefined
+    if (!session) return deny(401, 'MFC_UNAUTHORIZED', 'Authentication required')
+    if (!policy.websocket && STATE_CHANGING.has(req.method ?? 'GET')) {
+      const presented = req.headers[CSRF_HEADER]
+      if (typeof presented !== 'string' || !constantTimeEqual(presented, session.csrfToken)) {
+        return deny(403, 'MFC_CSRF', 'CSRF validation failed: send the X-CSRF-Token header from the login response')
+      }
+    }
+
+    return {ok: true, ip, auth: {method: 'session', sessionId: session.id}}
+  }
+}

@@ -1,0 +1,205 @@
+import {randomUUID} from 'node:crypto'
+import type {IncomingMessage, ServerResponse} from 'node:http'
+import type {Server as HttpsServer} from 'node:https'
+import type {Socket} from 'node:net'
+import type {Duplex} from 'node:stream'
+
+// The only importer of ws.
+import {type RawData, WebSocket, WebSocketServer} from 'ws'
+
+import type {MfcConfig} from '../../lib/config.js'
+import type {Logger} from '../../lib/logger.js'
+import type {HealthRegistry} from './health.js'
+import {createHardenedHttpsServer} from './http-app.js'
+import type {Admission, SecurityContext} from './security.js'
+import {DefaultStreamHub} from './stream-hub.js'
+import type {TlsContextManager} from './tls-context.js'
+import type {AuthInfo, ManagedServer, StreamClient, StreamHub} from './types.js'
+
+export interface StreamServerOptions {
+  config: MfcConfig
+  tls: TlsContextManager
+  security: SecurityContext
+  health: HealthRegistry
+  logger: Logger
+  /** The application logic; DefaultStreamHub (heartbeat, ping/pong, errors) when omitted. */
+  hub?: StreamHub
+  /** Protocol-level ping period; a client that misses one pong is dropped. */
+  pingIntervalMs?: number
+}
+
+export interface StreamServer extends ManagedServer {
+  readonly hub: StreamHub
+  clientCount(): number
+}
+
+const STATUS_TEXT: Record<number, string> = {401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests'}
+
+/** One JSON encoding per broadcast object, not per client. */
+let lastObject: object | undefined
+let lastFrame: Buffer | undefined
+function encode(obj: object): Buffer {
+  if (obj !== lastObject) {
+    lastFrame = Buffer.from(JSON.stringify(obj))
+    lastObject = obj
+  }
+
+  return lastFrame!
+}
+
+function refuse(socket: Duplex, status: number, code: string, message: string, retryAfter?: number): void {
+  const body = JSON.stringify({error: {code, message}})
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n`
+    + `Content-Length: ${Buffer.byteLength(body)}\r\n${retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`}\r\n${body}`)
+}
+
+/**
+ * Builds the WSS streamer (unstarted) on its own hardened node:https server. The handshake
+ * passes the same gate as the HTTPS routes (IP lists, rate limit, bearer token or dashboard
+ * session cookie); a browser's Origin must be a dashboard origin, and a client without Origin
+ * must use a token. Frames over `ws_max_message_bytes` close the connection (1009); a client
+ * whose unsent data exceeds `ws_send_buffer_bytes` is dropped. Plain HTTPS requests get
+ * `GET /health` (public) or 426.
+ */
+export async function buildStreamServer(options: StreamServerOptions): Promise<StreamServer> {
+  const {config, security, logger, health} = options
+  const hub = options.hub ?? new DefaultStreamHub()
+  const sendLimit = config.settings.ws_send_buffer_bytes
+  const wss = new WebSocketServer({noServer: true, maxPayload: config.settings.ws_max_message_bytes, perMessageDeflate: false, clientTracking: true})
+  const server: HttpsServer = createHardenedHttpsServer(config, options.tls, (req, res) => answerPlain(req, res))
+  options.tls.register('streamer', server)
+  server.on('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress
+    if (peer && !security.ipFilter.isTrustedProxy(peer) && security.ipFilter.isBlocked(peer)) socket.destroy()
+  })
+
+  function answerPlain(req: IncomingMessage, res: ServerResponse): void {
+    res.setHeader('content-type', 'application/json')
+    for (const [name, value] of Object.entries(security.securityHeaders('api'))) res.setHeader(name, value)
+    if (req.url === '/health' && req.method === 'GET') {
+      const admission = security.admit(req, {public: true}, 'streamer')
+      if (!admission.ok) return void res.writeHead(admission.status).end(JSON.stringify({error: {code: admission.code, message: admission.message}}))
+      const report = health.report()
+      return void res.writeHead(report.status === 'healthy' ? 200 : 503).end(JSON.stringify(report))
+    }
+
+    res.writeHead(426, {upgrade: 'websocket'}).end(JSON.stringify({error: {code: 'MFC_UPGRADE_REQUIRED', message: 'This port speaks WebSocket (wss://) only'}}))
+  }
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy())
+    const admission: Admission = security.admit(req, {public: false, websocket: true}, 'streamer')
+    if (!admission.ok) return refuse(socket, admission.status, admission.code, admission.message, admission.retryAfterSeconds)
+    const origin = req.headers.origin
+    if (origin !== undefined && !security.isAllowedOrigin(origin)) {
+      logger.warn({ip: admission.ip, origin}, 'WebSocket handshake refused: origin not allowed')
+      return refuse(socket, 403, 'MFC_ORIGIN_DENIED', 'Origin not allowed')
+    }
+
+    if (origin === undefined && admission.auth?.method !== 'token') return refuse(socket, 401, 'MFC_UNAUTHORIZED', 'Clients without an Origin must send a bearer token')
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, admission.auth!))
+  })
+
+  function attach(ws: WebSocket, auth: AuthInfo): void {
+    let alive = true
+    let closed = false
+    const client: StreamClient = {
+      id: randomUUID(),
+      auth,
+      send(obj) {
+        if (closed || ws.readyState !== WebSocket.OPEN) return false
+        if (ws.bufferedAmount > sendLimit) {
+          logger.warn({client: client.id, buffered: ws.bufferedAmount}, 'Dropped a slow WebSocket consumer')
+          ws.terminate()
+          return false
+        }
+
+        ws.send(encode(obj), {binary: false})
+        return true
+      },
+      close(code = 1000, reason = '') {
+        if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason)
+      },
+    }
+    const call = (what: string, fn: () => void) => {
+      try {
+        fn()
+      } catch (error) {
+        logger.error({client: client.id, err: (error as Error).message, stack: (error as Error).stack}, `Stream hub failed in ${what}`)
+        client.send({type: 'error', message: 'Internal server error', timestamp: new Date().toISOString()})
+      }
+    }
+
+    Object.assign(ws, {mfcPing: () => {
+      if (!alive) return ws.terminate()
+      alive = false
+      ws.ping()
+    }})
+    ws.on('pong', () => {
+      alive = true
+    })
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      let msg: unknown
+      try {
+        if (isBinary) throw new Error('binary')
+        msg = JSON.parse(data.toString())
+      } catch {
+        client.send({type: 'error', message: 'Invalid JSON message', timestamp: new Date().toISOString()})
+        return
+      }
+
+      call('onMessage', () => hub.onMessage(client, msg))
+    })
+    ws.on('error', (error) => logger.debug({client: client.id, err: error.message}, 'WebSocket error'))
+    ws.on('close', () => {
+      closed = true
+      call('onClose', () => hub.onClose(client))
+    })
+    call('onConnect', () => hub.onConnect(client))
+  }
+
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) (ws as WebSocket & {mfcPing?: () => void}).mfcPing?.()
+  }, options.pingIntervalMs ?? 30_000)
+  pinger.unref()
+
+  let closing: Promise<void> | undefined
+  return {
+    name: 'streamer',
+    hub,
+    clientCount: () => wss.clients.size,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port, host, () => {
+          server.off('error', reject)
+          const address = server.address()
+          const actual = typeof address === 'object' && address ? address.port : port
+          resolve({port: actual, url: `wss://${host.includes(':') ? `[${host}]` : host}:${actual}`})
+        })
+      })
+    },
+    close(graceMs = 10_000) {
+      closing ??= new Promise<void>((resolve) => {
+        clearInterval(pinger)
+        hub.close?.()
+        for (const ws of wss.clients) ws.close(1001, 'Server shutting down')
+        const timer = setTimeout(() => {
+          for (const ws of wss.clients) ws.terminate()
+          server.closeAllConnections()
+        }, graceMs)
+        server.close(() => {
+          clearTimeout(timer)
+          wss.close()
+          resolve()
+        })
+        server.closeIdleConnections()
+        if (!server.listening) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      return closing
+    },
+  }
+}
