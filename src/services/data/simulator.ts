@@ -226,6 +226,11 @@ export class MfcStackModel {
     this.phOffset = Array.from({length: n}, () => gaussian(this.sensors) * CHANNELS.calibrationNoise)
   }
 
+  /** Steps taken so far. */
+  get steps(): number {
+    return this.acc.n
+  }
+
   /** ε-greedy; ties go to the lowest index, like numpy's argmax. */
   chooseAction(state: number): number {
     if (this.explore() < this.epsilon) return Math.floor(this.explore() * ACTIONS.length)
