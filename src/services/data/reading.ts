@@ -86,6 +86,11 @@ export class FieldChecker {
     return {checker: new FieldChecker(value as Record<string, unknown>, loc)}
   }
 
+  /** Whether the field is present (not undefined or null). */
+  has(key: string): boolean {
+    return this.body[key] !== undefined && this.body[key] !== null
+  }
+
   private fail(key: string | number, msg: string, type: string, input: unknown): undefined {
     this.issues.push({loc: [...this.prefix, key], msg, type, input})
     return undefined
