@@ -79,6 +79,11 @@ export class Monitoring {
     return this.options.streamPort
   }
 
+  /** The streamer's port once it listens (port 0 in tests), for the dashboard to connect to. */
+  setStreamPort(port: number): void {
+    this.options.streamPort = port
+  }
+
   services(): Record<string, {ok: boolean; url: string}> {
     return this.options.services?.() ?? {}
   }
