@@ -1,8 +1,9 @@
-import type {Clock} from '../../lib/clock.js'
+import {type Clock, systemClock} from '../../lib/clock.js'
+import type {MfcConfig} from '../../lib/config.js'
 import type {MfcEventBus} from '../../lib/events.js'
 import type {Logger} from '../../lib/logger.js'
 import {AlertManager} from './alerts.js'
-import {type DataSettings, DEFAULT_DATA_SETTINGS} from './data-settings.js'
+import {type DataSettings, DEFAULT_DATA_SETTINGS, dataSettings} from './data-settings.js'
 import {CsvFollower} from './follower.js'
 import {type HistoryStore, openHistory} from './history.js'
 import {IngestService} from './ingest.js'
@@ -157,4 +158,23 @@ export async function createMonitoring(options: MonitoringOptions): Promise<Moni
     monitoring,
     close: () => monitoring.close(),
   }
+}
+
+/**
+ * `createMonitoring` from the resolved config: the history in `paths.historyDb`, the data keys
+ * of ssl-config.json. `certificate` returns the served certificate's notAfter (or undefined
+ * before the TLS context has loaded).
+ */
+export function createMonitoringFor(config: MfcConfig, deps: {logger: Logger; events: MfcEventBus; certificate?: () => Date | undefined}): Promise<MonitoringWiring> {
+  return createMonitoring({
+    historyDb: config.paths.historyDb,
+    settings: dataSettings(config),
+    clock: systemClock,
+    events: deps.events,
+    logger: deps.logger,
+    certificates() {
+      const notAfter = deps.certificate?.()
+      return notAfter ? [{name: config.settings.domain, notAfter}] : []
+    },
+  })
 }
