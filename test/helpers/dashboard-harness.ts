@@ -22,7 +22,7 @@ export function buildDashboard(): void {
  * the two branches meet: static assets, the strict CSP, POST /login {token} -> session cookie,
  * GET /session -> CSRF token, CSRF on writes, /health, and the data plugins behind the cookie.
  */
-export async function startDashboard(stack: DataStack): Promise<{url: string; app: FastifyInstance}> {
+export async function startDashboard(stack: DataStack, extra?: (app: FastifyInstance) => void): Promise<{url: string; app: FastifyInstance}> {
   const sessions = new Map<string, string>()
   const app = Fastify({https: {cert: stack.tls.cert, key: stack.tls.key}, logger: false})
   const streamOrigin = new URL(stack.stream.url).origin.replace('https:', 'wss:')
@@ -55,6 +55,7 @@ export async function startDashboard(stack: DataStack): Promise<{url: string; ap
   app.get('/health', async () => ({status: 'healthy', certificate: {days_left: Math.floor((stack.tls.notAfter.getTime() - Date.now()) / 86_400_000), not_after: stack.tls.notAfter.toISOString()}, services: {api: 'running', dashboard: 'running', streamer: 'running'}}))
   await app.register(fastifyStatic, {root: DASHBOARD_DIR, prefix: '/', index: 'index.html'})
   for (const plugin of stack.wiring.dashboardPlugins) await app.register(plugin)
+  extra?.(app)
   await app.listen({port: 0, host: '127.0.0.1'})
   return {url: `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`, app}
 }
