@@ -15,7 +15,7 @@ import {Agent, fetch} from 'undici'
 
 import {openHistory} from '../src/services/data/history.js'
 import {MfcStackModel} from '../src/services/data/simulator.js'
-import {TEST_TOKEN, buildDashboard, startDashboard} from '../test/helpers/dashboard-harness.js'
+import {TEST_TOKEN, buildDashboard, morePoints, startDashboard} from '../test/helpers/dashboard-harness.js'
 import {startDataStack} from '../test/helpers/data-server.js'
 import {series} from '../test/helpers/readings.js'
 
@@ -119,7 +119,7 @@ async function dashboard(): Promise<void> {
     await page.goto(server.url + '/')
     const t0 = await page.evaluate(() => performance.timeOrigin)
     await page.click('button[data-tab=monitor]')
-    await page.waitForFunction(() => Number(document.querySelector('#chart-substrate')?.getAttribute('data-points') ?? 0) > 0)
+    await page.waitForFunction(morePoints, {id: '#chart-substrate', n: 0})
     const data = await page.evaluate((origin) => performance.timeOrigin + performance.now() - origin, t0)
     await page.waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0)
     samples.push({fcp: await paint(), data, bytes, blank})

@@ -60,4 +60,10 @@ export async function startDashboard(stack: DataStack, extra?: (app: FastifyInst
   return {url: `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`, app}
 }
 
+/** Page-side predicate (a function, not a string: the page's CSP forbids eval). No DOM types here. */
+export function morePoints({id, n}: {id: string; n: number}): boolean {
+  const page = globalThis as unknown as {document: {querySelector(s: string): {getAttribute(a: string): string | null} | null}}
+  return Number(page.document.querySelector(id)?.getAttribute('data-points') ?? 0) > n
+}
+
 export {startDataStack}

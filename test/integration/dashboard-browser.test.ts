@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {type BrowserContext, type Page, chromium} from 'playwright-core'
 
 import type {DataStack} from '../helpers/data-server.js'
-import {TEST_TOKEN, buildDashboard, startDashboard, startDataStack} from '../helpers/dashboard-harness.js'
+import {TEST_TOKEN, buildDashboard, morePoints, startDashboard, startDataStack} from '../helpers/dashboard-harness.js'
 
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
@@ -28,11 +28,7 @@ describe('dashboard in real Chromium', function () {
     // A fresh --user-data-dir, given the way playwright wants it.
     context = await chromium.launchPersistentContext(profile, {executablePath: '/usr/bin/chromium', args: FLAGS, ignoreHTTPSErrors: true})
     // Runs before the page's own scripts; CSP does not apply to the automation's init script.
-    await context.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (e) => {
-        console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)
-      })
-    })
+    await context.addInitScript({content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))"})
     page = await context.newPage()
     page.on('console', (message) => {
       if (message.type() === 'error') problems.push(message.text())
@@ -69,9 +65,9 @@ describe('dashboard in real Chromium', function () {
     await page.click('#start')
     await page.locator('#sim-state.state-running').waitFor()
     await page.click('button[data-tab=monitor]')
-    await page.waitForFunction(() => Number(document.querySelector('#chart-substrate')?.getAttribute('data-points') ?? 0) >= 3)
+    await page.waitForFunction(morePoints, {id: '#chart-substrate', n: 2})
     const first = await pointsIn('chart-substrate')
-    await page.waitForFunction((n) => Number(document.querySelector('#chart-substrate')?.getAttribute('data-points') ?? 0) > n, first)
+    await page.waitForFunction(morePoints, {id: '#chart-substrate', n: first})
     // One voltage series per cell of the 4-cell run (the rebuilt chart follows the cell count).
     expect(await page.locator('#chart-voltage .u-legend .u-series').count()).to.equal(4)
     expect(await page.locator('#chart-substrate canvas').count()).to.be.at.least(1)
@@ -100,7 +96,7 @@ describe('dashboard in real Chromium', function () {
     expect(await page.textContent('#ssl-status')).to.match(/days left/)
     await row.locator('input[name=threshold_min]').fill('21.5')
     await page.click('#alerts-save')
-    await page.waitForFunction(() => document.querySelector('#alerts-msg')?.textContent?.startsWith('✅'))
+    await page.locator('#alerts-msg', {hasText: '✅'}).waitFor()
     await page.reload()
     await page.locator('#app').waitFor({state: 'visible'})
     await page.click('button[data-tab=config]')
