@@ -41,7 +41,9 @@ export class MonitoringStreamHub implements StreamHub {
   dropped = 0
 
   constructor(options: HubOptions, seed: Reading[] = []) {
-    this.options = {cacheSize: 1000, initialPoints: 100, maxRequestLimit: 1000, maxUpdatePoints: 100, heartbeatMs: 2000, maxDrops: 64, ...options}
+    // Undefined fields fall back to the defaults (a plain spread would copy the undefined).
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined))
+    this.options = {cacheSize: 1000, initialPoints: 100, maxRequestLimit: 1000, maxUpdatePoints: 100, heartbeatMs: 2000, maxDrops: 64, ...given} as Required<HubOptions>
     this.remember(seed)
   }
 
