@@ -191,7 +191,11 @@ const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
 }
 
 /** Keys other mfc services own in the same file (notifications, servers...): known, not warned. */
-const EXTRA_KNOWN_KEYS = new Set<string>(['$schema'])
+const EXTRA_KNOWN_KEYS = new Set<string>([
+  '$schema',
+  // Monitoring data keys, validated by src/services/data/data-settings.ts.
+  'data_retention_days', 'simulation_speed', 'simulation_autostart', 'simulation_sample_ms', 'simulation_seed', 'data_follow_dir', 'stack_cells', 'ingest_max_batch',
+])
 
 export function registerConfigKeys(...keys: string[]): void {
   for (const key of keys) EXTRA_KNOWN_KEYS.add(key)

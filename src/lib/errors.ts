@@ -114,6 +114,9 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_DAEMON_START: {exit: EXIT.FAILURE, meaning: '`serve --daemon` started, but the servers did not answer their health checks'},
   MFC_USAGE: {exit: EXIT.USAGE, meaning: 'flags or arguments do not fit together'},
   MFC_HOOK_FAILED: {exit: EXIT.FAILURE, meaning: 'a renewal hook exited non-zero'},
+  MFC_DATA_INVALID: {exit: EXIT.USAGE, meaning: 'monitoring data or a simulation/alert request failed validation (HTTP 400/422)'},
+  MFC_DATA_CONFLICT: {exit: EXIT.FAILURE, meaning: 'the request conflicts with the running simulation (HTTP 409)'},
+  MFC_HISTORY_IO: {exit: EXIT.STORE, meaning: 'the history database could not be opened, read or written'},
   MFC_INTERNAL: {exit: EXIT.FAILURE, meaning: 'an unexpected error (a bug: please report it)'},
 }
 

@@ -1,0 +1,102 @@
+import type {AlertState} from './alerts.js'
+import type {Reading} from './reading.js'
+import type {SimulationStatus} from './simulation-runner.js'
+
+/** Counts HTTP responses by method, route pattern and status (bounded label sets). */
+export class RequestCounter {
+  private readonly counts = new Map<string, number>()
+
+  record(method: string, route: string | undefined, status: number): void {
+    // Unmatched URLs share one label, so a scanner cannot blow up the series count.
+    const key = `${method}\u0000${route ?? 'unmatched'}\u0000${status}`
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1)
+  }
+
+  entries(): {method: string; route: string; status: string; count: number}[] {
+    return [...this.counts].map(([key, count]) => {
+      const [method, route, status] = key.split('\u0000')
+      return {method, route, status, count}
+    })
+  }
+}
+
+/** Everything `/metrics` reports, gathered by the caller at scrape time. */
+export interface MetricsSnapshot {
+  latest: Reading | undefined
+  alerts: AlertState[]
+  /** Per certificate lineage: its notAfter. */
+  certificates: {name: string; notAfter: Date}[]
+  requests: RequestCounter
+  streamClients: number
+  streamDropped: number
+  historyReadings: number
+  ingested: number
+  simulation: SimulationStatus
+}
+
+function escapeLabel(value: string): string {
+  return value.replaceAll('\\', '\\\\').replaceAll('\n', String.raw`\n`).replaceAll('"', String.raw`\"`)
+}
+
+function labels(pairs: Record<string, string>): string {
+  const entries = Object.entries(pairs)
+  return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`
+}
+
+class TextBuilder {
+  private readonly lines: string[] = []
+
+  metric(name: string, type: 'gauge' | 'counter', help: string, samples: {labels?: Record<string, string>; value: number}[]): void {
+    if (samples.length === 0) return
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
+    for (const s of samples) this.lines.push(`${name}${labels(s.labels ?? {})} ${formatNumber(s.value)}`)
+  }
+
+  text(): string {
+    return this.lines.join('\n') + '\n'
+  }
+}
+
+function formatNumber(value: number): string {
+  if (Number.isNaN(value)) return 'NaN'
+  if (!Number.isFinite(value)) return value > 0 ? '+Inf' : '-Inf'
+  return String(value)
+}
+
+function perCell(values: number[] | null): {labels: Record<string, string>; value: number}[] {
+  return (values ?? []).map((value, i) => ({labels: {cell: String(i + 1)}, value}))
+}
+
+function one(value: number | null | undefined): {value: number}[] {
+  return value === null || value === undefined ? [] : [{value}]
+}
+
+/** Prometheus text exposition format 0.0.4. */
+export function renderMetrics(s: MetricsSnapshot): string {
+  const b = new TextBuilder()
+  const r = s.latest
+  b.metric('mfc_reading_timestamp_seconds', 'gauge', 'Time of the newest reading (from the data).', one(r && Date.parse(r.timestamp) / 1000))
+  b.metric('mfc_reservoir_concentration_millimolar', 'gauge', 'Reservoir substrate concentration (mM).', one(r?.reservoir_concentration))
+  b.metric('mfc_outlet_concentration_millimolar', 'gauge', 'Outlet substrate concentration (mM).', one(r?.outlet_concentration))
+  b.metric('mfc_total_power_watts', 'gauge', 'Total stack power (W).', one(r?.total_power))
+  b.metric('mfc_substrate_addition_rate_mmol_per_hour', 'gauge', 'Substrate addition rate chosen by the controller (mmol/h).', one(r?.substrate_addition_rate))
+  b.metric('mfc_q_action', 'gauge', 'Last Q-learning action (0-9).', one(r?.q_action))
+  b.metric('mfc_epsilon', 'gauge', 'Q-learning exploration rate.', one(r?.epsilon))
+  b.metric('mfc_reward', 'gauge', 'Last Q-learning reward.', one(r?.reward))
+  b.metric('mfc_cell_biofilm_thickness_micrometres', 'gauge', 'Biofilm thickness per cell (μm).', perCell(r?.biofilm_thicknesses ?? null))
+  b.metric('mfc_cell_voltage_volts', 'gauge', 'Terminal voltage per cell (V).', perCell(r?.cell_voltages ?? null))
+  b.metric('mfc_cell_power_watts', 'gauge', 'Power per cell (W).', perCell(r?.cell_powers ?? null))
+  b.metric('mfc_cell_ph', 'gauge', 'pH per cell.', perCell(r?.cell_ph ?? null))
+  b.metric('mfc_cell_temperature_celsius', 'gauge', 'Temperature per cell (°C).', perCell(r?.cell_temperatures ?? null))
+  b.metric('mfc_alert_active', 'gauge', '1 while the parameter is outside its threshold.', s.alerts.map((a) => ({labels: {parameter: a.parameter}, value: a.active ? 1 : 0})))
+  b.metric('mfc_alert_episodes_total', 'counter', 'Alert episodes raised since start.', s.alerts.map((a) => ({labels: {parameter: a.parameter}, value: a.episodes})))
+  b.metric('mfc_certificate_expiry_timestamp_seconds', 'gauge', 'notAfter of each served certificate.', s.certificates.map((c) => ({labels: {name: c.name}, value: Math.floor(c.notAfter.getTime() / 1000)})))
+  b.metric('mfc_http_requests_total', 'counter', 'HTTP responses by method, route and status.', s.requests.entries().map((e) => ({labels: {method: e.method, route: e.route, status: e.status}, value: e.count})))
+  b.metric('mfc_stream_clients', 'gauge', 'Connected WSS stream clients.', [{value: s.streamClients}])
+  b.metric('mfc_stream_messages_dropped_total', 'counter', 'Stream messages dropped for slow clients.', [{value: s.streamDropped}])
+  b.metric('mfc_history_readings', 'gauge', 'Readings in the history database.', [{value: s.historyReadings}])
+  b.metric('mfc_ingested_readings_total', 'counter', 'Readings accepted by POST /data/ingest since start.', [{value: s.ingested}])
+  b.metric('mfc_simulation_running', 'gauge', '1 while a simulation runs.', [{value: s.simulation.is_running ? 1 : 0}])
+  b.metric('mfc_simulation_progress_ratio', 'gauge', 'Progress of the current or last simulation (0-1).', one(s.simulation.progress_percent === null ? null : s.simulation.progress_percent / 100))
+  return b.text()
+}

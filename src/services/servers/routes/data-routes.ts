@@ -1,0 +1,151 @@
+import {Readable} from 'node:stream'
+
+import type {FastifyError, FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
+
+import type {MfcError} from '../../../lib/errors.js'
+import {CONTENT_TYPES, EXPORT_FORMATS, type ExportFormat, exportChunks, exportFileName} from '../../data/export.js'
+import {MAX_QUERY_LIMIT} from '../../data/history.js'
+import type {Monitoring} from '../../data/monitoring.js'
+import {DataValidationError} from '../../data/reading.js'
+import type {ApiPlugin} from '../../data/server-types.js'
+import {parseSimulationConfig} from '../../data/simulation-runner.js'
+
+/** Largest accepted ingest body; the batch-size check gives the precise reason below it. */
+const INGEST_BODY_LIMIT = 32 * 1024 * 1024
+
+/**
+ * Counts every response of the server it is registered on (skip-override makes the hook apply
+ * to the whole app, not just this plugin's scope, exactly what fastify-plugin would do).
+ */
+function requestCounter(monitoring: Monitoring): ApiPlugin {
+  const plugin = async (app: FastifyInstance) => {
+    app.addHook('onResponse', async (request, reply) => {
+      monitoring.requests.record(request.method, request.routeOptions.url, reply.statusCode)
+    })
+  }
+
+  return Object.assign(plugin, {[Symbol.for('skip-override')]: true})
+}
+
+function detail(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).type('application/json; charset=utf-8').send(body)
+}
+
+/** Errors in FastAPI's `{"detail": ...}` shape; a client's mistake is never a 500. */
+function handleError(this: FastifyInstance, error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  // Matched by stable code, not instanceof: a code reload or a second copy of a module must not
+  // turn a client's mistake into a 500.
+  const {code} = error as MfcError
+  if (code === 'MFC_DATA_INVALID') {
+    const invalid = error as DataValidationError
+    return detail(reply, invalid.status, {detail: invalid.status === 422 ? invalid.issues : invalid.message, issues: invalid.issues})
+  }
+
+  if (code === 'MFC_DATA_CONFLICT') return detail(reply, 409, {detail: error.message, suggestions: (error as MfcError).suggestions})
+  if (code === 'MFC_HISTORY_IO') {
+    request.log.error({err: error.message}, 'history unavailable')
+    return detail(reply, 503, {detail: 'The history database is unavailable; see the server log'})
+  }
+
+  const status = (error as FastifyError).statusCode
+  if (status && status >= 400 && status < 500) return detail(reply, status, {detail: error.message})
+  request.log.error({err: error}, 'data route failed')
+  return detail(reply, 500, {detail: 'Internal server error'})
+}
+
+function queryInt(query: Record<string, string | undefined>, key: string, fallback: number, max: number): number {
+  const raw = query[key]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!/^\d+$/.test(raw) || value < 1 || value > max) {
+    throw new DataValidationError(`Query parameter ${key} must be a whole number from 1 to ${max}`, [{loc: ['query', key], msg: `Input should be a whole number from 1 to ${max}`, type: 'int_parsing', input: raw}])
+  }
+
+  return value
+}
+
+function queryTime(query: Record<string, string | undefined>, key: string): number | undefined {
+  const raw = query[key]
+  if (raw === undefined || raw === '') return undefined
+  const value = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw)
+  if (!Number.isFinite(value)) {
+    throw new DataValidationError(`Query parameter ${key} must be an ISO 8601 time or milliseconds since 1970`, [{loc: ['query', key], msg: 'Input should be a valid datetime', type: 'datetime_parsing', input: raw}])
+  }
+
+  return value
+}
+
+function rangeOf(query: Record<string, string | undefined>) {
+  return {from: queryTime(query, 'from'), to: queryTime(query, 'to'), source: query.source || undefined, runId: query.simulation_id || query.run_id || undefined}
+}
+
+type Query = {Querystring: Record<string, string | undefined>}
+
+/**
+ * The original's monitoring endpoints (§4.3), working: simulation control, latest/range data,
+ * streamed exports, performance metrics, alert config, ingest, Prometheus /metrics, plus the
+ * dashboard's info endpoint. Registered by the API server after its auth/security layers.
+ */
+export function dataRoutes(monitoring: Monitoring): ApiPlugin {
+  const routes = async (app: FastifyInstance) => {
+    app.setErrorHandler(handleError)
+    const now = () => new Date().toISOString()
+
+    app.get('/simulation/status', async () => monitoring.runner.status())
+    app.post('/simulation/start', async (request) => {
+      const config = parseSimulationConfig(request.body)
+      const status = monitoring.runner.start(config)
+      return {status: 'started', message: 'Simulation started successfully', config, run_id: status.run_id, simulation: status, timestamp: now()}
+    })
+    app.post('/simulation/stop', async () => {
+      const wasRunning = monitoring.runner.status().is_running
+      const status = monitoring.runner.stop()
+      return {status: 'stopped', message: wasRunning ? 'Simulation stopped successfully' : 'No simulation was running', simulation: status, timestamp: now()}
+    })
+
+    app.get<Query>('/data/latest', async (request) => monitoring.history.latest(queryInt(request.query, 'limit', 100, MAX_QUERY_LIMIT)))
+    app.get<Query>('/data/range', async (request) => monitoring.history.range({...rangeOf(request.query), limit: queryInt(request.query, 'limit', 1000, MAX_QUERY_LIMIT)}))
+    app.get<Query & {Params: {format: string}}>('/data/export/:format', async (request, reply) => {
+      const format = request.params.format.toLowerCase()
+      if (!(EXPORT_FORMATS as readonly string[]).includes(format)) throw new DataValidationError('Unsupported export format; use csv or json', [{loc: ['path', 'format'], msg: 'Input should be csv or json', type: 'enum', input: request.params.format}], 400)
+      const range = rangeOf(request.query)
+      if (monitoring.history.range({...range, limit: 1}).length === 0) return detail(reply, 404, {detail: 'No data to export for this range'})
+      const name = exportFileName(format as ExportFormat, {now: () => new Date()})
+      return reply
+        .type(CONTENT_TYPES[format as ExportFormat])
+        .header('content-disposition', `attachment; filename="${name}"`)
+        .header('cache-control', 'no-store')
+        .send(Readable.from(exportChunks(monitoring.history, format as ExportFormat, range)))
+    })
+
+    app.get('/metrics/performance', async (request, reply) => {
+      const metrics = monitoring.runner.metrics()
+      if (!metrics) return detail(reply, 404, {detail: 'No simulation has run yet; start one with POST /simulation/start'})
+      return {...metrics, energy_efficiency: null, stability_score: null}
+    })
+
+    app.get('/alerts/config', async () => ({...monitoring.alerts.config(), active: monitoring.alerts.active()}))
+    app.post('/alerts/config', async (request) => monitoring.alerts.update(request.body))
+    app.get('/alerts', async () => ({alerts: monitoring.alerts.list()}))
+
+    app.post('/data/ingest', {bodyLimit: INGEST_BODY_LIMIT}, async (request) => monitoring.ingest.ingest(request.body))
+
+    app.get('/metrics', async (request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(monitoring.metricsText()))
+
+    app.get('/dashboard/info', async () => ({
+      certificates: monitoring.certificates().map((c) => ({name: c.name, not_after: c.notAfter.toISOString(), days_left: Math.floor((c.notAfter.getTime() - Date.now()) / 86_400_000)})),
+      stream: {port: monitoring.streamPort ?? null, clients: monitoring.hub.clientCount},
+      services: monitoring.services(),
+      history: {readings: monitoring.history.count(), retention_days: monitoring.history.retentionDays},
+      simulation: monitoring.runner.status(),
+      timestamp: now(),
+    }))
+  }
+
+  return routes
+}
+
+/** Both plugins, in order: the counter (whole app), then the routes (their own scope). */
+export function dataPlugins(monitoring: Monitoring): ApiPlugin[] {
+  return [requestCounter(monitoring), dataRoutes(monitoring)]
+}

@@ -1,0 +1,205 @@
+import {expect} from 'chai'
+import {Agent, fetch} from 'undici'
+import WebSocket from 'ws'
+
+import {type DataStack, startDataStack} from '../helpers/data-server.js'
+
+type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A WSS client that queues messages so a test can wait for the next one of a type. */
+class StreamClient {
+  readonly messages: Json[] = []
+  private waiters: {type: string; resolve: (m: Json) => void}[] = []
+  readonly socket: WebSocket
+
+  constructor(url: string, ca: string) {
+    this.socket = new WebSocket(url, {ca})
+    this.socket.on('message', (data) => {
+      const message = JSON.parse(data.toString())
+      const index = this.waiters.findIndex((w) => w.type === message.type)
+      if (index === -1) this.messages.push(message)
+      else this.waiters.splice(index, 1)[0].resolve(message)
+    })
+  }
+
+  next(type: string): Promise<Json> {
+    const index = this.messages.findIndex((m) => m.type === type)
+    if (index !== -1) return Promise.resolve(this.messages.splice(index, 1)[0])
+    return new Promise((resolve) => this.waiters.push({type, resolve}))
+  }
+
+  send(message: unknown): void {
+    this.socket.send(typeof message === 'string' ? message : JSON.stringify(message))
+  }
+
+  close(): void {
+    this.socket.close()
+  }
+}
+
+const reading = (i: number, overrides: Record<string, unknown> = {}) => ({
+  timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(), time_hours: i * 0.1, reservoir_concentration: 25, outlet_concentration: 24.9,
+  total_power: 0.002, cell_voltages: [0.5, 0.5, 0.5, 0.5, 0.5], biofilm_thicknesses: [10, 10, 10, 10, 10], q_action: 3, ...overrides,
+})
+
+describe('data API and stream over real TLS', function () {
+  this.timeout(30_000)
+  let stack: DataStack
+  let dispatcher: Agent
+  const clients: StreamClient[] = []
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(stack.api.url + path, {method, dispatcher, headers: body === undefined ? {} : {'content-type': 'application/json'}, body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body))})
+    const text = await response.text()
+    let json: Json
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+
+    return {status: response.status, headers: response.headers, text, json}
+  }
+
+  const connect = () => {
+    const client = new StreamClient(stack.stream.url, stack.tls.ca)
+    clients.push(client)
+    return client
+  }
+
+  before(async () => {
+    stack = await startDataStack({simulation_speed: 50, simulation_sample_ms: 100}, {heartbeatMs: 150})
+    dispatcher = new Agent({connect: {ca: stack.tls.ca}})
+  })
+  after(async () => {
+    for (const c of clients) c.close()
+    await dispatcher?.close()
+    await stack?.close()
+  })
+
+  it('validates simulation configs: 422 with details, 400 over one year, never 500', async () => {
+    const bad = await call('POST', '/simulation/start', {duration_hours: -1, n_cells: 30})
+    expect(bad.status).to.equal(422)
+    expect(bad.json.detail.map((d: Json) => d.loc.at(-1))).to.have.members(['duration_hours', 'n_cells'])
+    const long = await call('POST', '/simulation/start', {duration_hours: 9000})
+    expect(long.status).to.equal(400)
+    expect(long.json.detail).to.equal('Duration exceeds maximum allowed (1 year)')
+    expect((await call('POST', '/simulation/start', '{not json')).status).to.equal(400)
+    expect((await call('GET', '/metrics/performance')).status).to.equal(404)
+  })
+
+  it('runs a simulation: start, stream points, status with progress, stop, final metrics', async () => {
+    const client = connect()
+    await client.next('initial_data')
+    const started = await call('POST', '/simulation/start', {duration_hours: 1000, n_cells: 3})
+    expect(started.status).to.equal(200)
+    expect(started.json).to.include({status: 'started', message: 'Simulation started successfully'})
+    expect(started.json.config).to.include({n_cells: 3, use_pretrained: true, learning_rate: 0.1})
+    expect((await call('POST', '/simulation/start', {duration_hours: 1})).status).to.equal(409)
+    const update = await client.next('data_update')
+    expect(update.data[0]).to.include({source: 'simulator', run_id: started.json.run_id})
+    expect(update.data[0].cell_voltages).to.have.length(3)
+    const status = await call('GET', '/simulation/status')
+    expect(status.json).to.include({is_running: true, state: 'running', duration_hours: 1000})
+    expect(status.json.progress_percent).to.be.greaterThan(0)
+    const stopped = await call('POST', '/simulation/stop')
+    expect(stopped.json).to.include({status: 'stopped', message: 'Simulation stopped successfully'})
+    expect(stopped.json.simulation).to.include({is_running: false, state: 'stopped'})
+    const performance = await call('GET', '/metrics/performance')
+    expect(performance.status).to.equal(200)
+    expect(performance.json).to.have.keys('steps', 'final_reservoir_concentration', 'mean_concentration', 'std_concentration', 'max_deviation', 'mean_deviation',
+      'final_power', 'mean_power', 'total_substrate_added', 'control_effectiveness_2mM', 'control_effectiveness_5mM', 'stability_coefficient_variation',
+      'run_id', 'state', 'energy_efficiency', 'stability_score')
+  })
+
+  it('ingests a batch durably, rejects a bad one whole, and serves it back with data timestamps', async () => {
+    const before = (await call('GET', '/data/latest?limit=10000')).json.length
+    const ok = await call('POST', '/data/ingest', {source: 'rig-1', readings: [reading(1), reading(2)]})
+    expect(ok.status).to.equal(200)
+    expect(ok.json).to.include({status: 'stored', accepted: 2})
+    const bad = await call('POST', '/data/ingest', {readings: [reading(3), reading(4, {cell_voltages: [1, 1, 1, 1, 1, 1]})]})
+    expect(bad.status).to.equal(400)
+    expect(bad.json.detail).to.match(/Unknown cell 6/)
+    expect((await call('POST', '/data/ingest', {readings: [reading(3, {total_power: 'x'})]})).status).to.equal(400)
+    const all = (await call('GET', '/data/latest?limit=10000')).json
+    expect(all.length).to.equal(before + 2)
+    const latest = (await call('GET', '/data/latest?limit=2')).json
+    expect(latest.map((r: Json) => r.timestamp)).to.deep.equal(['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z'])
+    expect((await call('GET', '/data/latest?limit=abc')).status).to.equal(422)
+    const range = await call('GET', '/data/range?from=2026-01-01T00:00:02Z&to=2026-01-01T00:00:05Z')
+    expect(range.json.map((r: Json) => r.source)).to.deep.equal(['ingest:rig-1'])
+  })
+
+  it('streams exports with the right names and types', async () => {
+    const csv = await call('GET', '/data/export/csv?source=ingest:rig-1')
+    expect(csv.status).to.equal(200)
+    expect(csv.headers.get('content-type')).to.match(/^text\/csv/)
+    expect(csv.headers.get('content-disposition')).to.match(/^attachment; filename="mfc_simulation_data_\d{8}_\d{6}\.csv"$/)
+    expect(csv.text.trimEnd().split('\n')).to.have.length(3)
+    const json = await call('GET', '/data/export/json?source=ingest:rig-1')
+    expect(json.headers.get('content-disposition')).to.match(/\.json"$/)
+    expect(json.json).to.have.length(2)
+    expect((await call('GET', '/data/export/excel')).status).to.equal(400)
+    expect((await call('GET', '/data/export/csv?from=2099-01-01T00:00:00Z')).status).to.equal(404)
+  })
+
+  it('persists alert thresholds and raises alerts on the stream once per episode', async () => {
+    expect((await call('GET', '/alerts/config')).json.alerts[0]).to.deep.equal({parameter: 'reservoir_concentration', threshold_min: 20, threshold_max: 30, enabled: true, email_notify: false})
+    const updated = await call('POST', '/alerts/config', [{parameter: 'reservoir_concentration', threshold_min: 22, threshold_max: 28}])
+    expect(updated.json.message).to.equal('Alert configuration updated with 1 alerts')
+    expect((await call('GET', '/alerts/config')).json.alerts.find((a: Json) => a.parameter === 'reservoir_concentration')).to.include({threshold_min: 22})
+    expect((await call('POST', '/alerts/config', [{parameter: 'nope', threshold_min: 1}])).status).to.equal(422)
+
+    const client = connect()
+    await client.next('initial_data')
+    client.send({type: 'subscribe', streams: ['alerts']})
+    expect((await client.next('subscription_confirmed')).streams).to.deep.equal(['alerts'])
+    await call('POST', '/data/ingest', {readings: [reading(10, {reservoir_concentration: 35}), reading(11, {reservoir_concentration: 36})]})
+    const raised = await client.next('alert_raised')
+    expect(raised.alert).to.include({parameter: 'reservoir_concentration', active: true, value: 35})
+    await call('POST', '/data/ingest', {readings: [reading(12, {reservoir_concentration: 25})]})
+    expect((await client.next('alert_cleared')).alert).to.include({parameter: 'reservoir_concentration', active: false})
+    expect(client.messages.filter((m) => m.type === 'alert_raised' && m.alert.parameter === 'reservoir_concentration')).to.have.length(0)
+    expect(client.messages.filter((m) => m.type === 'data_update')).to.have.length(0)
+  })
+
+  it('speaks the stream protocol: pong, bounded data_response, filtered updates, heartbeat, errors', async () => {
+    const client = connect()
+    const initial = await client.next('initial_data')
+    expect(initial.data.length).to.be.within(1, 100)
+    client.send({type: 'ping'})
+    expect(await client.next('pong')).to.have.keys('type', 'timestamp')
+    client.send({type: 'request_data', limit: 3})
+    expect((await client.next('data_response')).data).to.have.length(3)
+    client.send({type: 'request_data', limit: 0})
+    expect((await client.next('data_response')).data).to.have.length(1)
+    client.send({type: 'request_data', limit: 'all'})
+    expect((await client.next('error')).message).to.match(/Invalid limit/)
+    client.send('{oops')
+    expect((await client.next('error')).message).to.equal('Invalid JSON message')
+    client.send([1])
+    expect((await client.next('error')).message).to.match(/expected a JSON object/)
+    client.send({type: 'dance'})
+    expect((await client.next('error')).message).to.equal('Unknown message type: dance')
+    client.send({type: 'subscribe', streams: ['warp']})
+    expect((await client.next('error')).message).to.match(/Unknown stream\(s\): warp/)
+    expect((await client.next('heartbeat')).clients_connected).to.be.at.least(1)
+    client.send({type: 'subscribe', streams: ['power']})
+    await client.next('subscription_confirmed')
+    await call('POST', '/data/ingest', {readings: [reading(20)]})
+    const update = await client.next('data_update')
+    expect(Object.keys(update.data[0]).sort()).to.deep.equal(['cell_powers', 'run_id', 'source', 'time_hours', 'timestamp', 'total_power'])
+  })
+
+  it('exposes Prometheus metrics: readings per cell, alerts, certificate expiry, requests, stream clients', async () => {
+    const metrics = await call('GET', '/metrics')
+    expect(metrics.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/)
+    expect(metrics.text).to.match(/^mfc_cell_voltage_volts\{cell="5"\} 0\.5$/m)
+    expect(metrics.text).to.match(/^mfc_alert_active\{parameter="reservoir_concentration"\} 0$/m)
+    expect(metrics.text).to.match(/^mfc_alert_episodes_total\{parameter="reservoir_concentration"\} 1$/m)
+    expect(metrics.text).to.include(`mfc_certificate_expiry_timestamp_seconds{name="localhost"} ${Math.floor(stack.tls.notAfter.getTime() / 1000)}`)
+    expect(metrics.text).to.match(/^mfc_http_requests_total\{method="POST",route="\/data\/ingest",status="400"\} [1-9]\d*$/m)
+    expect(metrics.text).to.match(/^mfc_stream_clients [1-9]\d*$/m)
+    expect(metrics.text).to.match(/^mfc_ingested_readings_total [1-9]\d*$/m)
+  })
+})

@@ -1,0 +1,80 @@
+import {expect} from 'chai'
+import {existsSync} from 'node:fs'
+import {mkdtemp, readdir, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {exportChunks, exportFileName} from '../../../src/services/data/export.js'
+import {type HistoryStore, openHistory} from '../../../src/services/data/history.js'
+import {reading, series} from '../../helpers/readings.js'
+
+describe('history store (SQLite, WAL)', () => {
+  let dir: string
+  let history: HistoryStore
+  let now = Date.UTC(2026, 0, 10)
+  const clock = {now: () => new Date(now)}
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mfc-history-'))
+    history = await openHistory(join(dir, 'state', 'history.sqlite'), {retentionDays: 7, clock})
+  })
+  afterEach(async () => {
+    history.close()
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('stores batches in WAL mode and returns the latest with their own timestamps, oldest first', () => {
+    history.insert(series(50))
+    const latest = history.latest(3)
+    expect(latest.map((r) => r.timestamp)).to.deep.equal(['2026-01-01T00:00:47.000Z', '2026-01-01T00:00:48.000Z', '2026-01-01T00:00:49.000Z'])
+    expect(latest[2]).to.deep.equal(series(50)[49])
+    // WAL mode keeps a -wal file beside the database while a connection is open.
+    expect(existsSync(`${history.file}-wal`)).to.equal(true)
+  })
+
+  it('queries a time range, inclusive, with a limit', () => {
+    history.insert(series(100))
+    const from = Date.UTC(2026, 0, 1, 0, 0, 10)
+    const rows = history.range({from, to: from + 4000})
+    expect(rows).to.have.length(5)
+    expect(history.range({from, limit: 2})).to.have.length(2)
+    expect(history.range({from: Date.UTC(2027, 0, 1)})).to.have.length(0)
+  })
+
+  it('commits nothing of a batch that fails half-way', () => {
+    const bad = [...series(3), reading({timestamp: 'not a date'})]
+    expect(() => history.insert(bad)).to.throw(/history database/)
+    expect(history.count()).to.equal(0)
+  })
+
+  it('prunes readings older than the retention', () => {
+    history.insert(series(5, Date.UTC(2026, 0, 1)))
+    history.insert(series(5, Date.UTC(2026, 0, 9)))
+    expect(history.prune()).to.equal(5)
+    expect(history.count()).to.equal(5)
+  })
+
+  it('persists settings across reopen', async () => {
+    history.putSetting('k', 'v1')
+    history.putSetting('k', 'v2')
+    history.close()
+    history = await openHistory(join(dir, 'state', 'history.sqlite'), {retentionDays: 7, clock})
+    expect(history.getSetting('k')).to.equal('v2')
+    expect(history.getSetting('missing')).to.equal(undefined)
+  })
+
+  it('exports CSV and JSON in pages, complete and parseable, without temp files', async () => {
+    history.insert(series(2500))
+    const json = [...exportChunks(history, 'json')].join('')
+    const parsed = JSON.parse(json) as unknown[]
+    expect(parsed).to.have.length(2500)
+    const csv = [...exportChunks(history, 'csv')].join('').trimEnd().split('\n')
+    expect(csv).to.have.length(2501)
+    expect(csv[0]).to.match(/^timestamp,source,run_id,time_hours,reservoir_concentration/)
+    expect(csv[1]).to.include('"[1, 1, 1, 1, 1]"')
+    expect(JSON.parse([...exportChunks(history, 'json', {from: Date.UTC(2030, 0, 1)})].join(''))).to.deep.equal([])
+    expect((await readdir(join(dir, 'state'))).filter((f) => !f.startsWith('history.sqlite'))).to.deep.equal([])
+    now = Date.UTC(2026, 0, 10, 3, 4, 5)
+    expect(exportFileName('csv', clock)).to.equal('mfc_simulation_data_20260110_030405.csv')
+  })
+})
