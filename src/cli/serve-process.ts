@@ -99,13 +99,28 @@ export async function runServers(prep: Preparation, options: {version: string; w
     await pidFile.claim({pid: process.pid, supervisorPid: null, startedAt: now, workerStartedAt: now, restarts: 0, ports: configured, ready: false, version: options.version, logFile: config.paths.logFile})
   }
 
-  const runtime = new ServeRuntime({config, logger, apiToken: prep.token, version: options.version, events: new MfcEventBus()})
+  const events = new MfcEventBus()
+  // The monitoring data (simulator, history, alerts, stream hub) loads only in a serving process.
+  const {createMonitoringFor} = await import('../services/data/monitoring.js')
+  let runtime: ServeRuntime | undefined
+  const data = await createMonitoringFor(config, {
+    logger: logger.child({component: 'data'}),
+    events,
+    certificate() {
+      const cert = runtime?.health.report().certificate
+      return cert ? new Date(cert.not_after) : undefined
+    },
+  })
+  runtime = new ServeRuntime({config, logger, apiToken: prep.token, version: options.version, events, apiPlugins: data.plugins, dashboardPlugins: data.dashboardPlugins, hub: data.hub})
   let info: ServeInfo
   try {
     info = await runtime.start()
+    data.monitoring.setStreamPort(info.services.find((s) => s.name === 'streamer')!.port)
+    data.monitoring.start()
   } catch (error) {
     logger.error({err: (error as Error).message}, 'serve could not start')
     await runtime.close()
+    data.close()
     if (!options.worker) await pidFile.release()
     throw error
   }
@@ -117,7 +132,8 @@ export async function runServers(prep: Preparation, options: {version: string; w
   const stopped = waitForSignal(runtime, logger, (stop) => {
     if (options.worker) process.once('disconnect', stop)
   }).then(async () => {
-    await runtime.close()
+    await runtime!.close()
+    data.close()
     if (!options.worker) await pidFile.release()
     logger.info('Stopped')
   })

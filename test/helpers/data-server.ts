@@ -43,6 +43,7 @@ export async function startStreamer(hub: StreamHub, tls: TlsMaterial, maxBuffere
   const wss = new WebSocketServer({server, maxPayload: 1 << 20})
   wss.on('connection', (socket) => {
     const client = {
+      auth: {method: 'token' as const},
       id: randomUUID(),
       send(obj: object) {
         if (socket.readyState !== socket.OPEN || socket.bufferedAmount > maxBuffered) return false

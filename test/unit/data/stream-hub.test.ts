@@ -6,7 +6,7 @@ import {series} from '../../helpers/readings.js'
 function client(id: string, accept = () => true) {
   const sent: {type: string; [k: string]: unknown}[] = []
   const closed: (number | undefined)[] = []
-  return {id, sent, closed, send: (m: object) => (accept() ? (sent.push(m as never), true) : false), close: (code?: number) => void closed.push(code)}
+  return {id, auth: {method: 'token' as const}, sent, closed, send: (m: object) => (accept() ? (sent.push(m as never), true) : false), close: (code?: number) => void closed.push(code)}
 }
 
 describe('stream hub', () => {
