@@ -112,6 +112,13 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_DAEMON: {exit: EXIT.LOCK, meaning: 'the daemon is already running, or not running'},
   MFC_USAGE: {exit: EXIT.USAGE, meaning: 'flags or arguments do not fit together'},
   MFC_HOOK_FAILED: {exit: EXIT.FAILURE, meaning: 'a renewal hook exited non-zero'},
+  MFC_CRONTAB: {exit: EXIT.FAILURE, meaning: 'crontab(1) could not be read or written'},
+  MFC_OUTPUT: {exit: EXIT.FAILURE, meaning: 'a generated file (unit, nginx site, Dockerfile, archive) could not be written'},
+  MFC_BACKUP_INVALID: {exit: EXIT.STORE, meaning: 'a backup archive is truncated, tampered with or unsafe; nothing was restored'},
+  MFC_BACKUP_PASSPHRASE: {exit: EXIT.STORE, meaning: 'the backup passphrase is wrong or missing'},
+  MFC_BACKUP_IO: {exit: EXIT.STORE, meaning: 'a backup could not be written or a restore could not be applied'},
+  MFC_NOTIFY_CONFIG: {exit: EXIT.CONFIG, meaning: 'notification-config.json is invalid or configures no channel'},
+  MFC_NOTIFY_FAILED: {exit: EXIT.FAILURE, meaning: 'a notification channel (SMTP, webhook) failed'},
   MFC_INTERNAL: {exit: EXIT.FAILURE, meaning: 'an unexpected error (a bug: please report it)'},
 }
 
