@@ -82,7 +82,7 @@ describe('notifications (real SMTP server with STARTTLS, real webhook receivers)
   })
 
   after(async () => {
-    await Promise.all([smtp, plainSmtp].map((s) => s && new Promise((resolve) => s.server.close(resolve))))
+    await Promise.all([smtp, plainSmtp].map((s) => s && new Promise<void>((resolve) => s.server.close(() => resolve()))))
     await Promise.all([hook, failing].map((h) => h && new Promise((resolve) => h.server.close(resolve))))
     await temp?.cleanup()
   })
