@@ -118,7 +118,6 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_BACKUP_PASSPHRASE: {exit: EXIT.STORE, meaning: 'the backup passphrase is wrong or missing'},
   MFC_BACKUP_IO: {exit: EXIT.STORE, meaning: 'a backup could not be written or a restore could not be applied'},
   MFC_NOTIFY_CONFIG: {exit: EXIT.CONFIG, meaning: 'notification-config.json is invalid or configures no channel'},
-  MFC_NOTIFY_FAILED: {exit: EXIT.FAILURE, meaning: 'a notification channel (SMTP, webhook) failed'},
   MFC_INTERNAL: {exit: EXIT.FAILURE, meaning: 'an unexpected error (a bug: please report it)'},
 }
 
