@@ -9,7 +9,7 @@ OUT=$(mktemp -d)
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
 # Stand-ins with serve's TLS settings (test/helpers/backends.ts); swap for `mfc serve` once it exists.
-npx tsx bench/lib/standins.ts > "$OUT/standins.json" &
+node --import tsx bench/lib/standins.ts "$OUT" > "$OUT/standins.json" &
 PID=$!
 for _ in $(seq 100); do [ -s "$OUT/standins.json" ] && break; sleep 0.1; done
 read -r API FRONT WSS CA < <(node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(s.ports.api,s.ports.frontend,s.ports.streamer,s.caFile)' "$OUT/standins.json")

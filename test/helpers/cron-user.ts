@@ -2,6 +2,8 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {chownSync} from 'node:fs'
 
+import {BIN, ROOT} from './cli.js'
+
 /**
  * A user whose crontab tests may change. As root (CI): a throwaway system user made with
  * useradd, removed with its crontab afterwards, so root's own crontab is never touched.
@@ -23,24 +25,33 @@ function crontabArgs(user: string | undefined, ...args: string[]): string[] {
 }
 
 export function createCronUser(home: string): CronUser {
-  const isRoot = process.getuid?.() === 0
-  if (isRoot) {
-    const name = `mfct${randomBytes(3).toString('hex')}`
-    execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', home, '--shell', '/usr/sbin/nologin', name])
-    const uid = Number(execFileSync('id', ['-u', name]).toString().trim())
-    const gid = Number(execFileSync('id', ['-g', name]).toString().trim())
-    chownSync(home, uid, gid)
-    return {
-      name, uid, gid,
-      crontab: () => read(name),
-      setCrontab: (text) => write(name, text),
-      cleanup() {
-        spawnSync('crontab', crontabArgs(name, '-r'))
-        spawnSync('userdel', [name])
-      },
-    }
+  return (process.getuid?.() === 0 && throwawayUser(home)) || currentUser()
+}
+
+/** undefined when useradd is missing or the new user cannot run mfc from this checkout (e.g. under /root). */
+function throwawayUser(home: string): CronUser | undefined {
+  const name = `mfct${randomBytes(3).toString('hex')}`
+  if (spawnSync('useradd', ['--system', '--no-create-home', '--home-dir', home, '--shell', '/usr/sbin/nologin', name]).status !== 0) return undefined
+  const uid = Number(execFileSync('id', ['-u', name]).toString().trim())
+  const gid = Number(execFileSync('id', ['-g', name]).toString().trim())
+  if (spawnSync(process.execPath, [BIN, '--version'], {uid, gid, cwd: ROOT}).status !== 0) {
+    spawnSync('userdel', [name])
+    return undefined
   }
 
+  chownSync(home, uid, gid)
+  return {
+    name, uid, gid,
+    crontab: () => read(name),
+    setCrontab: (text) => write(name, text),
+    cleanup() {
+      spawnSync('crontab', crontabArgs(name, '-r'))
+      spawnSync('userdel', [name])
+    },
+  }
+}
+
+function currentUser(): CronUser {
   const saved = read(undefined)
   return {
     name: process.env.USER ?? 'current',
