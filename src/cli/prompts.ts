@@ -13,3 +13,9 @@ export async function askChoice<T extends string>(message: string, choices: {nam
   const {select} = await import('@inquirer/prompts')
   return select({message, choices, default: defaultValue})
 }
+
+/** A hidden answer (passwords); never echoed. */
+export async function askSecret(message: string): Promise<string> {
+  const {password} = await import('@inquirer/prompts')
+  return password({message, mask: true})
+}

@@ -117,6 +117,12 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_DATA_INVALID: {exit: EXIT.USAGE, meaning: 'monitoring data or a simulation/alert request failed validation (HTTP 400/422)'},
   MFC_DATA_CONFLICT: {exit: EXIT.FAILURE, meaning: 'the request conflicts with the running simulation (HTTP 409)'},
   MFC_HISTORY_IO: {exit: EXIT.STORE, meaning: 'the history database could not be opened, read or written'},
+  MFC_CRONTAB: {exit: EXIT.FAILURE, meaning: 'crontab(1) could not be read or written'},
+  MFC_OUTPUT: {exit: EXIT.FAILURE, meaning: 'a generated file (unit, nginx site, Dockerfile, archive) could not be written'},
+  MFC_BACKUP_INVALID: {exit: EXIT.STORE, meaning: 'a backup archive is truncated, tampered with or unsafe; nothing was restored'},
+  MFC_BACKUP_PASSPHRASE: {exit: EXIT.STORE, meaning: 'the backup passphrase is wrong or missing'},
+  MFC_BACKUP_IO: {exit: EXIT.STORE, meaning: 'a backup could not be written or a restore could not be applied'},
+  MFC_NOTIFY_CONFIG: {exit: EXIT.CONFIG, meaning: 'notification-config.json is invalid or configures no channel'},
   MFC_INTERNAL: {exit: EXIT.FAILURE, meaning: 'an unexpected error (a bug: please report it)'},
 }
 

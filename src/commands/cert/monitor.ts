@@ -2,8 +2,10 @@ import {Args, Flags} from '@oclif/core'
 
 import {MfcCommand} from '../../cli/base-command.js'
 import {facts} from '../../cli/render.js'
+import {notifyExpiring} from '../../cli/notify.js'
 import {monitor} from '../../cli/services.js'
 import type {CertReport, MonitorReport} from '../../services/certificates/monitor.js'
+import type {ChannelResult} from '../../services/notifications/dispatcher.js'
 
 const ICON: Record<CertReport['status'], string> = {ok: 'OK', due: 'WARNING', critical: 'CRITICAL', expired: 'CRITICAL', missing: 'UNKNOWN', unreadable: 'UNKNOWN'}
 
@@ -27,16 +29,20 @@ Without arguments it checks the certificate store and the config's cert_file.`
 
   static override flags = {
     'cert-file': Flags.string({description: 'Check this PEM certificate instead of the managed ones (repeatable).', multiple: true}),
+    notify: Flags.boolean({description: 'Send expiry warnings through the channels of notification-config.json (`mfc notify setup`).'}),
   }
 
-  async run(): Promise<MonitorReport> {
+  async run(): Promise<MonitorReport & {notifications?: ChannelResult[]}> {
     const {args, flags} = await this.parse(CertMonitor)
     const config = this.loadConfig(flags.config)
     const files = [...(args.file ? [args.file] : []), ...(flags['cert-file'] ?? [])]
     const report = await monitor(config).report(files)
     this.render(report)
+    const notifications = flags.notify ? await notifyExpiring(config, report) : undefined
+    // A failing channel is reported, never turned into the monitor's exit code.
+    for (const failed of notifications?.filter((n) => !n.ok) ?? []) this.warn(`Notification via ${failed.channel} failed: ${failed.error}`)
     process.exitCode = report.exitCode
-    return report
+    return notifications ? {...report, notifications} : report
   }
 
   private render(report: MonitorReport): void {

@@ -1,0 +1,38 @@
+import {Flags} from '@oclif/core'
+
+import {MfcCommand} from '../cli/base-command.js'
+import {readPassphrase} from '../cli/passphrase.js'
+import {facts} from '../cli/render.js'
+import {systemClock} from '../lib/clock.js'
+import {type BackupResult, createBackup} from '../services/backup/backup.js'
+
+export default class Backup extends MfcCommand {
+  static override summary = 'Write one archive of the config, certificates (all versions), CA, ACME account and history.'
+
+  static override description = `The archive (tar.gz, mode 0600) holds the config directory (ssl-config.json,
+notification-config.json, IP lists), the certificate store with every version and its live links,
+the local CA, the ACME accounts, the API token and a consistent snapshot of the history database
+(SQLite's backup API, safe while \`serve\` writes to it), plus manifest.json listing every entry
+with its mode and sha256. --passphrase-file encrypts it (AES-256-GCM, key from scrypt).
+Default location: <state dir>/backups/mfc-backup-<time>.tar.gz. Restore with \`mfc restore\`.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    {description: 'Encrypted, to another disk', command: '<%= config.bin %> <%= command.id %> --output /mnt/backup/mfc.tar.gz.enc --passphrase-file ~/.mfc-backup-pass'},
+  ]
+
+  static override flags = {
+    output: Flags.string({char: 'o', description: 'Archive file to write.'}),
+    'passphrase-file': Flags.string({description: 'Encrypt with the passphrase on the first line of this file.'}),
+  }
+
+  async run(): Promise<BackupResult> {
+    const {flags} = await this.parse(Backup)
+    const config = this.loadConfig(flags.config)
+    const passphrase = await readPassphrase(flags['passphrase-file'])
+    const result = await createBackup(config, systemClock, {output: flags.output, passphrase, mfcVersion: this.config.version})
+    this.say(`Backup written to ${result.file}`)
+    this.say(facts([['Contents', result.areas.join(', ')], ['Entries', result.files], ['Size', `${result.bytes} bytes`], ['Encrypted', result.encrypted ? 'yes (AES-256-GCM)' : 'no']]))
+    return result
+  }
+}

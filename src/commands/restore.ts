@@ -1,0 +1,42 @@
+import {Args, Flags} from '@oclif/core'
+
+import {MfcCommand} from '../cli/base-command.js'
+import {readPassphrase} from '../cli/passphrase.js'
+import {type RestoreResult, restoreBackup} from '../services/backup/restore.js'
+
+export default class Restore extends MfcCommand {
+  static override summary = 'Restore a backup made by `mfc backup`, atomically, and reload a running serve.'
+
+  static override description = `Before anything changes, the archive is checked: the passphrase, every entry (absolute paths,
+"..", links leaving their directory and device files are refused), and every file's sha256
+against the manifest. A truncated, modified or unsafe archive changes nothing. Then the
+config directory and each part of the state directory are staged next to their place and
+renamed into it, with their original modes, under the mfc lock, and a running \`mfc serve\` is
+sent SIGHUP. --dry-run lists what would be added, changed and removed.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> mfc-backup.tar.gz --dry-run',
+    '<%= config.bin %> <%= command.id %> mfc-backup.tar.gz.enc --passphrase-file ~/.mfc-backup-pass',
+  ]
+
+  static override args = {
+    file: Args.string({description: 'The backup archive.', required: true}),
+  }
+
+  static override flags = {
+    'dry-run': Flags.boolean({description: 'Verify the archive and show what would change; change nothing.'}),
+    'passphrase-file': Flags.string({description: 'The passphrase of an encrypted backup (first line of this file).'}),
+  }
+
+  async run(): Promise<RestoreResult> {
+    const {args, flags} = await this.parse(Restore)
+    const config = this.loadConfig(flags.config)
+    const result = await restoreBackup(config, args.file, {passphrase: await readPassphrase(flags['passphrase-file']), dryRun: flags['dry-run']})
+    this.say(`Backup of ${result.backup.created} from ${result.backup.host} (mfc ${result.backup.mfcVersion}): checksums verified.`)
+    for (const change of result.changes) this.say(`  ${change.change.padEnd(8)} ${change.target}`)
+    this.say(`${result.changes.length} change(s), ${result.unchanged} unchanged.`)
+    if (result.dryRun) this.say('Dry run: nothing was changed.')
+    else this.say(result.reloaded ? `Restored. Sent SIGHUP to mfc serve (pid ${result.reloaded}) to reload.` : 'Restored.')
+    return result
+  }
+}

@@ -1,0 +1,61 @@
+import {Args, Flags} from '@oclif/core'
+
+import {MfcCommand} from '../cli/base-command.js'
+import {systemClock} from '../lib/clock.js'
+import {type ProbeReport, TlsProbe, configuredTargets, parseTarget} from '../services/probe/probe.js'
+
+const MARK = {pass: 'PASS', fail: 'FAIL', warn: 'WARN', info: 'info', skip: 'skip'} as const
+
+export default class TestSsl extends MfcCommand {
+  static override summary = 'Check TLS on the three services (or any HOST:PORT): protocols, ciphers, chain, headers, WSS.'
+
+  static override description = `Per target: TCP reachable, TLS handshake, protocols (TLS 1.0 and 1.1 must be refused, 1.2 and
+1.3 accepted), weak cipher families refused (NULL/anonymous, EXPORT, RC4, 3DES, RSA key exchange,
+CBC), chain trusted by the system store plus the configured CA (ca_file, --ca-file), hostname,
+days to expiry, key type and size, session resumption; on HTTPS targets the security headers
+(HSTS, CSP, nosniff, framing); on the streamer a WebSocket upgrade. Without arguments: the API,
+dashboard and streamer of the config. Exit 0 when nothing fails, 1 otherwise.
+Deeper checks (Heartbleed, ROBOT, renegotiation...) need raw handshakes: use testssl.sh for those.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> mfc.example.org:443 --json',
+    {description: 'An HTTPS service with headers, and a WSS endpoint', command: '<%= config.bin %> <%= command.id %> https://mfc.example.org/ wss://mfc.example.org/ws/'},
+  ]
+
+  static override strict = false
+
+  static override args = {
+    targets: Args.string({description: 'HOST:PORT (TLS only), https://HOST:PORT/path or wss://HOST:PORT/path. Repeatable.'}),
+  }
+
+  static override flags = {
+    'ca-file': Flags.string({description: 'Also trust this CA (PEM) besides the system store and ca_file.', multiple: true}),
+    servername: Flags.string({description: 'Name for SNI and the hostname check (default: the target host, or the config domain).'}),
+    'ws-path': Flags.string({description: 'Path of the streamer\'s WebSocket endpoint (configured targets).', default: '/'}),
+  }
+
+  async run(): Promise<ProbeReport> {
+    const {argv, flags} = await this.parse(TestSsl)
+    const config = this.loadConfig(flags.config)
+    const targets = argv.length > 0 ? (argv as string[]).map((t) => parseTarget(t, flags.servername)) : configuredTargets(config, flags['ws-path'])
+    const ca = await TlsProbe.loadCa([config.settings.ca_file, ...(flags['ca-file'] ?? [])])
+    const origin = `https://${config.settings.domain}:${config.settings.https_port_frontend}`
+    const report = await new TlsProbe(systemClock, ca, origin).run(targets)
+    this.render(report)
+    if (!report.ok) process.exitCode = 1
+    return report
+  }
+
+  private render(report: ProbeReport): void {
+    for (const target of report.targets) {
+      this.say(`${target.ok ? 'PASS' : 'FAIL'}  ${target.target} (${target.host}:${target.port}, ${target.kind}, ${target.durationMs} ms)`)
+      const width = Math.max(...target.checks.map((c) => c.title.length))
+      for (const c of target.checks) this.say(`  ${MARK[c.status]}  ${c.title.padEnd(width)}  ${c.detail}`)
+      this.say()
+    }
+
+    const failed = report.targets.filter((t) => !t.ok).length
+    this.say(failed === 0 ? `All ${report.targets.length} target(s) passed in ${report.durationMs} ms.` : `${failed} of ${report.targets.length} target(s) failed (${report.durationMs} ms).`)
+  }
+}

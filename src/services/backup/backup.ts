@@ -1,0 +1,123 @@
+import {promises as fs} from 'node:fs'
+import {hostname} from 'node:os'
+import {dirname, join} from 'node:path'
+
+import type {Clock} from '../../lib/clock.js'
+import type {MfcConfig} from '../../lib/config.js'
+import {StoreError, errnoCode} from '../../lib/errors.js'
+import {ensureDir, syncDir} from '../../lib/fs-atomic.js'
+import {withLock} from '../../lib/lock.js'
+import {pack} from './archive.js'
+import {type Area, type Manifest, areasOf, describeTree} from './areas.js'
+import {encryptFile} from './envelope.js'
+import {snapshotSqlite} from './sqlite-snapshot.js'
+
+export interface BackupOptions {
+  /** Archive path; default `<backupDir>/mfc-backup-<timestamp>.tar.gz[.enc]`. */
+  output?: string
+  passphrase?: string
+  mfcVersion: string
+}
+
+export interface BackupResult {
+  file: string
+  encrypted: boolean
+  bytes: number
+  areas: Area['name'][]
+  files: number
+  created: string
+}
+
+function ioError(action: string, error: unknown, where: string): StoreError {
+  return new StoreError(`Backup failed while ${action}: ${(error as Error).message}`, {
+    code: 'MFC_BACKUP_IO',
+    cause: error,
+    suggestions: [`Check free space and permissions of ${where}.`],
+  })
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path)
+    return true
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false
+    throw error
+  }
+}
+
+/** Copies one area into the staging tree; the history database goes through SQLite's backup API. */
+async function stageArea(area: Area, stage: string): Promise<boolean> {
+  if (!(await exists(area.target))) return false
+  const destination = join(stage, area.archivePath)
+  await ensureDir(dirname(destination), 0o700)
+  if (area.name === 'history') {
+    await snapshotSqlite(area.target, destination)
+    await fs.chmod(destination, (await fs.stat(area.target)).mode & 0o777)
+  } else {
+    await fs.cp(area.target, destination, {recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false})
+  }
+
+  return true
+}
+
+/**
+ * Writes one archive (tar.gz, 0600) of the config directory, the certificate store with every
+ * version and its `live` links, the local CA, the ACME accounts, the API token and a consistent
+ * snapshot of the history database, with a manifest of every entry's type, mode and sha256.
+ * The lock is held while copying so no renewal runs half-way through the copy.
+ */
+export async function createBackup(config: MfcConfig, clock: Clock, options: BackupOptions): Promise<BackupResult> {
+  const {paths} = config
+  const created = clock.now().toISOString()
+  const output = options.output ?? join(paths.backupDir, `mfc-backup-${created.replaceAll(/[:.]/g, '-')}.tar.gz${options.passphrase ? '.enc' : ''}`)
+  await ensureDir(paths.stateDir, 0o700)
+  const stage = await fs.mkdtemp(join(paths.stateDir, '.backup-'))
+  try {
+    const {areas, manifest} = await withLock(paths.lockFile, 'backup', async () => {
+      const present: Area['name'][] = []
+      for (const area of areasOf(paths)) if (await stageArea(area, join(stage, 'tree'))) present.push(area.name)
+      const described = await Promise.all(areasOf(paths).filter((a) => present.includes(a.name)).map((a) => describeTree(join(stage, 'tree'), a.archivePath)))
+      const manifest: Manifest = {format: 'mfc-backup', formatVersion: 1, mfcVersion: options.mfcVersion, created, host: hostname(), areas: present, files: described.flat()}
+      return {areas: present, manifest}
+    }).catch((error) => {
+      throw error instanceof StoreError || (error as {code?: string}).code === 'MFC_LOCKED' ? error : ioError('copying the files', error, paths.stateDir)
+    })
+
+    const tree = join(stage, 'tree')
+    await ensureDir(tree, 0o700)
+    await fs.writeFile(join(tree, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', {mode: 0o600})
+    const plain = join(stage, 'archive.tar.gz')
+    const roots = ['manifest.json', ...new Set(manifest.files.map((f) => f.path.split('/')[0]))].filter((v, i, all) => all.indexOf(v) === i)
+    try {
+      await pack(tree, roots, plain)
+      await fs.chmod(plain, 0o600)
+      let final = plain
+      if (options.passphrase !== undefined) {
+        final = join(stage, 'archive.enc')
+        await encryptFile(plain, final, options.passphrase)
+      }
+
+      await ensureDir(dirname(output), 0o700)
+      await moveInto(final, output)
+    } catch (error) {
+      throw ioError(`writing ${output}`, error, dirname(output))
+    }
+
+    return {file: output, encrypted: options.passphrase !== undefined, bytes: (await fs.stat(output)).size, areas, files: manifest.files.length, created}
+  } finally {
+    await fs.rm(stage, {recursive: true, force: true})
+  }
+}
+
+/** A temp file next to the target (the staging dir may be on another filesystem), then rename. */
+async function moveInto(source: string, target: string): Promise<void> {
+  const temp = join(dirname(target), `.${process.pid}.${Date.now()}.backup.tmp`)
+  await fs.copyFile(source, temp)
+  await fs.chmod(temp, 0o600)
+  const handle = await fs.open(temp, 'r')
+  await handle.sync()
+  await handle.close()
+  await fs.rename(temp, target)
+  await syncDir(dirname(target))
+}

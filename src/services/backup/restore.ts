@@ -1,0 +1,230 @@
+import {randomBytes} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import {basename, dirname, join} from 'node:path'
+
+import type {MfcConfig} from '../../lib/config.js'
+import {StoreError, errnoCode} from '../../lib/errors.js'
+import {ensureDir} from '../../lib/fs-atomic.js'
+import {withLock} from '../../lib/lock.js'
+import {extract, listEntries, unsafeEntry} from './archive.js'
+import {type Area, type Manifest, type ManifestFile, areasOf, describeTree} from './areas.js'
+import {decryptFile, invalidArchive, isEncrypted} from './envelope.js'
+import {signalServe} from './reload.js'
+
+export interface RestoreOptions {
+  passphrase?: string
+  dryRun?: boolean
+}
+
+export interface RestoreChange {
+  /** Where the entry goes on disk. */
+  target: string
+  change: 'added' | 'changed' | 'removed'
+}
+
+export interface RestoreResult {
+  file: string
+  dryRun: boolean
+  backup: {mfcVersion: string; created: string; host: string}
+  areas: Area['name'][]
+  changes: RestoreChange[]
+  unchanged: number
+  applied: boolean
+  /** The pid of the running `serve` that was sent SIGHUP, if any. */
+  reloaded: number | null
+}
+
+/**
+ * Restores a backup made by `createBackup`. Everything is checked before anything changes:
+ * the passphrase (GCM tag), every tar header (no absolute paths, no "..", no links leaving
+ * their area, no device files), every file's sha256 against the manifest and the manifest
+ * against the files. Then each area is staged next to its target and renamed into place,
+ * under the mfc lock; a failure puts back what was already swapped. A running `serve` is
+ * sent SIGHUP to reload its certificates.
+ */
+export async function restoreBackup(config: MfcConfig, file: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  const {paths} = config
+  await ensureDir(paths.stateDir, 0o700)
+  const stage = await fs.mkdtemp(join(paths.stateDir, '.restore-'))
+  try {
+    const tree = join(stage, 'tree')
+    const manifest = await unpackVerified(file, stage, tree, options.passphrase)
+    const areas = areasOf(paths).filter((area) => manifest.areas.includes(area.name))
+    const {changes, unchanged} = await plan(areas, manifest)
+    const result: RestoreResult = {
+      file, dryRun: Boolean(options.dryRun), backup: {mfcVersion: manifest.mfcVersion, created: manifest.created, host: manifest.host},
+      areas: manifest.areas, changes, unchanged, applied: false, reloaded: null,
+    }
+    if (options.dryRun) return result
+    await withLock(paths.lockFile, 'restore', () => swapAll(areas, tree, manifest))
+    result.applied = true
+    result.reloaded = await signalServe(paths.pidFile)
+    return result
+  } finally {
+    await fs.rm(stage, {recursive: true, force: true})
+  }
+}
+
+async function unpackVerified(file: string, stage: string, tree: string, passphrase: string | undefined): Promise<Manifest> {
+  let archive = file
+  try {
+    if (await isEncrypted(file)) {
+      archive = join(stage, 'archive.tar.gz')
+      await decryptFile(file, archive, passphrase)
+    }
+  } catch (error) {
+    if (error instanceof StoreError) throw error
+    throw invalidArchive(file, (error as Error).message, error)
+  }
+
+  const entries = await listEntries(archive).catch((error: Error) => {
+    throw invalidArchive(file, `the archive is truncated or corrupt (${error.message})`, error)
+  })
+  const allowed = new Set(['manifest.json', 'config', 'ssl-config.json', 'state', 'state/certs', 'state/ca', 'state/acme', 'state/history.sqlite', 'state/api-token'])
+  for (const entry of entries) {
+    const reason = unsafeEntry(entry)
+    if (reason) throw invalidArchive(file, `it holds an unsafe entry: ${reason}`)
+    const path = entry.path.replace(/\/+$/, '')
+    const top = path.startsWith('state/') ? path.split('/').slice(0, 2).join('/') : path.split('/')[0]
+    if (!allowed.has(top)) throw invalidArchive(file, `it holds "${entry.path}", which no mfc backup contains`)
+  }
+
+  await ensureDir(tree, 0o700)
+  await extract(archive, tree).catch((error: Error) => {
+    throw invalidArchive(file, `the archive cannot be extracted (${error.message})`, error)
+  })
+  const manifest = await readManifest(file, tree)
+  await verifyTree(file, tree, manifest)
+  await applyModes(tree, manifest.files)
+  return manifest
+}
+
+async function readManifest(file: string, tree: string): Promise<Manifest> {
+  try {
+    const manifest = JSON.parse(await fs.readFile(join(tree, 'manifest.json'), 'utf8')) as Manifest
+    if (manifest.format !== 'mfc-backup' || manifest.formatVersion !== 1 || !Array.isArray(manifest.files) || !Array.isArray(manifest.areas)) throw new Error('unknown format')
+    return manifest
+  } catch (error) {
+    throw invalidArchive(file, `its manifest is missing or unreadable (${(error as Error).message})`, error)
+  }
+}
+
+/** The extracted tree must equal the manifest: same entries, types, checksums and link targets. */
+async function verifyTree(file: string, tree: string, manifest: Manifest): Promise<void> {
+  const roots = [...new Set(manifest.files.map((f) => (f.path.startsWith('state/') ? f.path.split('/').slice(0, 2).join('/') : f.path.split('/')[0])))]
+  const actual = new Map<string, ManifestFile>()
+  for (const root of roots) {
+    const found = await describeTree(tree, root).catch(() => [])
+    for (const entry of found) actual.set(entry.path, entry)
+  }
+
+  const expected = new Map(manifest.files.map((f) => [f.path, f]))
+  for (const [path, want] of expected) {
+    const got = actual.get(path)
+    if (!got || got.type !== want.type) throw invalidArchive(file, `"${path}" is listed in the manifest but missing from the archive`)
+    if (want.type === 'file' && got.sha256 !== want.sha256) throw invalidArchive(file, `the checksum of "${path}" does not match the manifest (the file was modified)`)
+    if (want.type === 'symlink' && got.target !== want.target) throw invalidArchive(file, `the link "${path}" does not match the manifest`)
+  }
+
+  for (const path of actual.keys()) if (!expected.has(path)) throw invalidArchive(file, `"${path}" is in the archive but not in its manifest`)
+}
+
+/** tar applied the umask; the manifest has the original modes. Deepest first, so dirs stay enterable. */
+async function applyModes(tree: string, files: ManifestFile[]): Promise<void> {
+  for (const entry of [...files].reverse()) if (entry.type !== 'symlink') await fs.chmod(join(tree, entry.path), entry.mode & 0o7777)
+}
+
+async function currentFiles(area: Area): Promise<Map<string, ManifestFile>> {
+  const found = await describeTree(dirname(area.target), basename(area.target)).catch((error) => {
+    if (errnoCode(error) === 'ENOENT') return []
+    throw error
+  })
+  return new Map(found.map((f) => [area.archivePath + f.path.slice(basename(area.target).length), f]))
+}
+
+async function plan(areas: Area[], manifest: Manifest): Promise<{changes: RestoreChange[]; unchanged: number}> {
+  const changes: RestoreChange[] = []
+  let unchanged = 0
+  for (const area of areas) {
+    const current = await currentFiles(area)
+    const wanted = manifest.files.filter((f) => f.path === area.archivePath || f.path.startsWith(area.archivePath + '/'))
+    const onDisk = (path: string) => area.target + path.slice(area.archivePath.length)
+    for (const want of wanted) {
+      const have = current.get(want.path)
+      if (!have) changes.push({target: onDisk(want.path), change: 'added'})
+      else if (have.type !== want.type || have.sha256 !== want.sha256 || have.target !== want.target || have.mode !== want.mode) changes.push({target: onDisk(want.path), change: 'changed'})
+      else unchanged++
+    }
+
+    for (const path of current.keys()) if (!wanted.some((f) => f.path === path)) changes.push({target: onDisk(path), change: 'removed'})
+  }
+
+  return {changes, unchanged}
+}
+
+interface Swap {
+  target: string
+  old: string | null
+}
+
+/** SQLite's side files belong to the database they sit next to: they move with it. */
+function companions(area: Area): string[] {
+  return area.name === 'history' ? ['', '-wal', '-shm'] : ['']
+}
+
+async function moveAside(path: string, suffix: string): Promise<string | null> {
+  const aside = join(dirname(path), `.${basename(path)}.old-${suffix}`)
+  try {
+    await fs.rename(path, aside)
+    return aside
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null
+    throw error
+  }
+}
+
+/** Puts the staged area next to its target (copying when on another filesystem). */
+async function stageNextTo(source: string, target: string, suffix: string, files: ManifestFile[], archivePath: string): Promise<string> {
+  const staged = join(dirname(target), `.${basename(target)}.restore-${suffix}`)
+  try {
+    await fs.rename(source, staged)
+  } catch (error) {
+    if (errnoCode(error) !== 'EXDEV') throw error
+    await fs.cp(source, staged, {recursive: true, verbatimSymlinks: true, preserveTimestamps: true})
+    const inArea = files.filter((f) => f.path === archivePath || f.path.startsWith(archivePath + '/'))
+    await applyModes(dirname(staged), inArea.map((f) => ({...f, path: basename(staged) + f.path.slice(archivePath.length)})))
+  }
+
+  return staged
+}
+
+async function swapAll(areas: Area[], tree: string, manifest: Manifest): Promise<void> {
+  const suffix = randomBytes(4).toString('hex')
+  const done: Swap[] = []
+  let staged: string | undefined
+  try {
+    for (const area of areas) {
+      await ensureDir(dirname(area.target), 0o700)
+      staged = await stageNextTo(join(tree, area.archivePath), area.target, suffix, manifest.files, area.archivePath)
+      for (const extra of companions(area)) {
+        const old = await moveAside(area.target + extra, suffix)
+        done.push({target: area.target + extra, old})
+      }
+
+      await fs.rename(staged, area.target)
+      staged = undefined
+    }
+  } catch (error) {
+    if (staged) await fs.rm(staged, {recursive: true, force: true})
+    for (const swap of done.reverse()) {
+      await fs.rm(swap.target, {recursive: true, force: true})
+      if (swap.old) await fs.rename(swap.old, swap.target)
+    }
+
+    throw new StoreError(`Restore failed and was rolled back: ${(error as Error).message}`, {
+      code: 'MFC_BACKUP_IO', cause: error, suggestions: ['Check free space and the permissions of the config and state directories, then run it again.'],
+    })
+  }
+
+  for (const swap of done) if (swap.old) await fs.rm(swap.old, {recursive: true, force: true})
+}

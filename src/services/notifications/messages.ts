@@ -1,0 +1,64 @@
+import type {MfcEventName, MfcEvents} from '../../lib/events.js'
+import type {Notification} from './notifier.js'
+
+/** The events that become notifications. */
+export const NOTIFIED_EVENTS = ['cert:renewed', 'cert:renew-failed', 'cert:expiring', 'daemon:restarted', 'alert:raised'] as const satisfies readonly MfcEventName[]
+export type NotifiedEvent = (typeof NOTIFIED_EVENTS)[number]
+
+/** Days left at or under which an expiry warning counts as an error (the monitor's CRITICAL). */
+const CRITICAL_DAYS = 7
+
+type Context = {host: string; now: Date}
+
+function base(event: NotifiedEvent, ctx: Context): Pick<Notification, 'event' | 'timestamp'> & {details: Record<string, string>} {
+  return {event, timestamp: ctx.now.toISOString(), details: {Host: ctx.host}}
+}
+
+/** Turns an event into the notification people receive: a pure function of the event. */
+export function toNotification<K extends NotifiedEvent>(event: K, payload: MfcEvents[K], ctx: Context): Notification {
+  switch (event) {
+    case 'cert:renewed': {
+      const p = payload as MfcEvents['cert:renewed']
+      return {...base(event, ctx), kind: 'renewal', critical: false, subject: `Certificate renewed for ${p.domains.join(', ')}`,
+        message: `The certificate "${p.name}" was renewed (version ${p.version}). It is valid until ${p.notAfter}.`,
+        details: {...base(event, ctx).details, Domain: p.domains.join(', '), Version: p.version, 'Valid until': p.notAfter}}
+    }
+
+    case 'cert:renew-failed': {
+      const p = payload as MfcEvents['cert:renew-failed']
+      return {...base(event, ctx), kind: 'error', critical: true, subject: `Certificate renewal FAILED for ${p.domains.join(', ')}`,
+        message: `Renewing the certificate "${p.name}" failed: ${p.error.message}\nThe current certificate stays in place. Run \`mfc cert renew-if-needed\` by hand to see the details.`,
+        details: {...base(event, ctx).details, Domain: p.domains.join(', '), Reason: p.error.message}}
+    }
+
+    case 'cert:expiring': {
+      const p = payload as MfcEvents['cert:expiring']
+      const critical = p.expired || p.daysLeft <= CRITICAL_DAYS
+      return {...base(event, ctx), kind: critical ? 'error' : 'info', critical,
+        subject: p.expired ? `Certificate EXPIRED for ${p.domains.join(', ')}` : `Certificate for ${p.domains.join(', ')} expires in ${p.daysLeft} days`,
+        message: p.expired
+          ? `The certificate "${p.name}" has expired. Clients now refuse the connection. Renew it: \`mfc cert renew\`.`
+          : `The certificate "${p.name}" expires in ${p.daysLeft} days and is inside its renewal window. Check that renewal runs (\`mfc cert monitor\`, \`crontab -l\`).`,
+        details: {...base(event, ctx).details, Domain: p.domains.join(', '), 'Days left': String(p.daysLeft)}}
+    }
+
+    case 'daemon:restarted': {
+      const p = payload as MfcEvents['daemon:restarted']
+      return {...base(event, ctx), kind: 'error', critical: false, subject: `mfc serve was restarted (${p.reason})`,
+        message: `The supervisor restarted mfc serve (restart #${p.restarts}, new pid ${p.pid}): ${p.reason}. See the log file for the crash.`,
+        details: {...base(event, ctx).details, Restarts: String(p.restarts), Reason: p.reason}}
+    }
+
+    default: {
+      const p = payload as MfcEvents['alert:raised']
+      const critical = /^(critical|error|emergency)$/i.test(p.severity)
+      return {...base(event, ctx), kind: critical ? 'error' : 'info', critical, subject: `Alert: ${p.parameter} = ${p.value} (${p.severity})`,
+        message: p.message, details: {...base(event, ctx).details, Parameter: p.parameter, Value: String(p.value), Severity: p.severity}}
+    }
+  }
+}
+
+export function testNotification(ctx: Context): Notification {
+  return {event: 'test', kind: 'info', critical: false, timestamp: ctx.now.toISOString(), subject: 'Test notification',
+    message: 'This is a test notification from `mfc notify test`. If you read this, the channel works.', details: {Host: ctx.host}}
+}

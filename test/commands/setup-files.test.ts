@@ -1,0 +1,56 @@
+import {spawnSync} from 'node:child_process'
+import {existsSync, readFileSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {expect} from 'chai'
+// js-yaml comes with mocha; it is the YAML parser at hand to check the compose file's syntax.
+import {load} from 'js-yaml'
+
+import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
+
+describe('mfc setup systemd / docker (syntax checked by real tools)', () => {
+  let temp: TempEnv
+
+  before(async () => {
+    temp = await tempEnv('mfc-setup-')
+  })
+
+  after(async () => temp?.cleanup())
+
+  it('systemd: --dry-run writes nothing; the written units pass systemd-analyze verify', async function () {
+    const dir = join(temp.dir, 'units')
+    const dry = await runCli(['setup', 'systemd', '--dry-run', '--output', dir, '--user', 'mfc', '--group', 'mfc'], {env: temp.env})
+    expect(dry.code, dry.stderr).to.equal(0)
+    expect(dry.stdout).to.include('[Service]')
+    expect(existsSync(dir)).to.equal(false)
+
+    const result = parseJson<{files: {path: string}[]}>(await runCli(['setup', 'systemd', '--output', dir, '--user', 'mfc', '--group', 'mfc', '--json'], {env: temp.env}))
+    expect(result.files.map((f) => f.path.split('/').pop())).to.deep.equal(['mfc.service', 'mfc-renew.service', 'mfc-renew.timer'])
+    expect(statSync(join(dir, 'mfc.service')).mode & 0o777).to.equal(0o644)
+    if (spawnSync('systemd-analyze', ['--version']).error) this.skip()
+    const verify = spawnSync('systemd-analyze', ['verify', '--man=no', ...result.files.map((f) => f.path)], {encoding: 'utf8', cwd: dir})
+    expect(verify.status, verify.stderr).to.equal(0)
+    expect(verify.stderr.trim()).to.equal('')
+  })
+
+  it('docker: writes a Dockerfile and a compose file that parses, with health check, ports and volumes', async () => {
+    const dir = join(temp.dir, 'docker')
+    const env = {...temp.env, MFC_HTTPS_API_PORT: '9443'}
+    const result = await runCli(['setup', 'docker', '--output', dir], {env})
+    expect(result.code, result.stderr).to.equal(0)
+    const compose = load(readFileSync(join(dir, 'compose.yaml'), 'utf8')) as {services: Record<string, {build: {dockerfile: string}; ports: string[]; volumes: string[]; healthcheck: {test: string[]}}>}
+    const service = compose.services.mfc
+    expect(service.ports).to.include('9443:9443')
+    expect(service.volumes).to.deep.equal([`${dir}/config:/etc/mfc`, 'mfc-state:/var/lib/mfc'])
+    expect(service.healthcheck.test.slice(0, 3)).to.deep.equal(['CMD', 'node', '-e'])
+    expect(service.healthcheck.test[3]).to.include('port:9443,path:\'/health\'')
+    expect(service.build.dockerfile).to.equal(join(dir, 'Dockerfile'))
+    const dockerfile = readFileSync(join(dir, 'Dockerfile'), 'utf8')
+    // Every instruction line is a known Dockerfile instruction (continuations excepted).
+    const instructions = dockerfile.split('\n').filter((l, i, all) => l.trim() && !l.startsWith('#') && !all[i - 1]?.endsWith('\\')).map((l) => l.split(' ')[0])
+    expect(instructions.every((word) => ['FROM', 'WORKDIR', 'RUN', 'COPY', 'ENV', 'USER', 'VOLUME', 'EXPOSE', 'HEALTHCHECK', 'CMD'].includes(word)), instructions.join(',')).to.equal(true)
+    // The health check's node one-liner must at least parse.
+    const script = JSON.parse(dockerfile.match(/CMD \["node", "-e", (".*")\]$/m)![1]) as string
+    expect(() => new Function(script)).not.to.throw()
+  })
+})

@@ -1,0 +1,154 @@
+import {expect} from 'chai'
+
+import {resolveConfig} from '../../../src/lib/config.js'
+import {CRON_TAG, cronLine, installCronLine, isMfcLine, parseSchedule, randomSchedule, removeCronLines} from '../../../src/services/deploy/cron.js'
+import {composeFile, dockerfile} from '../../../src/services/deploy/docker.js'
+import {dockerOptions, nginxOptions, renewalCommand, systemdOptions} from '../../../src/services/deploy/from-config.js'
+import {nginxSite} from '../../../src/services/deploy/nginx.js'
+import {systemdUnits} from '../../../src/services/deploy/systemd.js'
+import {expectSnapshot} from '../../helpers/snapshot.js'
+
+const install = {nodePath: '/usr/bin/node', mfcPath: '/opt/mfc/bin/run.js', root: '/opt/mfc'}
+
+function config(env: Record<string, string> = {}) {
+  return resolveConfig({env: {MFC_CONFIG_DIR: '/etc/mfc', MFC_STATE_DIR: '/var/lib/mfc', HOME: '/nonexistent', MFC_SSL_DOMAIN: 'mfc.example.org', ...env}, isRoot: true})
+}
+
+describe('deploy generators', () => {
+  describe('cron', () => {
+    const command = renewalCommand(config(), install)
+
+    it('writes a tagged twice-a-day line with absolute paths and stdout discarded', () => {
+      const line = cronLine(command, {minute: 17, hours: [3, 15]})
+      expectSnapshot('cron-line.txt', line + '\n')
+      expect(line).to.match(/^17 3,15 \* \* \* /)
+      expect(line).to.include('/usr/bin/node /opt/mfc/bin/run.js cert renew-if-needed >/dev/null')
+      expect(line.endsWith(CRON_TAG)).to.equal(true)
+      expect(parseSchedule(line)).to.deep.equal({minute: 17, hours: [3, 15]})
+    })
+
+    it('draws minute and hour from the whole range, the two runs 12 hours apart', () => {
+      const values = [0, 0.999_999]
+      const low = randomSchedule(() => values[0])
+      const high = randomSchedule(() => values[1])
+      expect(low).to.deep.equal({minute: 0, hours: [0, 12]})
+      expect(high).to.deep.equal({minute: 59, hours: [11, 23]})
+    })
+
+    it('replaces the Python system\'s lines, keeps the rest, and is idempotent', () => {
+      const before = [
+        'MAILTO=ops@example.org',
+        '0 2 * * * /usr/local/bin/mfc-cert-renewal.sh',
+        '5 4 * * * /usr/bin/backup-things',
+        '0 2 * * * /usr/bin/python3 /opt/mfc/cert_manager.py --monitor --renew-if-needed # mfc-cert-renewal',
+        '0 2 * * * /usr/local/bin/mfc-cert-renewal.sh',
+        '',
+      ].join('\n')
+      const first = installCronLine(before, command, {minute: 9, hours: [1, 13]})
+      expect(first.changed).to.equal(true)
+      expect(first.removed).to.have.length(3)
+      expectSnapshot('crontab-after-install.txt', first.text)
+      const lines = first.text.trimEnd().split('\n')
+      expect(lines.filter((l) => l.includes('mfc-cert-renewal'))).to.have.length(1)
+      expect(lines).to.include('5 4 * * * /usr/bin/backup-things')
+      expect(lines[0]).to.equal('MAILTO=ops@example.org')
+
+      const second = installCronLine(first.text, command, {minute: 44, hours: [7, 19]})
+      expect(second.changed).to.equal(false)
+      expect(second.text).to.equal(first.text)
+    })
+
+    it('keeps the schedule but rewrites the paths when mfc moved', () => {
+      const first = installCronLine('', command, {minute: 9, hours: [1, 13]})
+      const moved = installCronLine(first.text, {...command, mfcPath: '/srv/mfc/bin/run.js'}, {minute: 30, hours: [5, 17]})
+      expect(moved.changed).to.equal(true)
+      expect(moved.line).to.match(/^9 1,13 .*\/srv\/mfc\/bin\/run\.js cert renew-if-needed/)
+      expect(moved.text.trimEnd().split('\n')).to.have.length(1)
+    })
+
+    it('removes every tagged line and nothing else', () => {
+      const text = installCronLine('1 1 * * * true\n', command, {minute: 9, hours: [1, 13]}).text
+      const removed = removeCronLines(text)
+      expect(removed.text).to.equal('1 1 * * * true\n')
+      expect(removeCronLines(removed.text).changed).to.equal(false)
+      expect(isMfcLine('0 2 * * * python3 cert_manager.py --monitor # mfc-cert-renewal')).to.equal(false)
+    })
+
+    it('quotes paths with spaces for /bin/sh', () => {
+      const line = cronLine({...command, mfcPath: "/opt/my mfc/it's/run.js"}, {minute: 1, hours: [2, 14]})
+      expect(line).to.include(String.raw`'/opt/my mfc/it'\''s/run.js'`)
+    })
+  })
+
+  describe('systemd', () => {
+    it('runs serve in the foreground, hardened, with no capabilities on high ports', () => {
+      const units = systemdUnits(systemdOptions(config(), install, {user: 'mfc', group: 'mfc', name: 'mfc'}))
+      expectSnapshot('mfc.service', units.service.text)
+      expectSnapshot('mfc-renew.service', units.renewService.text)
+      expectSnapshot('mfc-renew.timer', units.renewTimer.text)
+      const service = units.service.text
+      expect(service).to.include('ExecStart=/usr/bin/node /opt/mfc/bin/run.js serve\n')
+      expect(service).not.to.include('--daemon')
+      expect(service).to.include('Restart=on-failure')
+      expect(service).to.include('ReadWritePaths=/etc/mfc /var/lib/mfc')
+      expect(service).to.match(/^CapabilityBoundingSet=$/m)
+      expect(service).not.to.include('AmbientCapabilities')
+      expect(service).not.to.include('MemoryDenyWriteExecute')
+      expect(units.renewTimer.text).to.include('RandomizedDelaySec=12h')
+      expect(units.renewTimer.text).to.include('Persistent=true')
+    })
+
+    it('grants CAP_NET_BIND_SERVICE only when a port is below 1024', () => {
+      const low = systemdUnits(systemdOptions(config({MFC_HTTPS_API_PORT: '443'}), install, {user: 'mfc', group: 'mfc', name: 'mfc'}))
+      expect(low.service.text).to.include('CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=CAP_NET_BIND_SERVICE')
+      const acme = systemdUnits(systemdOptions(config({MFC_SSL_USE_LETSENCRYPT: 'true'}), install, {user: 'mfc', group: 'mfc', name: 'mfc'}))
+      expect(acme.service.text).to.include('AmbientCapabilities=CAP_NET_BIND_SERVICE')
+    })
+
+    it('makes home read-only instead of hiding it when mfc lives there', () => {
+      const units = systemdUnits(systemdOptions(config(), {...install, mfcPath: '/home/ana/mfc/bin/run.js'}, {user: 'ana', group: 'ana', name: 'mfc'}))
+      expect(units.service.text).to.include('ProtectHome=read-only')
+    })
+  })
+
+  describe('nginx', () => {
+    it('fills the guide\'s site from the config', () => {
+      const text = nginxSite(nginxOptions(config({MFC_SSL_USE_LETSENCRYPT: 'true', MFC_HTTP_PORT: '8080'}), {http: 80, https: 443}))
+      expectSnapshot('nginx-acme.conf', text)
+      expect(text).to.include('server_name mfc.example.org;')
+      expect(text).to.include('return 301 https://$host$request_uri;')
+      expect(text).to.include('proxy_pass http://127.0.0.1:8080;')
+      expect(text).to.include('ssl_certificate /var/lib/mfc/certs/mfc.example.org/live/fullchain.pem;')
+      expect(text).to.include('proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;')
+      expect(text).not.to.include('X-XSS-Protection')
+      expect(text).to.match(/location \/ws\/ \{[^}]*proxy_set_header Upgrade \$http_upgrade;/)
+    })
+
+    it('keeps a non-standard HTTPS port in the redirect and uses a webroot when configured', () => {
+      const text = nginxSite(nginxOptions(config({MFC_SSL_USE_LETSENCRYPT: 'true'}), {http: 8000, https: 8400}))
+      expect(text).to.include('return 301 https://$host:8400$request_uri;')
+      const webroot = nginxOptions(config(), {http: 80, https: 443})
+      const withRoot = nginxSite({...webroot, acme: {webroot: '/var/www/acme'}})
+      expect(withRoot).to.match(/location \^~ \/\.well-known\/acme-challenge\/ \{\s+root \/var\/www\/acme;/)
+    })
+
+    it('refuses to proxy challenges to its own port', () => {
+      expect(() => nginxSite(nginxOptions(config({MFC_SSL_USE_LETSENCRYPT: 'true'}), {http: 80, https: 443}))).to.throw(/same port/)
+    })
+  })
+
+  describe('docker', () => {
+    it('writes a node:20 image with a node health check and config/state volumes', () => {
+      const options = dockerOptions(config(), install, '/srv/deploy')
+      const file = dockerfile(options)
+      const compose = composeFile(options)
+      expectSnapshot('Dockerfile', file)
+      expectSnapshot('compose.yaml', compose)
+      expect(file).to.match(/^FROM node:20-/m)
+      expect(file).not.to.include('curl')
+      expect(file).to.include('CMD ["node", "/app/bin/run.js", "serve"]')
+      expect(file).to.include('VOLUME ["/etc/mfc", "/var/lib/mfc"]')
+      expect(compose).to.include('"/srv/deploy/config:/etc/mfc"')
+    })
+  })
+})
