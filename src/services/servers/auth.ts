@@ -1,4 +1,4 @@
-import {createHash, randomBytes, timingSafeEqual} from 'node:crypto'
+import {hash, randomBytes, timingSafeEqual} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import {dirname} from 'node:path'
 
@@ -6,8 +6,9 @@ import type {MfcConfig} from '../../lib/config.js'
 import {ConfigError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
 
+/** One-shot digest: several times cheaper per call than createHash().update().digest(). */
 export function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest()
+  return hash('sha256', text, 'buffer')
 }
 
 /** Equal-length digests compared with timingSafeEqual: time depends on neither content nor length. */

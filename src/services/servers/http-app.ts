@@ -6,6 +6,7 @@ import Fastify, {type FastifyError, type FastifyInstance} from 'fastify'
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
+import {CAN_PREPEND_HEADERS, type HeaderBlock, responseClassWithHeaders} from './header-block.js'
 import type {SecurityContext} from './security.js'
 import type {TlsContextManager} from './tls-context.js'
 import type {ManagedServer, ServerPlugin} from './types.js'
@@ -25,13 +26,18 @@ const CODE_BY_STATUS: Record<number, string> = {
   415: 'MFC_UNSUPPORTED_MEDIA_TYPE', 429: 'MFC_RATE_LIMITED', 503: 'MFC_UNAVAILABLE',
 }
 
-/** `https.createServer` with the TLS hardening and the slowloris / connection limits. */
+/**
+ * `https.createServer` with the TLS hardening and the slowloris / connection limits. With
+ * `headers`, every response carries that block (see header-block.ts); when this Node cannot do
+ * that, the caller must set the headers per response: check `presetsHeaders(server)`.
+ */
 export function createHardenedHttpsServer(
-  config: MfcConfig, tls: TlsContextManager, handler?: Parameters<typeof createServer>[1],
+  config: MfcConfig, tls: TlsContextManager, handler?: Parameters<typeof createServer>[1], headers?: () => HeaderBlock,
 ): HttpsServer {
   const {headers_timeout_ms: headersTimeout, request_timeout_ms: requestTimeout, max_connections: maxConnections} = config.settings
   const server = createServer({
     ...tls.serverOptions(),
+    ...(headers && CAN_PREPEND_HEADERS ? {ServerResponse: responseClassWithHeaders(headers)} : {}),
     headersTimeout,
     requestTimeout,
     keepAliveTimeout: 5000,
@@ -40,6 +46,11 @@ export function createHardenedHttpsServer(
   }, handler)
   server.maxConnections = maxConnections
   return server
+}
+
+/** False when the security headers must be set per response (no header-block support). */
+export function presetsHeaders(): boolean {
+  return CAN_PREPEND_HEADERS
 }
 
 /**
@@ -55,7 +66,7 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
     bodyLimit: config.settings.body_limit_bytes,
     return503OnClosing: true,
     serverFactory(handler) {
-      server = createHardenedHttpsServer(config, tls, handler)
+      server = createHardenedHttpsServer(config, tls, handler, () => security.securityHeaderBlock(service))
       return server
     },
   })
@@ -67,11 +78,14 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   })
 
   app.decorateRequest('mfcAuth', null)
+  const perResponseHeaders = !presetsHeaders()
+  // Sync hook: no promise per request. The security headers come with every response from the
+  // server's ServerResponse class, not from here.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(security.securityHeaders(service))
+    if (perResponseHeaders) reply.headers(security.securityHeaders(service))
     const origin = request.headers.origin
     const allowedOrigin = security.isAllowedOrigin(origin)
-    if (allowedOrigin) reply.headers({'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin'})
+    if (allowedOrigin) reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'Origin')
     if (request.method === 'OPTIONS' && origin && request.headers['access-control-request-method']) {
       // A preflight carries no credentials by design; the real request is checked next.
       if (!allowedOrigin) return void reply.code(403).send({error: {code: 'MFC_ORIGIN_DENIED', message: 'Origin not allowed'}})

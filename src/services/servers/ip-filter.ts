@@ -19,6 +19,8 @@ export interface IpListSource {
 
 /** `::ffff:10.1.2.3` (an IPv4 client on a dual-stack socket) is the IPv4 address 10.1.2.3. */
 export function normalizeIp(ip: string): string {
+  // Called per request: skip the regex for the usual plain address.
+  if (ip.length < 14 || ip.charCodeAt(0) !== 58 /* : */) return ip
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
   return mapped ? mapped[1] : ip
 }

@@ -7,6 +7,7 @@ import type {Logger} from '../../lib/logger.js'
 import {type ApiToken, CSRF_HEADER, SESSION_COOKIE, SessionStore, constantTimeEqual, readCookie, sha256} from './auth.js'
 import {IpFilter} from './ip-filter.js'
 import {RateLimiter} from './rate-limiter.js'
+import {type HeaderBlock, buildHeaderBlock} from './header-block.js'
 import {buildSecurityHeaders} from './security-headers.js'
 import type {AuthInfo, ServiceName} from './types.js'
 
@@ -28,6 +29,7 @@ export interface ListeningPorts {
 }
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+const TOKEN_AUTH: AuthInfo = Object.freeze({method: 'token'})
 
 function hostForUrl(name: string): string {
   return isIP(name) === 6 ? `[${name}]` : name
@@ -53,6 +55,13 @@ export class SecurityContext {
   /** The token's digest, computed once; candidates are hashed and compared in constant time. */
   private readonly tokenDigest: Buffer
   private headers: Record<'api' | 'dashboard', Record<string, string>> = {api: {}, dashboard: {}}
+  private blocks!: Record<'api' | 'dashboard', HeaderBlock>
+  /**
+   * Per connection, the Authorization value that already passed the constant-time check: a
+   * keep-alive client presenting it again skips the hash. Only a connection that proved it
+   * knows the token ever has an entry, so the plain comparison leaks nothing to others.
+   */
+  private readonly verifiedAuthorization = new WeakMap<object, string>()
 
   private constructor(
     private readonly config: MfcConfig,
@@ -86,10 +95,16 @@ export class SecurityContext {
     const connect = this.names.flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
     const base = {enableHsts: this.config.settings.enable_hsts, hstsMaxAge: this.config.settings.hsts_max_age, enableCsp: this.config.settings.enable_csp, connectSources: connect}
     this.headers = {api: buildSecurityHeaders({...base, noStore: true}), dashboard: buildSecurityHeaders({...base, noStore: false})}
+    this.blocks = {api: buildHeaderBlock(this.headers.api), dashboard: buildHeaderBlock(this.headers.dashboard)}
   }
 
   securityHeaders(kind: 'api' | 'dashboard'): Record<string, string> {
     return this.headers[kind]
+  }
+
+  /** The same headers, serialized once per port change (see header-block.ts). */
+  securityHeaderBlock(kind: 'api' | 'dashboard'): HeaderBlock {
+    return this.blocks[kind]
   }
 
   isAllowedOrigin(value: string | undefined): boolean {
@@ -133,8 +148,13 @@ export class SecurityContext {
 
     const authorization = req.headers.authorization
     if (authorization !== undefined) {
+      if (this.verifiedAuthorization.get(req.socket) === authorization) return {ok: true, ip, auth: TOKEN_AUTH}
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
-      if (match && this.verifyToken(ip, match[1])) return {ok: true, ip, auth: {method: 'token'}}
+      if (match && this.verifyToken(ip, match[1])) {
+        this.verifiedAuthorization.set(req.socket, authorization)
+        return {ok: true, ip, auth: TOKEN_AUTH}
+      }
+
       if (!match) this.authFailures.take(ip)
       return deny(401, 'MFC_UNAUTHORIZED', 'Invalid authentication credentials')
     }

@@ -10,7 +10,7 @@ import {type RawData, WebSocket, WebSocketServer} from 'ws'
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
 import type {HealthRegistry} from './health.js'
-import {createHardenedHttpsServer} from './http-app.js'
+import {createHardenedHttpsServer, presetsHeaders} from './http-app.js'
 import type {Admission, SecurityContext} from './security.js'
 import {DefaultStreamHub} from './stream-hub.js'
 import type {TlsContextManager} from './tls-context.js'
@@ -66,7 +66,8 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
   const hub = options.hub ?? new DefaultStreamHub()
   const sendLimit = config.settings.ws_send_buffer_bytes
   const wss = new WebSocketServer({noServer: true, maxPayload: config.settings.ws_max_message_bytes, perMessageDeflate: false, clientTracking: true})
-  const server: HttpsServer = createHardenedHttpsServer(config, options.tls, (req, res) => answerPlain(req, res))
+  const server: HttpsServer = createHardenedHttpsServer(config, options.tls, (req, res) => answerPlain(req, res), () => security.securityHeaderBlock('api'))
+  const perResponseHeaders = !presetsHeaders()
   options.tls.register('streamer', server)
   server.on('connection', (socket: Socket) => {
     const peer = socket.remoteAddress
@@ -75,7 +76,7 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
 
   function answerPlain(req: IncomingMessage, res: ServerResponse): void {
     res.setHeader('content-type', 'application/json')
-    for (const [name, value] of Object.entries(security.securityHeaders('api'))) res.setHeader(name, value)
+    if (perResponseHeaders) for (const [name, value] of Object.entries(security.securityHeaders('api'))) res.setHeader(name, value)
     if (req.url === '/health' && req.method === 'GET') {
       const admission = security.admit(req, {public: true}, 'streamer')
       if (!admission.ok) return void res.writeHead(admission.status).end(JSON.stringify({error: {code: admission.code, message: admission.message}}))

@@ -1,0 +1,73 @@
+import {expect} from 'chai'
+import {type IncomingMessage, type ServerResponse, createServer, request} from 'node:http'
+import type {AddressInfo} from 'node:net'
+
+import {CAN_PREPEND_HEADERS, buildHeaderBlock, responseClassWithHeaders} from '../../src/services/servers/header-block.js'
+
+/** Raw response header lines (name: value), in wire order, from a real node:http round trip. */
+async function roundTrip(handler: (req: IncomingMessage, res: ServerResponse) => void, headers: Record<string, string>): Promise<string[]> {
+  const block = buildHeaderBlock(headers)
+  const server = createServer({ServerResponse: responseClassWithHeaders(() => block)}, handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  try {
+    return await new Promise((resolve, reject) => {
+      request({port: (server.address() as AddressInfo).port, host: '127.0.0.1'}, (res) => {
+        const lines: string[] = []
+        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i].toLowerCase()}: ${res.rawHeaders[i + 1]}`)
+        res.resume().on('end', () => resolve(lines))
+      }).on('error', reject).end()
+    })
+  } finally {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  }
+}
+
+const SECURITY = {'x-frame-options': 'DENY', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff'}
+
+describe('serve: pre-serialized security header block', () => {
+  it('is supported by this Node (otherwise the servers fall back to per-response headers)', () => {
+    expect(CAN_PREPEND_HEADERS).to.equal(true)
+  })
+
+  it('refuses a header that could split the response, when built', () => {
+    expect(() => buildHeaderBlock({'x-evil': 'a\r\nset-cookie: x=1'})).to.throw()
+    expect(() => buildHeaderBlock({'bad name': 'x'})).to.throw()
+  })
+
+  it('every response gets the block: writeHead with an object, setHeader, implicit headers, no headers', async () => {
+    const handlers: Array<(req: IncomingMessage, res: ServerResponse) => void> = [
+      (_req, res) => res.writeHead(200, {'content-type': 'text/plain'}).end('a'),
+      (_req, res) => {
+        res.setHeader('content-type', 'text/plain')
+        res.end('b')
+      },
+      (_req, res) => {
+        res.write('c')
+        res.end()
+      },
+      (_req, res) => res.writeHead(404).end(),
+    ]
+    for (const handler of handlers) {
+      const lines = await roundTrip(handler, SECURITY)
+      expect(lines).to.include.members(['x-frame-options: DENY', 'cache-control: no-store', 'x-content-type-options: nosniff'])
+    }
+  })
+
+  it('a header the response sets itself replaces the block\'s: one header, the response\'s value', async () => {
+    const cases: Array<(req: IncomingMessage, res: ServerResponse) => void> = [
+      (_req, res) => res.writeHead(200, {'Cache-Control': 'max-age=60'}).end(),
+      (_req, res) => {
+        res.setHeader('cache-control', 'max-age=60')
+        res.end()
+      },
+      (_req, res) => res.writeHead(200, ['cache-control', 'max-age=60']).end(),
+      (_req, res) => res.writeHead(200, [['Cache-Control', 'max-age=60']] as unknown as string[]).end(),
+    ]
+    for (const handler of cases) {
+      const lines = await roundTrip(handler, SECURITY)
+      expect(lines.filter((line) => line.startsWith('cache-control:'))).to.deep.equal(['cache-control: max-age=60'])
+      expect(lines).to.include.members(['x-frame-options: DENY', 'x-content-type-options: nosniff'])
+    }
+  })
+})
