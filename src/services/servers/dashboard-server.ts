@@ -43,9 +43,9 @@ export async function buildDashboardServer(options: DashboardServerOptions): Pro
   const {security, health} = options
   const {app, server} = await createHttpsApp({...options, service: 'dashboard', loginRedirect: '/login'})
 
-  app.get('/health', PUBLIC, async (_request, reply) => {
-    const report = health.report()
-    return reply.code(report.status === 'healthy' ? 200 : 503).send(report)
+  app.get('/health', PUBLIC, (_request, reply) => {
+    const answer = health.answer()
+    reply.code(answer.statusCode).type('application/json; charset=utf-8').send(answer.body)
   })
   app.get('/login', PUBLIC, async (_request, reply) => reply.type('text/html; charset=utf-8').send(LOGIN_HTML))
   app.get('/login.js', PUBLIC, async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(LOGIN_JS))

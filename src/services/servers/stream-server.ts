@@ -80,8 +80,8 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
     if (req.url === '/health' && req.method === 'GET') {
       const admission = security.admit(req, {public: true}, 'streamer')
       if (!admission.ok) return void res.writeHead(admission.status).end(JSON.stringify({error: {code: admission.code, message: admission.message}}))
-      const report = health.report()
-      return void res.writeHead(report.status === 'healthy' ? 200 : 503).end(JSON.stringify(report))
+      const answer = health.answer()
+      return void res.writeHead(answer.statusCode).end(answer.body)
     }
 
     res.writeHead(426, {upgrade: 'websocket'}).end(JSON.stringify({error: {code: 'MFC_UPGRADE_REQUIRED', message: 'This port speaks WebSocket (wss://) only'}}))

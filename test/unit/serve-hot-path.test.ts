@@ -3,6 +3,7 @@ import {type IncomingMessage, type ServerResponse, createServer, request} from '
 import type {AddressInfo} from 'node:net'
 
 import {CAN_PREPEND_HEADERS, buildHeaderBlock, responseClassWithHeaders} from '../../src/services/servers/header-block.js'
+import {HealthRegistry} from '../../src/services/servers/health.js'
 
 /** Raw response header lines (name: value), in wire order, from a real node:http round trip. */
 async function roundTrip(handler: (req: IncomingMessage, res: ServerResponse) => void, headers: Record<string, string>): Promise<string[]> {
@@ -69,5 +70,33 @@ describe('serve: pre-serialized security header block', () => {
       expect(lines.filter((line) => line.startsWith('cache-control:'))).to.deep.equal(['cache-control: max-age=60'])
       expect(lines).to.include.members(['x-frame-options: DENY', 'x-content-type-options: nosniff'])
     }
+  })
+})
+
+describe('serve: /health answer memo', () => {
+  it('is the report\'s JSON, rebuilt when the millisecond, a service state or the certificate changes', () => {
+    let now = Date.parse('2026-01-01T00:00:00.000Z')
+    let notAfter = new Date('2026-03-01T00:00:00.000Z')
+    const health = new HealthRegistry({now: () => new Date(now)}, () => ({notAfter}))
+    for (const name of ['api', 'dashboard', 'streamer'] as const) health.set(name, 'running')
+    now += 1500
+    const first = health.answer()
+    expect(first.statusCode).to.equal(200)
+    expect(JSON.parse(first.body)).to.deep.equal(health.report())
+    expect(JSON.parse(first.body)).to.include({status: 'healthy', timestamp: '2026-01-01T00:00:01.500Z', uptime_seconds: 2})
+    expect(health.answer()).to.equal(first)
+
+    health.set('streamer', 'failed')
+    const degraded = health.answer()
+    expect(degraded.statusCode).to.equal(503)
+    expect(JSON.parse(degraded.body).problems).to.deep.equal(['streamer is failed'])
+
+    health.set('streamer', 'running')
+    now += 1
+    expect(JSON.parse(health.answer().body).timestamp).to.equal('2026-01-01T00:00:01.501Z')
+    notAfter = new Date(now)
+    const expired = health.answer()
+    expect(expired.statusCode).to.equal(503)
+    expect(JSON.parse(expired.body).problems).to.deep.equal(['the certificate has expired'])
   })
 })
