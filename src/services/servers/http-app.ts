@@ -63,6 +63,8 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   let server!: HttpsServer
   const app = Fastify({
     logger: false,
+    // Not even a no-op log call with a fresh object per request.
+    disableRequestLogging: true,
     bodyLimit: config.settings.body_limit_bytes,
     return503OnClosing: true,
     serverFactory(handler) {

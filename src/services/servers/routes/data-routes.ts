@@ -19,10 +19,11 @@ const INGEST_BODY_LIMIT = 32 * 1024 * 1024
  */
 function requestCounter(monitoring: Monitoring): ApiPlugin {
   const plugin = async (app: FastifyInstance) => {
-    // A sync hook: an async one costs a promise and a microtask on every response.
-    app.addHook('onResponse', (request, reply, done) => {
+    // Counted when the response is sent (its status is final then). An onResponse hook would
+    // cost 'finish'/'error' listeners on every response, an async one also a promise.
+    app.addHook('onSend', (request, reply, payload, done) => {
       monitoring.requests.record(request.method, request.routeOptions.url, reply.statusCode)
-      done()
+      done(null, payload)
     })
   }
 
