@@ -3,10 +3,12 @@
  * event loop and CPU accounting:
  *   bare-https <cert> <key>                 node:https hello-world (JSON), the throughput baseline
  *   bare-tls <cert> <key>                   node:tls server that ends each connection, the handshake baseline
+ *                                           (both with mfc's TLS settings, see tlsOptions)
  *   fanout mfc|bare <clients> <seconds>     WSS broadcast server: mfc's streamer, or a bare ws loop
  *   fanout-clients <url> <clients> <token>  WSS clients measuring delivery latency
  * Servers print "READY <port>" when listening; fan-out servers print a JSON CPU line at the end.
  */
+import {constants as cryptoConstants, randomBytes} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {createServer as createHttpsServer} from 'node:https'
 import {createServer as createTlsServer} from 'node:tls'
@@ -15,9 +17,23 @@ import WebSocket, {WebSocketServer} from 'ws'
 import {resolveConfig} from '../src/lib/config.js'
 import {silentLogger} from '../src/lib/logger.js'
 import {ServeRuntime} from '../src/services/servers/runtime.js'
+import {MOZILLA_INTERMEDIATE_CIPHERS, MOZILLA_INTERMEDIATE_CURVES} from '../src/services/servers/tls-context.js'
 import type {StreamClient, StreamHub} from '../src/services/servers/types.js'
 
 const [role, ...args] = process.argv.slice(2)
+
+/**
+ * The baselines speak TLS exactly as mfc does (tls-context.ts): same certificate, protocol
+ * range, cipher list, curves, renegotiation off, session tickets; Node's default keep-alive
+ * timeout (5 s), as mfc's. Only the application differs.
+ */
+function tlsOptions(cert: string, key: string) {
+  return {
+    cert: readFileSync(cert), key: readFileSync(key), minVersion: 'TLSv1.2' as const, maxVersion: 'TLSv1.3' as const,
+    ciphers: MOZILLA_INTERMEDIATE_CIPHERS, ecdhCurve: MOZILLA_INTERMEDIATE_CURVES, honorCipherOrder: false,
+    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION, sessionTimeout: 3600, ticketKeys: randomBytes(48),
+  }
+}
 
 function ready(port: number): void {
   process.stdout.write(`READY ${port}\n`)
@@ -51,7 +67,7 @@ function broadcaster(clients: number, seconds: number, count: () => number, send
 async function main(): Promise<void> {
   switch (role) {
     case 'bare-https': {
-      const server = createHttpsServer({cert: readFileSync(args[0]), key: readFileSync(args[1])}, (_req, res) => {
+      const server = createHttpsServer(tlsOptions(args[0], args[1]), (_req, res) => {
         res.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({status: 'healthy'}))
       })
       server.listen(0, '127.0.0.1', () => ready((server.address() as {port: number}).port))
@@ -59,7 +75,7 @@ async function main(): Promise<void> {
     }
 
     case 'bare-tls': {
-      const server = createTlsServer({cert: readFileSync(args[0]), key: readFileSync(args[1])}, (socket) => socket.end())
+      const server = createTlsServer(tlsOptions(args[0], args[1]), (socket) => socket.end())
       server.listen(0, '127.0.0.1', () => ready((server.address() as {port: number}).port))
       break
     }
@@ -67,7 +83,7 @@ async function main(): Promise<void> {
     case 'fanout': {
       const [mode, clients, seconds] = [args[0], Number(args[1]), Number(args[2])]
       if (mode === 'bare') {
-        const server = createHttpsServer({cert: readFileSync(process.env.BENCH_CERT!), key: readFileSync(process.env.BENCH_KEY!)})
+        const server = createHttpsServer(tlsOptions(process.env.BENCH_CERT!, process.env.BENCH_KEY!))
         const wss = new WebSocketServer({server, perMessageDeflate: false})
         server.listen(0, '127.0.0.1', () => ready((server.address() as {port: number}).port))
         broadcaster(clients, seconds, () => wss.clients.size, (obj) => {
