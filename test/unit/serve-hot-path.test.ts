@@ -1,9 +1,15 @@
 import {expect} from 'chai'
+import {mkdir, writeFile} from 'node:fs/promises'
 import {type IncomingMessage, type ServerResponse, createServer, request} from 'node:http'
 import type {AddressInfo} from 'node:net'
+import {dirname} from 'node:path'
 
+import {resolveConfig} from '../../src/lib/config.js'
+import {silentLogger} from '../../src/lib/logger.js'
 import {CAN_PREPEND_HEADERS, buildHeaderBlock, responseClassWithHeaders} from '../../src/services/servers/header-block.js'
 import {HealthRegistry} from '../../src/services/servers/health.js'
+import {SecurityContext} from '../../src/services/servers/security.js'
+import {tempEnv} from '../helpers/cli.js'
 
 /** Raw response header lines (name: value), in wire order, from a real node:http round trip. */
 async function roundTrip(handler: (req: IncomingMessage, res: ServerResponse) => void, headers: Record<string, string>): Promise<string[]> {
@@ -98,5 +104,37 @@ describe('serve: /health answer memo', () => {
     const expired = health.answer()
     expect(expired.statusCode).to.equal(503)
     expect(JSON.parse(expired.body).problems).to.deep.equal(['the certificate has expired'])
+  })
+})
+
+describe('serve: security gate fast paths', () => {
+  let temp: Awaited<ReturnType<typeof tempEnv>>
+  const warnings: string[] = []
+  const logger = {...silentLogger, warn: (_fields: unknown, message?: string) => void warnings.push(String(message)), child: () => logger}
+  let security: SecurityContext
+  before(async () => {
+    temp = await tempEnv('mfc-gate-')
+    const config = resolveConfig({env: temp.env, isRoot: false})
+    await mkdir(dirname(config.paths.allowedIpsFile), {recursive: true})
+    await writeFile(config.paths.allowedIpsFile, '10.0.0.0/8\n')
+    security = await SecurityContext.create(config, {token: 'the-right-token-0123456789', source: 'env'}, logger, ['localhost'])
+  })
+  after(async () => temp?.cleanup())
+
+  const request = (ip: string, socket: object, authorization?: string) =>
+    ({socket: Object.assign(socket, {remoteAddress: ip}), headers: authorization ? {authorization} : {}, method: 'GET', url: '/'}) as unknown as IncomingMessage
+
+  it('a refused address is logged once a minute, not once per request', () => {
+    const socket = {}
+    for (let i = 0; i < 5; i++) expect(security.admit(request('192.0.2.7', socket), {public: true}, 'api')).to.include({ok: false, status: 403})
+    expect(warnings.filter((w) => w.startsWith('Request refused'))).to.have.length(1)
+  })
+
+  it('the per-connection token memo: the same header passes again, a different one on that connection is checked again and fails', () => {
+    const socket = {}
+    expect(security.admit(request('10.1.1.1', socket, 'Bearer the-right-token-0123456789'), {public: false}, 'api')).to.include({ok: true})
+    expect(security.admit(request('10.1.1.1', socket, 'Bearer the-right-token-0123456789'), {public: false}, 'api')).to.deep.include({ok: true, auth: {method: 'token'}})
+    expect(security.admit(request('10.1.1.1', socket, 'Bearer the-right-token-012345678'), {public: false}, 'api')).to.include({ok: false, status: 401})
+    expect(security.admit(request('10.1.1.2', {}, 'Bearer the-right-token-0123456789x'), {public: false}, 'api')).to.include({ok: false, status: 401})
   })
 })

@@ -62,6 +62,7 @@ export class SecurityContext {
    * knows the token ever has an entry, so the plain comparison leaks nothing to others.
    */
   private readonly verifiedAuthorization = new WeakMap<object, string>()
+  private readonly refusalsLogged = new Map<string, number>()
 
   private constructor(
     private readonly config: MfcConfig,
@@ -128,6 +129,19 @@ export class SecurityContext {
   }
 
   /**
+   * Refused addresses are not rate limited (the lists are checked first), so a keep-alive
+   * client outside the allow list could otherwise write a log line per request.
+   */
+  private shouldLogRefusal(ip: string): boolean {
+    const now = Date.now()
+    const last = this.refusalsLogged.get(ip)
+    if (last !== undefined && now - last < 60_000) return false
+    if (this.refusalsLogged.size >= 10_000) this.refusalsLogged.clear()
+    this.refusalsLogged.set(ip, now)
+    return true
+  }
+
+  /**
    * The gate in front of every route and WebSocket handshake, in this order: IP lists,
    * failed-auth lockout, rate limit, credentials (bearer token, else session cookie), CSRF for
    * cookie-authenticated state-changing requests.
@@ -136,7 +150,7 @@ export class SecurityContext {
     const ip = this.clientIp(req)
     const deny = (status: number, code: string, message: string, retryAfterSeconds?: number): Admission => ({ok: false, ip, status, code, message, retryAfterSeconds})
     if (!this.ipFilter.isAllowed(ip)) {
-      this.logger.warn({ip, service, url: req.url}, 'Request refused by the IP allow/block lists')
+      if (this.shouldLogRefusal(ip)) this.logger.warn({ip, service, url: req.url}, 'Request refused by the IP allow/block lists (logged at most once a minute per address)')
       return deny(403, 'MFC_IP_DENIED', 'Access denied')
     }
 
