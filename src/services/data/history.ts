@@ -221,3 +221,17 @@ function fromRow(row: Row): Reading {
     cell_temperatures: cells.t,
   }
 }
+
+/**
+ * A consistent copy of a history database while writers may be active: SQLite's online backup
+ * API, not a file copy that could catch a half-applied WAL. Used by `mfc backup`.
+ */
+export async function snapshotSqlite(source: string, destination: string): Promise<void> {
+  const {default: Database} = await import('better-sqlite3')
+  const db = new Database(source, {readonly: true, fileMustExist: true})
+  try {
+    await db.backup(destination)
+  } finally {
+    db.close()
+  }
+}
