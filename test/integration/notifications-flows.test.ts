@@ -148,6 +148,12 @@ describe('notifications from renewals and from mfc serve (real SMTP, webhook rec
       while (!smtp.mails.some((m) => m.body.includes('Subject: [MFC-SSL] Alert: total_power = 0'))) await sleep(100)
     })
 
+    it('notify setup while it runs says serve must be restarted to use the new channels', async () => {
+      const result = await runCli(['notify', 'setup', '--level', 'all'], {env})
+      expect(result.code, result.stderr).to.equal(0)
+      expect(result.stdout).to.include('mfc serve is running: restart it')
+    })
+
     it('kill -9 of the server process: the supervisor restarts it and says so on every channel; the dead one is logged', async () => {
       const before = pid()
       process.kill(before.pid, 'SIGKILL')
