@@ -13,6 +13,7 @@ import {Supervisor, type WorkerMessage} from '../services/daemon/supervisor.js'
 import {probeHttps, probeWss} from '../services/http-client.js'
 import {type ApiToken, resolveApiToken} from '../services/servers/auth.js'
 import {ServeRuntime, type ServeInfo} from '../services/servers/runtime.js'
+import {logNotifications} from './notify.js'
 import {ssl} from './services.js'
 
 /** What `serve` tells the user before the servers start (printed by the command). */
@@ -100,6 +101,8 @@ export async function runServers(prep: Preparation, options: {version: string; w
   }
 
   const events = new MfcEventBus()
+  // Notifications: monitoring alerts (thresholds with email_notify) and in-process renewals; results go to the log.
+  const notifications = await logNotifications(config, events, logger)
   // The monitoring data (simulator, history, alerts, stream hub) loads only in a serving process.
   const {createMonitoringFor} = await import('../services/data/monitoring.js')
   let runtime: ServeRuntime | undefined
@@ -134,6 +137,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
   }).then(async () => {
     await runtime!.close()
     data.close()
+    await notifications.finish(5000)
     if (!options.worker) await pidFile.release()
     logger.info('Stopped')
   })
@@ -148,6 +152,8 @@ export async function runSupervisor(config: MfcConfig, options: {version: string
   const ports = {api: config.settings.https_port_api, dashboard: config.settings.https_port_frontend, streamer: config.settings.wss_port_streaming, http: null}
   await pidFile.claim({pid: process.pid, supervisorPid: process.pid, startedAt: now, workerStartedAt: now, restarts: 0, ports, ready: false, version: options.version, logFile: config.paths.logFile})
   const events = new MfcEventBus()
+  // Notifications: `daemon:restarted` after a crash; results go to the log.
+  const notifications = await logNotifications(config, events, logger)
   const supervisor = new Supervisor({
     command: process.execPath, args: [options.bin, 'serve', '--worker', ...options.workerArgs], env: process.env,
     logFile: config.paths.logFile, pidFile, logger, events,
@@ -157,6 +163,7 @@ export async function runSupervisor(config: MfcConfig, options: {version: string
   process.on('SIGHUP', () => supervisor.signal('SIGHUP'))
   logger.info({pid: process.pid}, 'Supervisor started')
   const code = await supervisor.run()
+  await notifications.finish(5000)
   await pidFile.release()
   logger.info({code}, 'Supervisor exiting')
   return code
