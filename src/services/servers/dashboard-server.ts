@@ -76,7 +76,8 @@ export async function buildDashboardServer(options: DashboardServerOptions): Pro
   if (assetsDir && existsSync(assetsDir)) {
     // The only importer of @fastify/static.
     const {default: fastifyStatic} = await import('@fastify/static')
-    await app.register(fastifyStatic, {root: assetsDir, prefix: '/', index: 'index.html', dotfiles: 'deny'})
+    // The dashboard build writes .br/.gz siblings: send those, not a compression pass per request.
+    await app.register(fastifyStatic, {root: assetsDir, prefix: '/', index: 'index.html', dotfiles: 'deny', preCompressed: true})
   } else {
     app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(INDEX_HTML))
     app.get('/app.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(APP_JS))
