@@ -86,7 +86,8 @@ export class SecurityContext {
   setPorts(ports: ListeningPorts): void {
     const dashboards = this.names.map((name) => origin('https', name, ports.dashboard))
     this.origins = new Set([...dashboards, ...this.config.settings.dashboard_origins])
-    const connect = this.names.flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
+    // CSP host-sources cannot be IPv6 literals (Chromium logs an error and drops `https://[::1]:…`).
+    const connect = this.names.filter((name) => isIP(name) !== 6).flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
     const base = {enableHsts: this.config.settings.enable_hsts, hstsMaxAge: this.config.settings.hsts_max_age, enableCsp: this.config.settings.enable_csp, connectSources: connect}
     this.headers = {api: buildSecurityHeaders({...base, noStore: true}), dashboard: buildSecurityHeaders({...base, noStore: false})}
   }
