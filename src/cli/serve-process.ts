@@ -59,9 +59,8 @@ function portsOf(info: ServeInfo): ServePorts {
   return {api: port('api'), dashboard: port('dashboard'), streamer: port('streamer'), http: info.http?.port ?? null}
 }
 
-function waitForSignal(runtime: ServeRuntime, logger: Logger, extra: (stop: () => void) => void = () => {}): Promise<NodeJS.Signals | 'disconnect'> {
+function waitForSignal(onHup: () => void, logger: Logger, extra: (stop: () => void) => void = () => {}): Promise<NodeJS.Signals | 'disconnect'> {
   return new Promise((resolve) => {
-    const onHup = () => void runtime.reload('SIGHUP')
     let stopped = false
     const stop = (why: NodeJS.Signals | 'disconnect') => {
       if (stopped) return
@@ -87,7 +86,7 @@ export interface ServeSession {
 
 /**
  * Runs the servers in this process until SIGINT/SIGTERM (or, for a worker, until the
- * supervisor goes away); SIGHUP reloads the certificate. A foreground serve owns the pid
+ * supervisor goes away); SIGHUP reloads the certificate and reopens the history database. A foreground serve owns the pid
  * file; a worker leaves it to its supervisor and reports readiness over IPC.
  */
 export async function runServers(prep: Preparation, options: {version: string; worker: boolean; pretty: boolean}): Promise<ServeSession> {
@@ -132,7 +131,14 @@ export async function runServers(prep: Preparation, options: {version: string; w
   if (options.worker) process.send?.({type: 'ready', ports: portsOf(info)} satisfies WorkerMessage)
   else await pidFile.update({ports: portsOf(info), ready: true})
 
-  const stopped = waitForSignal(runtime, logger, (stop) => {
+  // SIGHUP (sent by `mfc restore` and forwarded by the supervisor) reloads the certificate and
+  // reopens the history database, which restore may have replaced.
+  const onHup = () => {
+    data.reload()
+    void runtime!.reload('SIGHUP')
+  }
+
+  const stopped = waitForSignal(onHup, logger, (stop) => {
     if (options.worker) process.once('disconnect', stop)
   }).then(async () => {
     await runtime!.close()

@@ -21,6 +21,8 @@ export interface ApiServerOptions {
   plugins?: readonly ServerPlugin[]
 }
 
+const ENDPOINT_KEYS = [['health', '/health'], ['system_info', '/system/info'], ['simulation', '/simulation'], ['data', '/data'], ['metrics', '/metrics'], ['alerts', '/alerts']] as const
+
 /**
  * Builds the API server (unstarted): `GET /health` (public; 503 when degraded), `GET /` (the
  * service index) and `GET /system/info` behind auth, then the plugins' routes.
@@ -28,6 +30,15 @@ export interface ApiServerOptions {
 export async function buildApiServer(options: ApiServerOptions): Promise<ManagedServer> {
   const {config, health, tls} = options
   const {app, server} = await createHttpsApp({...options, service: 'api'})
+  // Every route the API ends up with (the plugins' included), for the index at `GET /`.
+  const routes: string[] = []
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`)
+  })
+  const listeningPort = () => {
+    const address = server.address()
+    return typeof address === 'object' && address ? address.port : config.settings.https_port_api
+  }
 
   app.get('/health', {config: {public: true}}, async (_request, reply) => {
     const report = health.report()
@@ -40,7 +51,13 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Managed
     status: 'running',
     ssl_enabled: true,
     timestamp: new Date().toISOString(),
-    endpoints: {health: '/health', system_info: '/system/info'},
+    // The original's keys, each naming a route that exists (its prefixes answered 404).
+    endpoints: Object.fromEntries(ENDPOINT_KEYS.flatMap(([key, prefix]) => {
+      const gets = routes.filter((r) => r.startsWith('GET ')).map((r) => r.slice(4))
+      const found = gets.find((url) => url === prefix) ?? gets.find((url) => url.startsWith(prefix + '/'))
+      return found ? [[key, found]] : []
+    })),
+    routes,
   }))
 
   app.get('/system/info', async () => ({
@@ -48,7 +65,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Managed
     ssl_config: {
       domain: config.settings.domain,
       domains: config.settings.domains,
-      https_port: config.settings.https_port_api,
+      https_port: listeningPort(),
       certificate_file: config.settings.cert_file,
       certificate_serial: tls.current.serial,
       certificate_not_after: tls.current.notAfter.toISOString(),

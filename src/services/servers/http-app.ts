@@ -111,11 +111,19 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   return {app, server}
 }
 
-/** Registers extension plugins after the core routes, naming the failing one. */
+const SKIP_OVERRIDE = Symbol.for('skip-override')
+
+/**
+ * Registers extension plugins after the core routes, naming the failing one. A plugin marked
+ * with fastify's skip-override symbol (what fastify-plugin sets) keeps it, so its hooks apply to
+ * the whole server (the data side's request counter) rather than to an empty scope of its own.
+ */
 export async function registerPlugins(app: FastifyInstance, plugins: readonly ServerPlugin[], service: string): Promise<void> {
   for (const [index, plugin] of plugins.entries()) {
+    const wrapper = async (scope: FastifyInstance) => plugin(scope)
+    if ((plugin as unknown as Record<symbol, unknown>)[SKIP_OVERRIDE]) Object.assign(wrapper, {[SKIP_OVERRIDE]: true})
     try {
-      await app.register(async (scope) => plugin(scope))
+      await app.register(wrapper)
     } catch (error) {
       throw new Error(`Plugin #${index + 1} (${plugin.name || 'anonymous'}) of the ${service} server failed: ${(error as Error).message}`, {cause: error})
     }

@@ -48,6 +48,8 @@ function origin(scheme: string, name: string, port: number): string {
 export class SecurityContext {
   readonly sessions = new SessionStore()
   readonly limiter: RateLimiter
+  /** Per dashboard session: a signed-in browser does not spend its address's anonymous budget. */
+  readonly sessionLimiter: RateLimiter
   readonly authFailures: RateLimiter
   private origins = new Set<string>()
   /** The token's digest, computed once; candidates are hashed and compared in constant time. */
@@ -63,6 +65,7 @@ export class SecurityContext {
   ) {
     this.tokenDigest = sha256(apiToken.token)
     this.limiter = new RateLimiter(config.settings.rate_limit_per_minute)
+    this.sessionLimiter = new RateLimiter(config.settings.session_rate_limit_per_minute)
     this.authFailures = new RateLimiter(config.settings.auth_failures_per_minute)
     const {https_port_api: api, https_port_frontend: dashboard, wss_port_streaming: streamer} = config.settings
     this.setPorts({api, dashboard, streamer})
@@ -83,7 +86,8 @@ export class SecurityContext {
   setPorts(ports: ListeningPorts): void {
     const dashboards = this.names.map((name) => origin('https', name, ports.dashboard))
     this.origins = new Set([...dashboards, ...this.config.settings.dashboard_origins])
-    const connect = this.names.flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
+    // CSP host-sources cannot be IPv6 literals (Chromium logs an error and drops `https://[::1]:…`).
+    const connect = this.names.filter((name) => isIP(name) !== 6).flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
     const base = {enableHsts: this.config.settings.enable_hsts, hstsMaxAge: this.config.settings.hsts_max_age, enableCsp: this.config.settings.enable_csp, connectSources: connect}
     this.headers = {api: buildSecurityHeaders({...base, noStore: true}), dashboard: buildSecurityHeaders({...base, noStore: false})}
   }
@@ -114,8 +118,9 @@ export class SecurityContext {
 
   /**
    * The gate in front of every route and WebSocket handshake, in this order: IP lists,
-   * failed-auth lockout, rate limit, credentials (bearer token, else session cookie), CSRF for
-   * cookie-authenticated state-changing requests.
+   * failed-auth lockout, rate limit (per dashboard session for a valid session cookie, else per
+   * client IP), credentials (bearer token, else session cookie), CSRF for cookie-authenticated
+   * state-changing requests.
    */
   admit(req: IncomingMessage, policy: AdmitPolicy, service: ServiceName): Admission {
     const ip = this.clientIp(req)
@@ -127,11 +132,15 @@ export class SecurityContext {
 
     const lockout = this.authFailures.check(ip)
     if (!lockout.allowed) return deny(429, 'MFC_RATE_LIMITED', 'Too many failed authentication attempts', lockout.retryAfterSeconds)
-    const rate = this.limiter.take(ip)
+    const authorization = req.headers.authorization
+    const sessionId = authorization === undefined ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined
+    const session = sessionId ? this.sessions.get(sessionId) : undefined
+    // Only the token opens a session (POST /login, itself on the IP budget), so a session's own
+    // budget gives nothing to anonymous clients; a forged or expired cookie stays on the IP's.
+    const rate = session ? this.sessionLimiter.take(session.id) : this.limiter.take(ip)
     if (!rate.allowed) return deny(429, 'MFC_RATE_LIMITED', 'Rate limit exceeded', rate.retryAfterSeconds)
     if (policy.public) return {ok: true, ip, auth: null}
 
-    const authorization = req.headers.authorization
     if (authorization !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
       if (match && this.verifyToken(ip, match[1])) return {ok: true, ip, auth: {method: 'token'}}
@@ -139,8 +148,6 @@ export class SecurityContext {
       return deny(401, 'MFC_UNAUTHORIZED', 'Invalid authentication credentials')
     }
 
-    const sessionId = readCookie(req.headers.cookie, SESSION_COOKIE)
-    const session = sessionId ? this.sessions.get(sessionId) : undefined
     if (!session) return deny(401, 'MFC_UNAUTHORIZED', 'Authentication required')
     if (!policy.websocket && STATE_CHANGING.has(req.method ?? 'GET')) {
       const presented = req.headers[CSRF_HEADER]
