@@ -7,7 +7,7 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 interface Status {is_running: boolean; state: string; progress_percent: number | null; current_time_hours: number | null; duration_hours: number | null; speed: number | null; config: {target_concentration: number} | null}
 interface Threshold {parameter: string; threshold_min: number | null; threshold_max: number | null; enabled: boolean; email_notify: boolean}
 interface AlertState {parameter: string; active: boolean; value: number | null; message: string | null}
-interface Info {stream: {port: number | null; clients: number}; history: {readings: number; retention_days: number}; certificates: {name: string; days_left: number; not_after: string}[]}
+interface Info {stream: {port: number | null; url: string | null; clients: number}; history: {readings: number; retention_days: number}; certificates: {name: string; days_left: number; not_after: string}[]}
 interface Health {status: string; certificate: {days_left: number; not_after: string} | null; services: Record<string, string>}
 
 let currentTab = 'control'
@@ -298,8 +298,10 @@ async function boot(): Promise<void> {
   const config = await api<{active: AlertState[]}>('/alerts/config')
   for (const alert of config.active) activeAlerts.set(alert.parameter, alert)
   renderAlerts()
+  // Through the reverse proxy the server hands out its /ws/ URL (the only port open there);
+  // directly, the streamer's own port on this host. The CSP allows exactly the one in use.
   const port = info.stream.port ?? Number(location.port || 443) + 1
-  stream = new LiveStream(`wss://${location.hostname}:${port}/`, onStreamMessage, onStreamState)
+  stream = new LiveStream(info.stream.url ?? `wss://${location.hostname}:${port}/`, onStreamMessage, onStreamState)
   stream.start()
   await refreshStatus()
   window.setInterval(() => {

@@ -16,10 +16,11 @@ export interface Chromium {
  * Debian's chromium with a fresh profile. CSP violations are reported as console errors (the
  * init script runs before the page's own scripts; CSP does not apply to it). The test CA is
  * not installed in the profile: certificate errors are ignored (browser-trust.test.ts covers trust).
+ * `extraArgs` are appended to the flags (e.g. `--host-rules` to make a port unreachable).
  */
-export async function launchChromium(): Promise<Chromium> {
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Chromium> {
   const profile = await mkdtemp(join(tmpdir(), 'mfc-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS, ignoreHTTPSErrors: true})
+  const context = await chromium.launchPersistentContext(profile, {executablePath: '/usr/bin/chromium', args: [...CHROMIUM_FLAGS, ...extraArgs], ignoreHTTPSErrors: true})
   await context.addInitScript({content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))"})
   return {
     context,

@@ -9,6 +9,7 @@ import {join} from 'node:path'
 import {expect} from 'chai'
 import WebSocket from 'ws'
 
+import {launchChromium, morePoints} from '../helpers/chromium.js'
 import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
 import {type Reply, bearer, fetchText} from '../helpers/serve.js'
 import {type ServeProcess, startServeProcess} from '../helpers/serve-process.js'
@@ -176,6 +177,50 @@ describe('mfc setup nginx: real nginx in front of a real mfc serve', function ()
     expect(app.body).to.include('<title>MFC Monitoring Dashboard</title>')
     const session = await fetchText(`${base}/session`, {ca, headers: {cookie}})
     expect(session.json).to.include({method: 'session', csrf_token: login.json.csrf_token})
+  })
+
+  it('through the proxy the page is told to stream from /ws/ and its CSP names only that; directly, the streamer port', async () => {
+    const login = await fetchText(`${base}/login`, {ca, method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({token: serve!.token})})
+    const cookie = String(login.headers['set-cookie']).split(';')[0]
+    const proxied = await fetchText(`${base}/dashboard/info`, {ca, headers: {cookie}})
+    expect(proxied.json.stream).to.include({url: `wss://localhost:${ports.https}/ws/`, port: ports.streamer})
+    const page = await fetchText(`${base}/`, {ca, headers: {cookie, accept: 'text/html'}})
+    expect(page.headers['content-security-policy']).to.include(`connect-src 'self' wss://localhost:${ports.https};`)
+    const direct = `https://localhost:${ports.dashboard}`
+    expect((await fetchText(`${direct}/dashboard/info`, {ca, headers: {cookie}})).json.stream).to.include({url: null, port: ports.streamer})
+    const directCsp = String((await fetchText(`${direct}/`, {ca, headers: {cookie, accept: 'text/html'}})).headers['content-security-policy'])
+    expect(directCsp).to.include(`wss://localhost:${ports.streamer}`).and.not.include(`:${ports.https}`)
+  })
+
+  it('the dashboard in Chromium through nginx: login, live points over /ws/, no console errors or CSP violations', async () => {
+    // Behind the proxy only its port is open: the browser's connections to mfc's own ports are
+    // sent to a closed one, as a firewall would (Chromium's host mapping, below the page).
+    const closed = await freePort()
+    const firewall = [ports.api, ports.dashboard, ports.streamer].map((port) => `MAP localhost:${port} 127.0.0.1:${closed}`).join(', ')
+    const browser = await launchChromium([`--host-rules=${firewall}`])
+    try {
+      const page = await browser.context.newPage()
+      const problems: string[] = []
+      const sockets: string[] = []
+      page.on('console', (message) => {
+        if (message.type() === 'error') problems.push(`${message.text()} (${message.location().url})`)
+      })
+      page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`))
+      page.on('websocket', (socket) => sockets.push(socket.url()))
+      await page.goto(`${base}/`)
+      expect(new URL(page.url()).pathname).to.equal('/login')
+      await page.locator('#token').fill(serve!.token)
+      await Promise.all([page.waitForURL(`${base}/`), page.click('#login button[type=submit]')])
+      await page.locator('#conn.pill-on').waitFor()
+      await page.click('button[data-tab=monitor]')
+      await page.waitForFunction(morePoints, {id: '#chart-substrate', n: 2})
+      const first = Number(await page.locator('#chart-substrate').getAttribute('data-points'))
+      await page.waitForFunction(morePoints, {id: '#chart-substrate', n: first})
+      expect(sockets).to.deep.equal([`wss://localhost:${ports.https}/ws/`])
+      expect(problems).to.deep.equal([])
+    } finally {
+      await browser.close()
+    }
   })
 
   it('a WSS session through /ws/: a browser on the proxy\'s origin with its cookie, a token client, never a foreign origin', async () => {

@@ -1,4 +1,5 @@
 import {UsageError} from '../../lib/errors.js'
+import {PROXY_STREAM_PATH} from '../servers/proxy.js'
 
 export interface NginxOptions {
   /** server_name: every certificate name except IP addresses. */
@@ -33,6 +34,9 @@ const PROXY_HEADERS = [
   'proxy_set_header X-Real-IP $remote_addr;',
   'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
   'proxy_set_header X-Forwarded-Proto $scheme;',
+  // $host has no port: serve needs the browser's host:port to point the dashboard's stream at
+  // this proxy's /ws/ and to name it in the page's CSP (src/services/servers/proxy.ts).
+  'proxy_set_header X-Forwarded-Host $http_host;',
 ]
 
 function upstreamTls(options: NginxOptions): string[] {
@@ -146,7 +150,7 @@ export function nginxSite(options: NginxOptions): string {
     '',
     ...block('location /', [upstream(options.frontendPort), ...PROXY_HEADERS]),
     '',
-    ...block('location /ws/', [
+    ...block(`location ${PROXY_STREAM_PATH}`, [
       upstream(options.streamerPort),
       'proxy_http_version 1.1;',
       'proxy_set_header Upgrade $http_upgrade;',

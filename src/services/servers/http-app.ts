@@ -67,8 +67,11 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   })
 
   app.decorateRequest('mfcAuth', null)
+  app.decorateRequest('mfcProxyOrigin', null)
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(security.securityHeaders(service))
+    const proxied = service === 'dashboard' ? security.proxiedOrigin(request.raw) : undefined
+    request.mfcProxyOrigin = proxied ?? null
+    reply.headers(security.securityHeaders(service, proxied))
     const origin = request.headers.origin
     const allowedOrigin = security.isAllowedOrigin(origin)
     if (allowedOrigin) reply.headers({'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin'})

@@ -6,6 +6,7 @@ import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
 import {type ApiToken, CSRF_HEADER, SESSION_COOKIE, SessionStore, constantTimeEqual, readCookie, sha256} from './auth.js'
 import {IpFilter} from './ip-filter.js'
+import {proxiedOrigin} from './proxy.js'
 import {RateLimiter} from './rate-limiter.js'
 import {buildSecurityHeaders} from './security-headers.js'
 import type {AuthInfo, ServiceName} from './types.js'
@@ -55,6 +56,8 @@ export class SecurityContext {
   /** The token's digest, computed once; candidates are hashed and compared in constant time. */
   private readonly tokenDigest: Buffer
   private headers: Record<'api' | 'dashboard', Record<string, string>> = {api: {}, dashboard: {}}
+  /** Dashboard headers per public proxy origin (only allowed origins get here: a handful). */
+  private proxiedHeaders = new Map<string, Record<string, string>>()
 
   private constructor(
     private readonly config: MfcConfig,
@@ -90,10 +93,30 @@ export class SecurityContext {
     const connect = this.names.filter((name) => isIP(name) !== 6).flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
     const base = {enableHsts: this.config.settings.enable_hsts, hstsMaxAge: this.config.settings.hsts_max_age, enableCsp: this.config.settings.enable_csp, connectSources: connect}
     this.headers = {api: buildSecurityHeaders({...base, noStore: true}), dashboard: buildSecurityHeaders({...base, noStore: false})}
+    this.proxiedHeaders.clear()
   }
 
-  securityHeaders(kind: 'api' | 'dashboard'): Record<string, string> {
-    return this.headers[kind]
+  /**
+   * The headers for a response. A dashboard page served through a trusted proxy (`proxied`,
+   * from proxiedOrigin) talks to its own origin only, its stream included: its CSP allows
+   * `'self'` and that origin's `wss://` (CSP 3 lets `'self'` match wss, but not every browser
+   * does), and none of the direct ports the page does not use.
+   */
+  securityHeaders(kind: 'api' | 'dashboard', proxied?: string): Record<string, string> {
+    if (kind === 'api' || proxied === undefined) return this.headers[kind]
+    let headers = this.proxiedHeaders.get(proxied)
+    if (!headers) {
+      const {enable_hsts: enableHsts, hsts_max_age: hstsMaxAge, enable_csp: enableCsp} = this.config.settings
+      headers = buildSecurityHeaders({enableHsts, hstsMaxAge, enableCsp, noStore: false, connectSources: [proxied.replace(/^https:/, 'wss:')]})
+      this.proxiedHeaders.set(proxied, headers)
+    }
+
+    return headers
+  }
+
+  /** The public origin of a request that came through a trusted reverse proxy (see proxy.ts). */
+  proxiedOrigin(req: Pick<IncomingMessage, 'headers' | 'socket'>): string | undefined {
+    return proxiedOrigin(req, (ip) => this.ipFilter.isTrustedProxy(ip), (value) => this.origins.has(value))
   }
 
   isAllowedOrigin(value: string | undefined): boolean {
