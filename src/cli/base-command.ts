@@ -51,7 +51,7 @@ export abstract class MfcCommand extends Command {
     const mfcError = error instanceof MfcError
       ? error
       : error.oclif?.exit === EXIT.USAGE || /(Unexpected argument|Nonexistent flag|Expected|Missing required flag|--\S+ cannot also be provided|requires)/.test(error.message)
-        ? new MfcError(error.message.split('\n')[0], {code: 'MFC_USAGE', exitCode: EXIT.USAGE, suggestions: [`See \`mfc ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`], cause: error})
+        ? new MfcError(usageMessage(error.message), {code: 'MFC_USAGE', exitCode: EXIT.USAGE, suggestions: [`See \`mfc ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`], cause: error})
         : toMfcError(error)
 
     if (this.jsonEnabled()) {
@@ -67,4 +67,10 @@ export abstract class MfcCommand extends Command {
     Object.assign(error, {oclif: {exit: mfcError.exitCode}, skipOclifErrorHandling: true})
     throw error
   }
+}
+
+/** oclif's parse errors can be "The following error occurred:" plus indented lines: keep the reasons. */
+function usageMessage(message: string): string {
+  const lines = message.split('\n').map((line) => line.trim()).filter((line) => line && !/^(The following errors? occurred:|See more help with --help)$/.test(line))
+  return lines.join(' ') || message
 }

@@ -13,6 +13,7 @@ import {Supervisor, type WorkerMessage} from '../services/daemon/supervisor.js'
 import {probeHttps, probeWss} from '../services/http-client.js'
 import {type ApiToken, resolveApiToken} from '../services/servers/auth.js'
 import {ServeRuntime, type ServeInfo} from '../services/servers/runtime.js'
+import {logNotifications} from './notify.js'
 import {ssl} from './services.js'
 
 /** What `serve` tells the user before the servers start (printed by the command). */
@@ -58,9 +59,8 @@ function portsOf(info: ServeInfo): ServePorts {
   return {api: port('api'), dashboard: port('dashboard'), streamer: port('streamer'), http: info.http?.port ?? null}
 }
 
-function waitForSignal(runtime: ServeRuntime, logger: Logger, extra: (stop: () => void) => void = () => {}): Promise<NodeJS.Signals | 'disconnect'> {
+function waitForSignal(onHup: () => void, logger: Logger, extra: (stop: () => void) => void = () => {}): Promise<NodeJS.Signals | 'disconnect'> {
   return new Promise((resolve) => {
-    const onHup = () => void runtime.reload('SIGHUP')
     let stopped = false
     const stop = (why: NodeJS.Signals | 'disconnect') => {
       if (stopped) return
@@ -86,7 +86,7 @@ export interface ServeSession {
 
 /**
  * Runs the servers in this process until SIGINT/SIGTERM (or, for a worker, until the
- * supervisor goes away); SIGHUP reloads the certificate. A foreground serve owns the pid
+ * supervisor goes away); SIGHUP reloads the certificate and reopens the history database. A foreground serve owns the pid
  * file; a worker leaves it to its supervisor and reports readiness over IPC.
  */
 export async function runServers(prep: Preparation, options: {version: string; worker: boolean; pretty: boolean}): Promise<ServeSession> {
@@ -100,6 +100,8 @@ export async function runServers(prep: Preparation, options: {version: string; w
   }
 
   const events = new MfcEventBus()
+  // Notifications: monitoring alerts (thresholds with email_notify) and in-process renewals; results go to the log.
+  const notifications = await logNotifications(config, events, logger)
   // The monitoring data (simulator, history, alerts, stream hub) loads only in a serving process.
   const {createMonitoringFor} = await import('../services/data/monitoring.js')
   let runtime: ServeRuntime | undefined
@@ -129,11 +131,19 @@ export async function runServers(prep: Preparation, options: {version: string; w
   if (options.worker) process.send?.({type: 'ready', ports: portsOf(info)} satisfies WorkerMessage)
   else await pidFile.update({ports: portsOf(info), ready: true})
 
-  const stopped = waitForSignal(runtime, logger, (stop) => {
+  // SIGHUP (sent by `mfc restore` and forwarded by the supervisor) reloads the certificate and
+  // reopens the history database, which restore may have replaced.
+  const onHup = () => {
+    data.reload()
+    void runtime!.reload('SIGHUP')
+  }
+
+  const stopped = waitForSignal(onHup, logger, (stop) => {
     if (options.worker) process.once('disconnect', stop)
   }).then(async () => {
     await runtime!.close()
     data.close()
+    await notifications.finish(5000)
     if (!options.worker) await pidFile.release()
     logger.info('Stopped')
   })
@@ -148,6 +158,8 @@ export async function runSupervisor(config: MfcConfig, options: {version: string
   const ports = {api: config.settings.https_port_api, dashboard: config.settings.https_port_frontend, streamer: config.settings.wss_port_streaming, http: null}
   await pidFile.claim({pid: process.pid, supervisorPid: process.pid, startedAt: now, workerStartedAt: now, restarts: 0, ports, ready: false, version: options.version, logFile: config.paths.logFile})
   const events = new MfcEventBus()
+  // Notifications: `daemon:restarted` after a crash; results go to the log.
+  const notifications = await logNotifications(config, events, logger)
   const supervisor = new Supervisor({
     command: process.execPath, args: [options.bin, 'serve', '--worker', ...options.workerArgs], env: process.env,
     logFile: config.paths.logFile, pidFile, logger, events,
@@ -157,6 +169,7 @@ export async function runSupervisor(config: MfcConfig, options: {version: string
   process.on('SIGHUP', () => supervisor.signal('SIGHUP'))
   logger.info({pid: process.pid}, 'Supervisor started')
   const code = await supervisor.run()
+  await notifications.finish(5000)
   await pidFile.release()
   logger.info({code}, 'Supervisor exiting')
   return code

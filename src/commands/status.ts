@@ -1,9 +1,8 @@
-import {readFile} from 'node:fs/promises'
-
 import {MfcCommand} from '../cli/base-command.js'
 import {facts} from '../cli/render.js'
 import {MfcError, NAGIOS, toMfcError} from '../lib/errors.js'
 import {type StatusReport, collectStatus} from '../services/daemon/status.js'
+import {readApiToken} from '../services/servers/auth.js'
 
 const ICON = {healthy: 'OK', degraded: 'WARNING', down: 'CRITICAL'} as const
 
@@ -27,8 +26,7 @@ determined, e.g. an unreadable config).`
     let report: StatusReport
     try {
       const config = this.loadConfig(flags.config)
-      const token = config.secrets.apiToken ?? (await readFile(config.settings.api_token_file ?? config.paths.apiTokenFile, 'utf8').catch(() => '')).trim()
-      report = await collectStatus(config, {now: new Date(), token: token || undefined})
+      report = await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
     } catch (error) {
       const cause = toMfcError(error)
       throw new MfcError(cause.message, {code: cause.code, exitCode: NAGIOS.UNKNOWN, suggestions: cause.suggestions, cause})

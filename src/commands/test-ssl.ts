@@ -2,7 +2,9 @@ import {Args, Flags} from '@oclif/core'
 
 import {MfcCommand} from '../cli/base-command.js'
 import {systemClock} from '../lib/clock.js'
-import {type ProbeReport, TlsProbe, configuredTargets, parseTarget} from '../services/probe/probe.js'
+import {runningServe} from '../services/daemon/reload.js'
+import {type ProbeReport, TlsProbe, configuredPorts, configuredTargets, parseTarget, withApiToken} from '../services/probe/probe.js'
+import {readApiToken} from '../services/servers/auth.js'
 
 const MARK = {pass: 'PASS', fail: 'FAIL', warn: 'WARN', info: 'info', skip: 'skip'} as const
 
@@ -14,7 +16,9 @@ export default class TestSsl extends MfcCommand {
 CBC), chain trusted by the system store plus the configured CA (ca_file, --ca-file), hostname,
 days to expiry, key type and size, session resumption; on HTTPS targets the security headers
 (HSTS, CSP, nosniff, framing); on the streamer a WebSocket upgrade. Without arguments: the API,
-dashboard and streamer of the config. Exit 0 when nothing fails, 1 otherwise.
+dashboard and streamer of the running mfc serve (the ports in its pid file), else of the config.
+The WSS upgrade presents mfc's API token to mfc's own names only. Exit 0 when nothing fails, 1
+otherwise.
 Deeper checks (Heartbleed, ROBOT, renegotiation...) need raw handshakes: use testssl.sh for those.`
 
   static override examples = [
@@ -38,10 +42,11 @@ Deeper checks (Heartbleed, ROBOT, renegotiation...) need raw handshakes: use tes
   async run(): Promise<ProbeReport> {
     const {argv, flags} = await this.parse(TestSsl)
     const config = this.loadConfig(flags.config)
-    const targets = argv.length > 0 ? (argv as string[]).map((t) => parseTarget(t, flags.servername)) : configuredTargets(config, flags['ws-path'])
+    const running = (await runningServe(config.paths.pidFile))?.ports
+    const targets = argv.length > 0 ? (argv as string[]).map((t) => parseTarget(t, flags.servername)) : configuredTargets(config, flags['ws-path'], running)
     const ca = await TlsProbe.loadCa([config.settings.ca_file, ...(flags['ca-file'] ?? [])])
-    const origin = `https://${config.settings.domain}:${config.settings.https_port_frontend}`
-    const report = await new TlsProbe(systemClock, ca, origin).run(targets)
+    const origin = `https://${config.settings.domain}:${configuredPorts(config, running).dashboard}`
+    const report = await new TlsProbe(systemClock, ca, origin).run(withApiToken(targets, config, await readApiToken(config)))
     this.render(report)
     if (!report.ok) process.exitCode = 1
     return report

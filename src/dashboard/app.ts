@@ -7,7 +7,7 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getEleme
 interface Status {is_running: boolean; state: string; progress_percent: number | null; current_time_hours: number | null; duration_hours: number | null; speed: number | null; config: {target_concentration: number} | null}
 interface Threshold {parameter: string; threshold_min: number | null; threshold_max: number | null; enabled: boolean; email_notify: boolean}
 interface AlertState {parameter: string; active: boolean; value: number | null; message: string | null}
-interface Info {stream: {port: number | null; clients: number}; history: {readings: number; retention_days: number}; certificates: {name: string; days_left: number; not_after: string}[]}
+interface Info {stream: {port: number | null; url: string | null; clients: number}; history: {readings: number; retention_days: number}; certificates: {name: string; days_left: number; not_after: string}[]}
 interface Health {status: string; certificate: {days_left: number; not_after: string} | null; services: Record<string, string>}
 
 let currentTab = 'control'
@@ -32,22 +32,10 @@ function showError(id: string, error: unknown): void {
   el.textContent = error instanceof Error ? error.message : String(error)
 }
 
+/** The session ended (expired, logged out, or serve restarted): serve's own login page. */
 function showLogin(): void {
   stream?.stop()
-  $('app').hidden = true
-  $('login').hidden = false
-}
-
-async function login(event: Event): Promise<void> {
-  event.preventDefault()
-  const response = await fetch('/login', {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({token: $<HTMLInputElement>('login-token').value})})
-  if (!response.ok) {
-    $('login-error').hidden = false
-    text('login-error', response.status === 401 ? 'Invalid token' : `Login failed (HTTP ${response.status})`)
-    return
-  }
-
-  location.reload()
+  location.assign('/login')
 }
 
 function switchTab(tab: string): void {
@@ -116,7 +104,12 @@ function onStreamState(state: string, retryInMs?: number): void {
   conn.className = `pill ${state === 'open' ? 'pill-on' : 'pill-off'}`
   conn.textContent = `stream: ${state === 'open' ? 'live' : state}`
   $('banner').hidden = state !== 'closed'
-  if (state === 'closed') text('banner', `Disconnected from the live stream — reconnecting in ${Math.round((retryInMs ?? 0) / 1000)} s…`)
+  if (state !== 'closed') return
+  text('banner', `Disconnected from the live stream — reconnecting in ${Math.round((retryInMs ?? 0) / 1000)} s…`)
+  // A restarted serve has forgotten the session: the stream would refuse every retry.
+  api('/session').catch((error: unknown) => {
+    if (error instanceof Unauthorized) showLogin()
+  })
 }
 
 function formConfig(form: HTMLFormElement): Record<string, unknown> {
@@ -274,7 +267,6 @@ async function saveThresholds(): Promise<void> {
 }
 
 async function boot(): Promise<void> {
-  $('login-form').addEventListener('submit', (e) => void login(e))
   let session: {csrf_token: string | null}
   try {
     session = await api<{csrf_token: string | null}>('/session')
@@ -306,8 +298,10 @@ async function boot(): Promise<void> {
   const config = await api<{active: AlertState[]}>('/alerts/config')
   for (const alert of config.active) activeAlerts.set(alert.parameter, alert)
   renderAlerts()
+  // Through the reverse proxy the server hands out its /ws/ URL (the only port open there);
+  // directly, the streamer's own port on this host. The CSP allows exactly the one in use.
   const port = info.stream.port ?? Number(location.port || 443) + 1
-  stream = new LiveStream(`wss://${location.hostname}:${port}/`, onStreamMessage, onStreamState)
+  stream = new LiveStream(info.stream.url ?? `wss://${location.hostname}:${port}/`, onStreamMessage, onStreamState)
   stream.start()
   await refreshStatus()
   window.setInterval(() => {

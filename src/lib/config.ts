@@ -52,6 +52,12 @@ export interface Settings {
   rate_limit_per_minute: number
   /** Failed authentication attempts per minute per client IP before it gets 429s. */
   auth_failures_per_minute: number
+  /**
+   * Requests per minute per dashboard session (cookie), instead of the per-IP budget; 0 turns it
+   * off. A signed-in dashboard loads ~10 files per page and polls every 2 s, so tabs of one
+   * browser (or users behind one NAT) must not share the anonymous 60/min.
+   */
+  session_rate_limit_per_minute: number
   /** Where the generated API token lives; null means the state directory's `api-token`. */
   api_token_file: string | null
   body_limit_bytes: number
@@ -136,6 +142,7 @@ const SPECS: Record<SettingKey, Spec> = {
   dashboard_origins: {kind: 'list', env: 'MFC_DASHBOARD_ORIGINS'},
   rate_limit_per_minute: {kind: 'int', min: 0, env: 'MFC_RATE_LIMIT_PER_MINUTE'},
   auth_failures_per_minute: {kind: 'int', min: 1},
+  session_rate_limit_per_minute: {kind: 'int', min: 0, env: 'MFC_SESSION_RATE_LIMIT_PER_MINUTE'},
   api_token_file: {kind: 'nullable-string', env: 'MFC_API_TOKEN_FILE'},
   body_limit_bytes: {kind: 'int', min: 1024},
   max_connections: {kind: 'int', min: 1},
@@ -180,6 +187,7 @@ const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
   dashboard_origins: [],
   rate_limit_per_minute: 60,
   auth_failures_per_minute: 10,
+  session_rate_limit_per_minute: 600,
   api_token_file: null,
   body_limit_bytes: 1_048_576,
   max_connections: 1024,

@@ -26,8 +26,9 @@ function describe(error: unknown): string {
 }
 
 /**
- * The only importer of undici: outbound HTTPS and WSS for probes (`status`, `serve --daemon`).
- * Certificates are verified against the system roots plus `ca`; nothing is ever `rejectUnauthorized: false`.
+ * The only importer of undici: outbound HTTPS and WSS for probes (`status`, `serve --daemon`)
+ * and webhook notifications. Certificates are verified against the system roots plus `ca`
+ * (NODE_EXTRA_CA_CERTS too when no `ca` is given); nothing is ever `rejectUnauthorized: false`.
  */
 async function dispatcherFor(options: ProbeOptions) {
   const {Agent} = await import('undici')
@@ -84,6 +85,34 @@ export async function probeWss(url: string, options: ProbeOptions = {}): Promise
       // undici reports a refused or rejected handshake without details; say what was tried.
       ws.addEventListener('error', (event) => finish({ok: false, status: null, error: `WSS handshake failed (${describe((event as {error?: unknown}).error)})`}))
     })
+  } finally {
+    await dispatcher.close().catch(() => {})
+  }
+}
+
+export interface PostResult {
+  status: number
+}
+
+/**
+ * POSTs a JSON body and drains the answer; rejects with an Error saying what went wrong (no
+ * connection, a certificate problem, no answer within `timeoutMs`). Any HTTP status resolves:
+ * the caller decides what counts as success. Redirects are not followed.
+ */
+export async function postJson(url: string, body: unknown, options: ProbeOptions = {}): Promise<PostResult> {
+  const {request} = await import('undici')
+  const timeoutMs = options.timeoutMs ?? 10_000
+  const dispatcher = await dispatcherFor({...options, timeoutMs})
+  try {
+    const response = await request(url, {
+      method: 'POST', dispatcher, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs),
+      headers: {'content-type': 'application/json', ...options.headers},
+    })
+    await response.body.dump()
+    return {status: response.statusCode}
+  } catch (error) {
+    const name = (error as Error).name
+    throw new Error(name === 'TimeoutError' || name === 'AbortError' ? `no answer in ${timeoutMs / 1000} s` : describe(error), {cause: error})
   } finally {
     await dispatcher.close().catch(() => {})
   }

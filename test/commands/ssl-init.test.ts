@@ -101,6 +101,12 @@ describe('mfc ssl init', function () {
     expect(parseJson<{error: {code: string}}>(result).error.code).to.equal('MFC_USAGE')
   })
 
+  it('names the missing flag when --cert-file comes without --key-file', async () => {
+    const result = await runCli(['ssl', 'init', '--domain', 'custom.test', '--cert-file', 'x.pem'], {env: t.env})
+    expect(result.code).to.equal(2)
+    expect(result.stderr.split('\n')[0]).to.equal('Error: All of the following must be provided when using --cert-file: --key-file')
+  })
+
   describe('with --cert-file/--key-file', () => {
     it('installs a valid custom pair into the store', async () => {
       const ca = await mintCa()

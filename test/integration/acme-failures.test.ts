@@ -139,6 +139,30 @@ describe('ACME failure handling (integration)', function () {
       })
     }
 
+    it('a CA answering 5xx is retried with backoff, then fails clearly and writes nothing', async () => {
+      let nonce = 0
+      stub = await startHttpsStub(tls, (req, res, base) => {
+        const headers = {'Replay-Nonce': `nonce-${++nonce}`, 'Cache-Control': 'no-store'}
+        if (req.url === '/dir') return sendJson(res, 200, {newNonce: `${base}/nonce`, newAccount: `${base}/acct`, newOrder: `${base}/order`, revokeCert: `${base}/revoke`, keyChange: `${base}/key`})
+        if (req.url === '/nonce') {
+          res.writeHead(200, headers)
+          res.end()
+          return
+        }
+
+        sendJson(res, 503, {type: 'urn:ietf:params:acme:error:serverInternal', detail: 'the CA is having a bad day', status: 503}, headers)
+      })
+      const result = await runCli(['ssl', 'init', '--domain', 'flaky.mfc.example', '--acme-directory', `${stub.url}/dir`, '--http-port', String(await freePort()), '--json'], {env})
+      expect(result.code).to.equal(5)
+      const {error} = parseJson<ErrorJson>(result)
+      expect(error.code).to.be.oneOf(['MFC_ISSUER_FAILED', 'MFC_ISSUER_UNREACHABLE'])
+      expect(error.message).to.include(stub.url)
+      const posts = stub.requests.filter((r) => r.path === '/acct')
+      expect(posts.length).to.be.greaterThan(1) // retried, not failed on the first 503
+      for (let i = 1; i < posts.length; i++) expect(posts[i].at - posts[i - 1].at).to.be.at.least(250) // with backoff
+      expect(existsSync(join(t.stateDir, 'certs'))).to.equal(false)
+    })
+
     it('a long Retry-After on 429 rateLimited is not slept through: it says when to try again', async () => {
       stub = await rateLimitingCa('3600')
       const started = Date.now()

@@ -1,4 +1,4 @@
-import {execFile, spawn} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import {existsSync, promises as fs} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import {join} from 'node:path'
@@ -9,6 +9,7 @@ import {expect} from 'chai'
 import {type RunResult, type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
 import {type HttpsStub, sendJson, startHttpsStub} from '../helpers/https-stub.js'
 import {type Pebble, httpsGet, startPebble} from '../helpers/pebble.js'
+import {servedSerial, startServeProcess} from '../helpers/serve-process.js'
 
 const run = promisify(execFile)
 
@@ -124,15 +125,19 @@ describe('ACME issuance and renewal against Pebble (integration)', function () {
     expect(JSON.parse(await fs.readFile(join(t.configDir, 'ssl-config.json'), 'utf8')).webroot).to.equal(webroot)
   })
 
-  it('lets a running mfc serve answer from the shared challenge directory instead of binding the port', async () => {
-    const challengeDir = join(t.stateDir, 'acme-challenges')
-    const server = await fileServer(pebble.httpPort, (path) => path.startsWith('/.well-known/acme-challenge/') ? join(challengeDir, path.split('/').pop()!) : undefined)
-    cleanups.push(() => closeServer(server))
-    await fs.mkdir(t.stateDir, {recursive: true})
-    await fs.writeFile(join(t.stateDir, 'mfc.pid'), JSON.stringify({pid: process.pid, startedAt: new Date().toISOString()}))
+  it('lets a running mfc serve answer from the shared challenge directory on its HTTP port instead of binding the port', async () => {
+    const serve = await startServeProcess(env, {httpPort: pebble.httpPort})
+    cleanups.push(() => serve.stop())
     const result = await init(['served.mfc.example'])
     expectOk(result)
-    expect(await fs.readdir(challengeDir)).to.deep.equal([])
+    expect(await fs.readdir(join(t.stateDir, 'acme-challenges'))).to.deep.equal([])
+  })
+
+  it('binds its own listener when the running serve does not hold the HTTP port (--no-http)', async () => {
+    const serve = await startServeProcess(env)
+    cleanups.push(() => serve.stop())
+    expect(serve.ports.http).to.equal(null)
+    expectOk(await init(['unserved.mfc.example']))
   })
 
   it('names the port and the three ways out when the HTTP port is taken', async () => {
@@ -157,15 +162,15 @@ describe('ACME issuance and renewal against Pebble (integration)', function () {
     expect(existsSync(join(t.stateDir, 'certs', 'fail.mfc.example'))).to.equal(false)
   })
 
-  it('renews with --force through the store, runs pre/deploy/post hooks with certbot\'s variables, and tells serve to reload', async () => {
+  it('renews with --force through the store, runs pre/deploy/post hooks with certbot\'s variables, and the running serve reloads', async () => {
     const first = parseJson<InitJson>(await init(['hooks.mfc.example', 'www.hooks.mfc.example']))
     const log = join(t.dir, 'hooks.log')
-    const hup = join(t.dir, 'hup')
-    const fakeServe = spawn('/bin/sh', ['-c', `trap 'echo reloaded > ${hup}' HUP; while :; do sleep 0.1; done`], {stdio: 'ignore'})
-    cleanups.push(async () => fakeServe.kill('SIGKILL'))
-    await fs.writeFile(join(t.stateDir, 'mfc.pid'), String(fakeServe.pid))
-    const server = await fileServer(pebble.httpPort, (path) => join(t.stateDir, 'acme-challenges', path.split('/').pop()!))
-    cleanups.push(() => closeServer(server))
+    // serve holds the HTTP port: it answers the renewal's challenge and must pick up the new certificate.
+    const serve = await startServeProcess(env, {httpPort: pebble.httpPort})
+    cleanups.push(() => serve.stop())
+    const root = await pebble.root()
+    const serial = () => servedSerial(serve.ports.api, {ca: root, servername: 'hooks.mfc.example'})
+    const before = await serial()
     const result = await runCli(['cert', 'renew', '--force', '--json',
       '--pre-hook', `echo "pre" >> ${log}`,
       '--deploy-hook', `echo "deploy $RENEWED_LINEAGE|$RENEWED_DOMAINS" >> ${log}`,
@@ -173,15 +178,15 @@ describe('ACME issuance and renewal against Pebble (integration)', function () {
     expectOk(result)
     const report = parseJson<RenewJson>(result)
     expect(report.outcomes.map((o) => [o.name, o.status, o.version])).to.deep.equal([['hooks.mfc.example', 'renewed', '0002']])
-    expect(report.reloadedPid).to.equal(fakeServe.pid)
+    expect(report.reloadedPid).to.equal(serve.pid)
     expect((await fs.readFile(log, 'utf8')).trim().split('\n')).to.deep.equal([
       'pre',
       `deploy ${join(t.stateDir, 'certs', 'hooks.mfc.example', 'live')}|hooks.mfc.example www.hooks.mfc.example`,
       'post hooks.mfc.example www.hooks.mfc.example|',
     ])
     expect(report.hooks.map((h) => [h.kind, h.ok])).to.deep.equal([['pre', true], ['deploy', true], ['post', false]])
-    for (let i = 0; i < 50 && !existsSync(hup); i++) await new Promise((resolve) => setTimeout(resolve, 100))
-    expect(await fs.readFile(hup, 'utf8')).to.equal('reloaded\n')
+    while (await serial() === before) await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(await fs.readFile(join(serve.logFile), 'utf8')).to.match(/"reason":"(SIGHUP|file change)".*"msg":"Certificate reloaded"/)
     expect(await fs.readFile(first.certFile, 'utf8')).not.to.equal('')
     expect(await opensslVerify(pebble, t.dir, {certFile: first.certFile, chainFile: join(t.stateDir, 'certs', 'hooks.mfc.example', 'live', 'chain.pem')})).to.match(/OK/)
   })

@@ -1,4 +1,4 @@
-import {execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync, promises as fs, readFileSync, readdirSync, lstatSync, readlinkSync, statSync, truncateSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -7,6 +7,10 @@ import Database from 'better-sqlite3'
 import {expect} from 'chai'
 
 import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
+import {bearer, fetchText} from '../helpers/serve.js'
+import {type ServeProcess, startServeProcess} from '../helpers/serve-process.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** path -> "mode type content-hash|link-target" for everything under the dirs (the lock excluded). */
 function snapshot(...roots: string[]): Record<string, string> {
@@ -194,23 +198,36 @@ describe('mfc backup / restore', function () {
       writeFileSync(outside, 'x')
     }
   })
+})
 
-  it('sends SIGHUP to the running serve named in the pid file', async () => {
-    const hupFile = join(temp.dir, 'got-hup')
-    const pidFile = join(temp.stateDir, 'mfc.pid')
-    const script = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
-      process.on('SIGHUP', () => { require('fs').writeFileSync(${JSON.stringify(hupFile)}, 'hup'); process.exit(0) });
-      setInterval(() => {}, 1000); process.stdout.write('ready\\n')`
-    const serve = spawn(process.execPath, ['-e', script], {stdio: ['ignore', 'pipe', 'inherit']})
-    try {
-      await new Promise((resolve) => serve.stdout.once('data', resolve))
-      const exited = new Promise((resolve) => serve.once('exit', resolve))
-      const result = parseJson<{reloaded: number | null}>(await runCli(['restore', archive, '--json'], {env: temp.env}))
-      expect(result.reloaded).to.equal(serve.pid)
-      await exited
-      expect(readFileSync(hupFile, 'utf8')).to.equal('hup')
-    } finally {
-      serve.kill()
-    }
+describe('mfc restore while a real mfc serve runs', function () {
+  this.timeout(60_000)
+  let temp: TempEnv
+  let serve: ServeProcess | undefined
+
+  before(async () => {
+    temp = await tempEnv('mfc-restore-serve-')
+  })
+  after(async () => {
+    await serve?.stop()
+    await temp?.cleanup()
+  })
+
+  const servedSerial = async () => (await fetchText(`${serve!.url('api')}/health`, {ca: serve!.caPem})).peerCert?.serialNumber
+
+  it('puts the backed-up certificate back and tells serve, which serves it again without a restart', async () => {
+    serve = await startServeProcess(temp.env)
+    const backedUp = await servedSerial()
+    const archive = join(temp.dir, 'before.tgz')
+    expect((await runCli(['backup', '--output', archive], {env: temp.env})).code).to.equal(0)
+    const reissued = await runCli(['ssl', 'init', '--domain', 'localhost', '--yes', '--force'], {env: temp.env})
+    expect(reissued.code, reissued.stderr).to.equal(0)
+    while (await servedSerial() === backedUp) await sleep(100)
+
+    const result = parseJson<{reloaded: number | null; applied: boolean}>(await runCli(['restore', archive, '--json'], {env: temp.env}))
+    expect(result).to.include({applied: true, reloaded: serve.pid})
+    while (await servedSerial() !== backedUp) await sleep(100)
+    expect(serve.child.exitCode).to.equal(null)
+    expect((await fetchText(`${serve.url('api')}/`, {ca: serve.caPem, headers: bearer()})).status).to.equal(200)
   })
 })

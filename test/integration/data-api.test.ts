@@ -1,8 +1,10 @@
 import {expect} from 'chai'
+import {connect as tlsConnect} from 'node:tls'
 import {Agent, fetch} from 'undici'
 import WebSocket from 'ws'
 
-import {type DataStack, startDataStack} from '../helpers/data-server.js'
+import {type ServeProcess, spawnServe, writeDataSettings} from '../helpers/serve-site.js'
+import {TEST_TOKEN, type TestSite, testSite} from '../helpers/serve.js'
 
 type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -11,9 +13,12 @@ class StreamClient {
   readonly messages: Json[] = []
   private waiters: {type: string; resolve: (m: Json) => void}[] = []
   readonly socket: WebSocket
+  readonly closed: Promise<void>
 
-  constructor(url: string, ca: string) {
-    this.socket = new WebSocket(url, {ca})
+  constructor(url: string, options: WebSocket.ClientOptions) {
+    this.socket = new WebSocket(url, options)
+    this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()))
+    this.socket.on('error', () => {})
     this.socket.on('message', (data) => {
       const message = JSON.parse(data.toString())
       const index = this.waiters.findIndex((w) => w.type === message.type)
@@ -32,9 +37,26 @@ class StreamClient {
     this.socket.send(typeof message === 'string' ? message : JSON.stringify(message))
   }
 
-  close(): void {
+  close(): Promise<void> {
     this.socket.close()
+    return this.closed
   }
+}
+
+/** The handshake's HTTP status (101 when it was accepted). */
+function handshake(url: string, options: WebSocket.ClientOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, options)
+    socket.once('open', () => {
+      socket.terminate()
+      resolve(101)
+    })
+    socket.once('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0)
+      socket.terminate()
+    })
+    socket.once('error', reject)
+  })
 }
 
 const reading = (i: number, overrides: Record<string, unknown> = {}) => ({
@@ -42,14 +64,18 @@ const reading = (i: number, overrides: Record<string, unknown> = {}) => ({
   total_power: 0.002, cell_voltages: [0.5, 0.5, 0.5, 0.5, 0.5], biofilm_thicknesses: [10, 10, 10, 10, 10], q_action: 3, ...overrides,
 })
 
-describe('data API and stream over real TLS', function () {
-  this.timeout(30_000)
-  let stack: DataStack
+describe('data API and stream of a real `mfc serve` process', function () {
+  this.timeout(60_000)
+  let site: TestSite
+  let serve: ServeProcess
   let dispatcher: Agent
   const clients: StreamClient[] = []
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(stack.api.url + path, {method, dispatcher, headers: body === undefined ? {} : {'content-type': 'application/json'}, body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body))})
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {authorization: `Bearer ${TEST_TOKEN}`}) => {
+    const response = await fetch(serve.url('api') + path, {
+      method, dispatcher, headers: body === undefined ? headers : {...headers, 'content-type': 'application/json'},
+      body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+    })
     const text = await response.text()
     let json: Json
     try {
@@ -61,20 +87,41 @@ describe('data API and stream over real TLS', function () {
     return {status: response.status, headers: response.headers, text, json}
   }
 
-  const connect = () => {
-    const client = new StreamClient(stack.stream.url, stack.tls.ca)
+  const connect = (options: WebSocket.ClientOptions = {}) => {
+    const client = new StreamClient(serve.url('streamer') + '/', {ca: site.caPem, headers: {authorization: `Bearer ${TEST_TOKEN}`}, ...options})
     clients.push(client)
     return client
   }
 
+  const metric = async (name: string) => {
+    const text = (await call('GET', '/metrics')).text
+    return new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]
+  }
+
   before(async () => {
-    stack = await startDataStack({simulation_speed: 50, simulation_sample_ms: 100}, {heartbeatMs: 150})
-    dispatcher = new Agent({connect: {ca: stack.tls.ca}})
+    site = await testSite()
+    // This file checks the data side, with many quick calls from one address: no rate limit here
+    // (dashboard-browser.test.ts runs with the default limits).
+    writeDataSettings(site, {simulation_autostart: false, simulation_speed: 50, simulation_sample_ms: 100, rate_limit_per_minute: 0})
+    serve = await spawnServe(site)
+    dispatcher = new Agent({connect: {ca: site.caPem}})
   })
   after(async () => {
-    for (const c of clients) c.close()
+    await Promise.all(clients.map((c) => c.close()))
     await dispatcher?.close()
-    await stack?.close()
+    if (serve) expect(await serve.stop(), serve.output()).to.equal(0)
+    await site?.temp.cleanup()
+  })
+
+  it('needs the token on every data route (401 without, with the JSON error body)', async () => {
+    for (const path of ['/simulation/status', '/data/latest', '/metrics', '/alerts/config', '/dashboard/info', '/data/export/csv']) {
+      const anonymous = await call('GET', path, undefined, {})
+      expect(anonymous.status, path).to.equal(401)
+      expect(anonymous.json.error.code, path).to.equal('MFC_UNAUTHORIZED')
+    }
+
+    expect((await call('POST', '/data/ingest', {readings: [reading(1)]}, {})).status).to.equal(401)
+    expect((await call('GET', '/data/latest?limit=1', undefined, {authorization: 'Bearer wrong-token-guess'})).status).to.equal(401)
   })
 
   it('validates simulation configs: 422 with details, 400 over one year, never 500', async () => {
@@ -110,6 +157,24 @@ describe('data API and stream over real TLS', function () {
     expect(performance.json).to.have.keys('steps', 'final_reservoir_concentration', 'mean_concentration', 'std_concentration', 'max_deviation', 'mean_deviation',
       'final_power', 'mean_power', 'total_substrate_added', 'control_effectiveness_2mM', 'control_effectiveness_5mM', 'stability_coefficient_variation',
       'run_id', 'state', 'energy_efficiency', 'stability_score')
+  })
+
+  it("serve's GET / lists real routes, and every parameterless GET route answers 200 with the token and 401 without", async () => {
+    const index = await call('GET', '/')
+    expect(index.json).to.include({service: 'MFC Monitoring Dashboard API', status: 'running'})
+    expect(index.json.endpoints).to.deep.equal({
+      health: '/health', system_info: '/system/info', simulation: '/simulation/status', data: '/data/latest', metrics: '/metrics', alerts: '/alerts',
+    })
+    const gets = (index.json.routes as string[]).filter((r) => r.startsWith('GET ') && !r.includes(':')).map((r) => r.slice(4))
+    expect(gets).to.include.members(['/', '/system/info', '/simulation/status', '/data/latest', '/data/range', '/metrics/performance', '/alerts/config', '/alerts', '/metrics', '/dashboard/info'])
+    for (const path of gets) {
+      expect((await call('GET', path)).status, path).to.equal(200)
+      if (path !== '/health') expect((await call('GET', path, undefined, {})).status, path).to.equal(401)
+    }
+
+    const info = (await call('GET', '/system/info')).json
+    expect(info.ssl_config.https_port, 'the listening port, not the configured 0').to.equal(serve.ports.api)
+    expect(info.health.services).to.deep.equal({api: 'running', dashboard: 'running', streamer: 'running'})
   })
 
   it('ingests a batch durably, rejects a bad one whole, and serves it back with data timestamps', async () => {
@@ -191,15 +256,39 @@ describe('data API and stream over real TLS', function () {
     expect(Object.keys(update.data[0]).sort()).to.deep.equal(['cell_powers', 'run_id', 'source', 'time_hours', 'timestamp', 'total_power'])
   })
 
-  it('exposes Prometheus metrics: readings per cell, alerts, certificate expiry, requests, stream clients', async () => {
+  it("the streamer checks Origin: the dashboard's origin with its session cookie is let in, others are not", async () => {
+    const login = await fetch(serve.url('dashboard') + '/login', {method: 'POST', dispatcher, headers: {'content-type': 'application/json'}, body: JSON.stringify({token: TEST_TOKEN})})
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]
+    const dashboard = `https://127.0.0.1:${serve.ports.dashboard}`
+    const url = serve.url('streamer') + '/'
+    expect(await handshake(url, {ca: site.caPem, headers: {origin: dashboard, cookie}})).to.equal(101)
+    expect(await handshake(url, {ca: site.caPem, headers: {origin: `https://localhost:${serve.ports.dashboard}`, cookie}})).to.equal(101)
+    expect(await handshake(url, {ca: site.caPem, headers: {origin: 'https://evil.example', cookie}})).to.equal(403)
+    expect(await handshake(url, {ca: site.caPem, headers: {origin: dashboard}})).to.equal(401)
+    expect(await handshake(url, {ca: site.caPem, headers: {cookie}}), 'no Origin: only with a token').to.equal(401)
+  })
+
+  it('exposes Prometheus metrics: readings per cell, alerts, the served certificate\'s expiry, requests, stream clients', async () => {
+    const served = await new Promise<Date>((resolve, reject) => {
+      const socket = tlsConnect({host: '127.0.0.1', port: serve.ports.api, servername: 'localhost', ca: site.caPem}, () => {
+        resolve(new Date(socket.getPeerCertificate().valid_to))
+        socket.end()
+      })
+      socket.once('error', reject)
+    })
     const metrics = await call('GET', '/metrics')
     expect(metrics.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/)
     expect(metrics.text).to.match(/^mfc_cell_voltage_volts\{cell="5"\} 0\.5$/m)
     expect(metrics.text).to.match(/^mfc_alert_active\{parameter="reservoir_concentration"\} 0$/m)
     expect(metrics.text).to.match(/^mfc_alert_episodes_total\{parameter="reservoir_concentration"\} 1$/m)
-    expect(metrics.text).to.include(`mfc_certificate_expiry_timestamp_seconds{name="localhost"} ${Math.floor(stack.tls.notAfter.getTime() / 1000)}`)
+    expect(metrics.text).to.include(`mfc_certificate_expiry_timestamp_seconds{name="localhost"} ${Math.floor(served.getTime() / 1000)}`)
     expect(metrics.text).to.match(/^mfc_http_requests_total\{method="POST",route="\/data\/ingest",status="400"\} [1-9]\d*$/m)
-    expect(metrics.text).to.match(/^mfc_stream_clients [1-9]\d*$/m)
     expect(metrics.text).to.match(/^mfc_ingested_readings_total [1-9]\d*$/m)
+
+    await Promise.all(clients.splice(0).map((c) => c.close()))
+    while (await metric('mfc_stream_clients') !== '0') await new Promise((resolve) => setTimeout(resolve, 50))
+    const three = [connect(), connect(), connect()]
+    await Promise.all(three.map((c) => c.next('initial_data')))
+    expect(await metric('mfc_stream_clients')).to.equal('3')
   })
 })

@@ -1,70 +1,20 @@
 import {readFileSync, statSync, writeFileSync} from 'node:fs'
-import {type Server, createServer} from 'node:http'
 import {join} from 'node:path'
 
 import {expect} from 'chai'
-import {SMTPServer} from 'smtp-server'
 
 import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
+import {type SmtpPeer, type WebhookPeer, startSmtp, startWebhook} from '../helpers/notify-peers.js'
 import {type MintedCerts, freePort, mintCerts} from '../helpers/tls-peers.js'
-
-interface Mail {
-  from: string
-  to: string[]
-  secure: boolean
-  user: string | undefined
-  body: string
-}
-
-function startSmtp(certs: MintedCerts, options: {starttls: boolean}): Promise<{server: SMTPServer; port: number; mails: Mail[]}> {
-  const mails: Mail[] = []
-  const server = new SMTPServer({
-    key: certs.keyPem,
-    cert: certs.certPem,
-    disabledCommands: options.starttls ? [] : ['STARTTLS'],
-    allowInsecureAuth: !options.starttls,
-    onAuth(auth, _session, callback) {
-      if (auth.username === 'mfc' && auth.password === 'smtp-secret') callback(null, {user: auth.username})
-      else callback(new Error('bad credentials'))
-    },
-    onData(stream, session, callback) {
-      let body = ''
-      stream.on('data', (chunk: Buffer) => {
-        body += chunk.toString()
-      })
-      stream.on('end', () => {
-        mails.push({from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), secure: session.secure, user: session.user as string | undefined, body})
-        callback()
-      })
-    },
-    logger: false,
-  })
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({server, port: (server.server.address() as {port: number}).port, mails})))
-}
-
-function startWebhook(status: number): Promise<{server: Server; url: string; bodies: Record<string, unknown>[]}> {
-  const bodies: Record<string, unknown>[] = []
-  const server = createServer((req, res) => {
-    let body = ''
-    req.on('data', (c) => {
-      body += c
-    })
-    req.on('end', () => {
-      bodies.push({...JSON.parse(body), contentType: req.headers['content-type']})
-      res.writeHead(status).end()
-    })
-  })
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({server, url: `http://127.0.0.1:${(server.address() as {port: number}).port}/hooks/T000/secret-token`, bodies})))
-}
 
 describe('notifications (real SMTP server with STARTTLS, real webhook receivers)', function () {
   this.timeout(60_000)
   let temp: TempEnv
   let certs: MintedCerts
-  let smtp: Awaited<ReturnType<typeof startSmtp>>
-  let plainSmtp: Awaited<ReturnType<typeof startSmtp>>
-  let hook: Awaited<ReturnType<typeof startWebhook>>
-  let failing: Awaited<ReturnType<typeof startWebhook>>
+  let smtp: SmtpPeer
+  let plainSmtp: SmtpPeer
+  let hook: WebhookPeer
+  let failing: WebhookPeer
   let env: NodeJS.ProcessEnv
   let deadUrl: string
 
@@ -82,8 +32,7 @@ describe('notifications (real SMTP server with STARTTLS, real webhook receivers)
   })
 
   after(async () => {
-    await Promise.all([smtp, plainSmtp].map((s) => s && new Promise<void>((resolve) => s.server.close(() => resolve()))))
-    await Promise.all([hook, failing].map((h) => h && new Promise((resolve) => h.server.close(resolve))))
+    await Promise.all([smtp, plainSmtp, hook, failing].map((peer) => peer?.close()))
     await temp?.cleanup()
   })
 

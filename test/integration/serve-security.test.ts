@@ -173,6 +173,25 @@ describe('mfc serve: security defaults', function () {
     expect(limited.json.error.code).to.equal('MFC_RATE_LIMITED')
   })
 
+  it('a signed-in dashboard session has its own budget: it never spends (or hits) the per-IP limit', async () => {
+    const serve = await startServe(site, {config: site.reconfig({rate_limit_per_minute: 5, session_rate_limit_per_minute: 40})})
+    running.push(serve)
+    const login = await fetchText(`${serve.url('dashboard')}/login`, {ca: site.caPem, method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({token: TEST_TOKEN})})
+    const cookie = String(login.headers['set-cookie']).split(';')[0]
+    const statuses: number[] = []
+    for (let i = 0; i < 30; i++) statuses.push((await fetchText(`${serve.url(i % 2 ? 'api' : 'dashboard')}/health`, {ca: site.caPem, headers: {cookie}})).status)
+    expect(statuses.every((s) => s === 200), statuses.join()).to.equal(true)
+    // The address spent one request (the login); four more, then 429 for anyone without a session.
+    const anonymous: number[] = []
+    for (let i = 0; i < 5; i++) anonymous.push((await fetchText(`${serve.url('api')}/health`, {ca: site.caPem, headers: {cookie: 'mfc_session=forged'}})).status)
+    expect(anonymous).to.deep.equal([200, 200, 200, 200, 429])
+    expect((await fetchText(`${serve.url('api')}/`, {ca: site.caPem, headers: bearer()})).status).to.equal(429)
+    expect((await fetchText(`${serve.url('api')}/health`, {ca: site.caPem, headers: {cookie}})).status).to.equal(200)
+    let status = 200
+    for (let i = 0; i < 60 && status === 200; i++) status = (await fetchText(`${serve.url('api')}/health`, {ca: site.caPem, headers: {cookie}})).status
+    expect(status, 'the session budget is bounded too').to.equal(429)
+  })
+
   it('failed auth is limited harder: after auth_failures_per_minute wrong tokens even the right one gets 429', async () => {
     const serve = await start({auth_failures_per_minute: 3})
     const url = `${serve.url('api')}/`

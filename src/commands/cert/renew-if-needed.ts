@@ -4,12 +4,14 @@ import {Flags} from '@oclif/core'
 
 import {MfcCommand} from '../../cli/base-command.js'
 import {renewOptions} from '../../cli/acme-services.js'
+import {notificationWarnings, notifyFrom} from '../../cli/notify.js'
 import {renewFlags} from '../../cli/renew-flags.js'
 import {failureParagraph, hookLines} from '../../cli/renewal-render.js'
 import {ssl} from '../../cli/services.js'
 import {EXIT} from '../../lib/errors.js'
 import {sleep} from '../../lib/retry.js'
 import type {RenewalReport} from '../../services/certificates/cert-manager.js'
+import type {ChannelResult} from '../../services/notifications/dispatcher.js'
 
 /** certbot and lego both spread cron renewals over 8 minutes so a CA is not hit on the hour. */
 const MAX_RANDOM_SLEEP_MS = 8 * 60_000
@@ -20,8 +22,9 @@ export default class CertRenewIfNeeded extends MfcCommand {
   static override description = `Silent with exit 0 when nothing is due, so cron sends no mail. When something is due it
 waits a random 0-8 minutes first (only when stdin is not a terminal; --no-random-sleep skips it),
 renews it, prints one line per renewed certificate, and runs the hooks. On failure it prints one
-paragraph saying why and exits 1; the current certificate stays in place. Hook failures are
-reported but do not change the exit code. Exit 7 when another mfc run holds the lock.`
+paragraph saying why and exits 1; the current certificate stays in place. Renewals and failures
+go to notification-config.json's channels. Hook and notification failures are reported on
+stderr but do not change the exit code. Exit 7 when another mfc run holds the lock.`
 
   static override examples = [
     {description: 'A crontab line (twice a day at a random minute)', command: '17 3,15 * * * <%= config.bin %> <%= command.id %>'},
@@ -33,11 +36,12 @@ reported but do not change the exit code. Exit 7 when another mfc run holds the 
     'random-sleep': Flags.boolean({description: 'Wait 0-8 minutes before renewing when not on a terminal.', default: true, allowNo: true}),
   }
 
-  async run(): Promise<RenewalReport> {
+  async run(): Promise<RenewalReport & {notifications: ChannelResult[]}> {
     const {flags} = await this.parse(CertRenewIfNeeded)
     const config = this.loadConfig(flags.config, {http_port: flags['http-port'], webroot: flags.webroot})
     const services = await ssl(config)
     const jitter = flags['random-sleep'] && !process.stdin.isTTY
+    const notify = flags['dry-run'] ? undefined : await notifyFrom(config, services.events)
     const report = await services.manager.renew({
       ...renewOptions(config, services.localCa, flags, 'cert renew-if-needed'),
       beforeRenewing: jitter ? () => sleep(randomInt(MAX_RANDOM_SLEEP_MS)) : undefined,
@@ -48,11 +52,15 @@ reported but do not change the exit code. Exit 7 when another mfc run holds the 
     }
 
     for (const line of hookLines(report.hooks)) process.stderr.write(`${line}\n`)
+    const notifications = await notify?.finish() ?? []
+    // Nothing renewed or failed means nothing to say, even about a broken notification config: cron stays quiet.
+    const renewing = report.outcomes.some((o) => o.status === 'renewed' || o.status === 'failed')
+    for (const line of notify && renewing ? notificationWarnings(notify, notifications) : []) process.stderr.write(`Warning: ${line}\n`)
     if (report.outcomes.some((o) => o.status === 'failed')) {
       if (!this.jsonEnabled()) process.stderr.write(`${failureParagraph(report)}\n`)
       process.exitCode = EXIT.FAILURE
     }
 
-    return report
+    return {...report, notifications}
   }
 }

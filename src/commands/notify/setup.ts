@@ -7,6 +7,7 @@ import {askChoice, askConfirm, askSecret, askText} from '../../cli/prompts.js'
 import {facts} from '../../cli/render.js'
 import {UsageError} from '../../lib/errors.js'
 import {withLock} from '../../lib/lock.js'
+import {runningServe} from '../../services/daemon/reload.js'
 import {type NotificationConfig, loadNotificationConfig, parseNotificationConfig, redactNotificationConfig, saveNotificationConfig} from '../../services/notifications/notification-config.js'
 import type {NotificationLevel} from '../../services/notifications/notifier.js'
 
@@ -66,6 +67,8 @@ warnings inside the renewal window and every alert). Flags change only what they
       ['Webhooks', shown.webhooks.join(', ') || 'none'], ['Level', valid.level],
     ]))
     this.say('Next: `mfc notify test` sends a test message through each channel.')
+    // serve reads the channels when it starts (alerts, restarts): a running one has the old ones.
+    if (await runningServe(config.paths.pidFile)) this.say('mfc serve is running: restart it (`mfc stop`, then `mfc serve --daemon`) so its alerts use these channels.')
     return {file, config: shown}
   }
 

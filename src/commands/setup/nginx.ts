@@ -1,7 +1,9 @@
 import {Flags} from '@oclif/core'
 
 import {MfcCommand} from '../../cli/base-command.js'
-import {nginxOptions} from '../../services/deploy/from-config.js'
+import {saveSettings} from '../../lib/config.js'
+import {withLock} from '../../lib/lock.js'
+import {nginxOptions, serveSettingsBehind} from '../../services/deploy/from-config.js'
 import {nginxSite} from '../../services/deploy/nginx.js'
 import {writeGenerated} from '../../services/deploy/write-files.js'
 
@@ -9,6 +11,8 @@ export interface SetupNginxResult {
   path: string
   text: string
   written: boolean
+  /** Entries added to ssl-config.json's trusted_proxies / dashboard_origins (or that would be, with --dry-run). */
+  serveSettingsAdded: string[]
   next: string[]
 }
 
@@ -20,7 +24,11 @@ ssl_certificate/ssl_certificate_key from cert_file/key_file, upstream ports from
 https/wss ports. Port 80 answers ACME HTTP-01 challenges (from "webroot", or proxied to mfc's
 http_port) and redirects everything else to HTTPS; /api/ goes to the API, /ws/ to the streamer
 (WebSocket upgrade), / to the dashboard. nginx verifies mfc's certificate against ca_file (the
-local CA by default). Default output: /etc/nginx/sites-available/mfc-monitoring.`
+local CA by default). Default output: /etc/nginx/sites-available/mfc-monitoring.
+
+It also adds nginx to ssl-config.json's trusted_proxies (so serve sees each client's address in
+X-Forwarded-For) and the proxy's https origins to dashboard_origins (so the streamer accepts
+browsers coming through nginx); restart mfc serve afterwards.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --dry-run',
@@ -37,15 +45,20 @@ local CA by default). Default output: /etc/nginx/sites-available/mfc-monitoring.
   async run(): Promise<SetupNginxResult> {
     const {flags} = await this.parse(SetupNginx)
     const config = this.loadConfig(flags.config)
-    const text = nginxSite(nginxOptions(config, {http: flags['listen-http'], https: flags['listen-https']}))
-    const next = [`ln -s ${flags.output} /etc/nginx/sites-enabled/`, 'nginx -t', 'systemctl reload nginx']
+    const options = nginxOptions(config, {http: flags['listen-http'], https: flags['listen-https']})
+    const text = nginxSite(options)
+    const {added, ...serveSettings} = serveSettingsBehind(config, options)
+    const next = [`ln -s ${flags.output} /etc/nginx/sites-enabled/`, 'nginx -t', 'systemctl reload nginx', ...(added.length > 0 ? ['mfc stop && mfc serve --daemon (or systemctl restart mfc)'] : [])]
     if (flags['dry-run']) {
       if (!this.jsonEnabled()) process.stdout.write(text)
-      return {path: flags.output, text, written: false, next}
+      return {path: flags.output, text, written: false, serveSettingsAdded: added, next}
     }
 
     await writeGenerated([{path: flags.output, text, mode: 0o644}])
-    this.say(`Wrote ${flags.output}.\nNext: ${next.join(' && ')}`)
-    return {path: flags.output, text, written: true, next}
+    if (added.length > 0) await withLock(config.paths.lockFile, 'setup nginx', () => saveSettings(config, serveSettings))
+    this.say(`Wrote ${flags.output}.`)
+    if (added.length > 0) this.say(`Added ${added.join(', ')} to ${config.paths.sslConfigFile} (trusted_proxies / dashboard_origins).`)
+    this.say(`Next: ${next.join(' && ')}`)
+    return {path: flags.output, text, written: true, serveSettingsAdded: added, next}
   }
 }

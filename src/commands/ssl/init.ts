@@ -3,11 +3,11 @@ import {readFile} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
 
 import {MfcCommand} from '../../cli/base-command.js'
-import {askChoice, askConfirm, askText} from '../../cli/prompts.js'
-import {facts, outputMode, runSteps} from '../../cli/render.js'
+import {askConfirm} from '../../cli/prompts.js'
+import {outputMode, runSteps} from '../../cli/render.js'
+import {askSslInit, renderSslInit} from '../../cli/ssl-init-view.js'
 import {acmeIssuer} from '../../cli/acme-services.js'
 import {ssl} from '../../cli/services.js'
-import {isValidName} from '../../lib/config.js'
 import {ConfigError, StoreError} from '../../lib/errors.js'
 import type {CertManager} from '../../services/certificates/cert-manager.js'
 import {issuanceDirectory} from '../../services/acme/directories.js'
@@ -95,15 +95,8 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
         })
       }
 
-      domains = await this.askDomains(config.settings.domain)
-      const choice = custom ? 'custom' : await askChoice('Which certificate?', [
-        {name: 'Local CA (development, private networks)', value: 'local-ca'},
-        {name: 'Let\'s Encrypt / ACME (public names; the CA must reach port 80)', value: 'acme'},
-        {name: 'My own certificate files', value: 'custom'},
-      ], acme ? 'acme' : 'local-ca')
-      acme = choice === 'acme'
-      if (acme) email = await askText('Email for the CA account (expiry and policy notices; may be empty):', {default: email})
-      if (choice === 'custom' && !custom) custom = {certFile: await askText('Certificate file (PEM):'), keyFile: await askText('Private key file (PEM):')}
+      const answers = await askSslInit({domain: config.settings.domain, email, acme, custom})
+      ;({domains, acme, email, custom} = answers)
     }
 
     const services = await ssl(this.loadConfig(flags.config, {}), domains)
@@ -143,7 +136,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
       serial: meta.serial, notBefore: meta.notBefore, notAfter: meta.notAfter,
       key: meta.keySpec ? describeKeySpec(meta.keySpec) : 'as given', replaced: result.replaced, acmeDirectory: meta.acmeDirectory ?? null,
     }
-    this.report(output)
+    this.say(renderSslInit(output))
     return output
   }
 
@@ -160,38 +153,11 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
     }))
   }
 
-  private async askDomains(current: string): Promise<string[]> {
-    const answer = await askText('Domain names (comma-separated):', {
-      default: current,
-      validate: (value) => value.split(',').map((d) => d.trim()).filter(Boolean).every((d) => isValidName(d.toLowerCase())) || 'Give DNS names or IP addresses, separated by commas.',
-    })
-    return answer.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean)
-  }
-
   private async readInput(file: string): Promise<string> {
     try {
       return await readFile(file, 'utf8')
     } catch (error) {
       throw new StoreError(`Cannot read ${file}: ${(error as Error).message}`, {code: 'MFC_CERT_INVALID', cause: error, suggestions: [`Check the path and permissions of ${file}.`]})
     }
-  }
-
-  private report(result: SslInitResult): void {
-    this.say(`\n${result.replaced ? 'Replaced' : 'Created'} the certificate for ${result.domains.join(', ')} (version ${result.version}).`)
-    this.say(facts([
-      ['Certificate', result.certFile], ['Private key', result.keyFile], ['Chain', result.chainFile],
-      ['Issuer', result.issuer === 'local-ca' ? `local CA (${result.caFile})` : result.issuer === 'acme' ? `ACME (${result.acmeDirectory})` : result.issuer], ['Key', result.key],
-      ['Valid until', result.notAfter], ['Config', result.configFile],
-    ]))
-    if (result.caFile) {
-      this.say(`\nTo trust the local CA (once per machine or browser):
-  Debian/Ubuntu:  sudo cp ${result.caFile} /usr/local/share/ca-certificates/mfc-local-ca.crt && sudo update-ca-certificates
-  Chrome/Firefox: certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n "mfc local CA" -i ${result.caFile}
-  macOS:          sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${result.caFile}
-  Node, curl:     NODE_EXTRA_CA_CERTS=${result.caFile}   curl --cacert ${result.caFile} https://${result.domains[0]}:8443/health`)
-    }
-
-    if (result.issuer === 'acme') this.say('\nRenewal: run `mfc cert renew-if-needed` twice a day from cron (it is silent when nothing is due).')
-    this.say('\nNext: `mfc serve` to start the servers, `mfc cert monitor` to check the certificate.')
   }
 }

@@ -1,5 +1,5 @@
 import type {MfcPaths} from '../../lib/paths.js'
-import {runningServePid} from '../certificates/serve-reload.js'
+import {runningServe} from '../daemon/reload.js'
 import {type ChallengeResponder, CompositeResponder} from './challenge-responder.js'
 import {SharedDirResponder} from './challenge-shared-dir.js'
 import {StandaloneResponder} from './challenge-standalone.js'
@@ -14,13 +14,14 @@ export interface ResponderChoice {
 /**
  * Picks how HTTP-01 is answered. Token files always go to the shared challenge directory, so
  * a running `mfc serve` answers them on its HTTP port; then `--webroot` files if asked, else
- * a standalone listener on `http_port` unless serve is running (it holds port 80 already).
+ * a standalone listener on `http_port` unless a running serve holds that very port (a serve
+ * without its HTTP port, e.g. not root or `--no-http`, answers nothing).
  */
 export async function chooseResponder(choice: ResponderChoice): Promise<ChallengeResponder> {
   const parts: ChallengeResponder[] = [new SharedDirResponder(choice.paths.challengeDir)]
   if (choice.webroot) {
     parts.push(new WebrootResponder(choice.webroot))
-  } else if (await runningServePid(choice.paths.pidFile) === undefined) {
+  } else if ((await runningServe(choice.paths.pidFile))?.ports.http !== choice.httpPort) {
     parts.push(new StandaloneResponder(choice.httpPort, choice.paths.challengeDir))
   }
 

@@ -10,7 +10,7 @@ import {withLock} from '../../lib/lock.js'
 import {pack} from './archive.js'
 import {type Area, type Manifest, areasOf, describeTree} from './areas.js'
 import {encryptFile} from './envelope.js'
-import {snapshotSqlite} from './sqlite-snapshot.js'
+import {snapshotSqlite} from '../data/history.js'
 
 export interface BackupOptions {
   /** Archive path; default `<backupDir>/mfc-backup-<timestamp>.tar.gz[.enc]`. */

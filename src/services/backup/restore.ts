@@ -9,7 +9,7 @@ import {withLock} from '../../lib/lock.js'
 import {extract, listEntries, unsafeEntry} from './archive.js'
 import {type Area, type Manifest, type ManifestFile, areasOf, describeTree} from './areas.js'
 import {decryptFile, invalidArchive, isEncrypted} from './envelope.js'
-import {signalServe} from './reload.js'
+import {signalServeReload} from '../daemon/reload.js'
 
 export interface RestoreOptions {
   passphrase?: string
@@ -58,7 +58,7 @@ export async function restoreBackup(config: MfcConfig, file: string, options: Re
     if (options.dryRun) return result
     await withLock(paths.lockFile, 'restore', () => swapAll(areas, tree, manifest))
     result.applied = true
-    result.reloaded = await signalServe(paths.pidFile)
+    result.reloaded = await signalServeReload(paths.pidFile) ?? null
     return result
   } finally {
     await fs.rm(stage, {recursive: true, force: true})

@@ -12,7 +12,7 @@ import {type HookRun, type RenewalHooks, runHook} from './hooks.js'
 import {checkPair} from './inspect.js'
 import {type KeySpec, keySpecFromSettings} from './key-spec.js'
 import {type RenewalDecision, decideRenewal} from './renewal-policy.js'
-import {signalServeReload} from './serve-reload.js'
+import {signalServeReload} from '../daemon/reload.js'
 
 export interface InstallResult {
   stored: StoredCert

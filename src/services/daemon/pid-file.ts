@@ -72,9 +72,10 @@ export class PidFile {
     let record: PidRecord
     try {
       record = JSON.parse(await fs.readFile(this.file, 'utf8')) as PidRecord
+      if (!Number.isInteger(record?.pid)) throw new Error('not a pid record')
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return undefined
-      // Unparseable: a crash mid-write of the claim. Nobody can be proven to own it.
+      // Unparseable (a crash mid-write of the claim) or not ours: nobody can be proven to own it.
       return {record: {pid: 0, supervisorPid: null, startedAt: '', workerStartedAt: '', restarts: 0, ports: {api: 0, dashboard: 0, streamer: 0, http: null}, ready: false, version: '', logFile: ''}, alive: false}
     }
 

@@ -59,8 +59,17 @@ export class AlertManager {
   private readonly states = new Map<AlertableParameter, AlertState>()
 
   constructor(private readonly store: SettingsStore, private readonly events: MfcEventBus, private readonly clock: Clock) {
-    const saved = store.getSetting(KEY)
-    this.thresholds = saved ? JSON.parse(saved) as AlertThreshold[] : DEFAULT_THRESHOLDS.map((t) => ({...t}))
+    this.thresholds = this.saved()
+  }
+
+  /** Rereads the thresholds from the store (its database was replaced, e.g. by `mfc restore`). */
+  reload(): void {
+    this.thresholds = this.saved()
+  }
+
+  private saved(): AlertThreshold[] {
+    const saved = this.store.getSetting(KEY)
+    return saved ? JSON.parse(saved) as AlertThreshold[] : DEFAULT_THRESHOLDS.map((t) => ({...t}))
   }
 
   config(): {alerts: AlertThreshold[]} {

@@ -105,6 +105,11 @@ export class CsvFollower {
     return this.scanning
   }
 
+  /** Forgets which files were read, so the next scan compares them with the stored offsets again. */
+  forget(): void {
+    this.seen.clear()
+  }
+
   close(): void {
     clearInterval(this.timer)
     this.timer = undefined

@@ -37,6 +37,14 @@ export interface HistoryStore {
   prune(): number
   getSetting(key: string): string | undefined
   putSetting(key: string, value: string): void
+  /**
+   * Closes the connection and opens `file` again, so a database renamed into place (`mfc
+   * restore`) is the one written from now on instead of the replaced, unlinked one. The old
+   * connection is closed first: closing it afterwards would delete the new database's `-wal`
+   * file by name. Synchronous, so no call runs in between; if the open fails the store stays
+   * closed (calls throw HistoryError) and the next reopen tries again.
+   */
+  reopen(): void
   readonly file: string
   readonly retentionDays: number
   close(): void
@@ -87,29 +95,42 @@ export class HistoryError extends MfcError {
   }
 }
 
-/** Opens (creating if needed) the SQLite history; better-sqlite3 is loaded only here, lazily. */
-export async function openHistory(file: string, options: {retentionDays: number; clock: Clock}): Promise<HistoryStore> {
-  const {default: Database} = await import('better-sqlite3')
+type DatabaseClass = typeof import('better-sqlite3')
+
+function connect(Database: DatabaseClass, file: string): Db {
+  let db: Db | undefined
   try {
     mkdirSync(dirname(file), {recursive: true, mode: 0o700})
-    const db = new Database(file)
+    db = new Database(file)
     db.pragma('journal_mode = WAL')
     // FULL in WAL mode fsyncs the log at each commit: an acknowledged batch survives power loss.
     db.pragma('synchronous = FULL')
     db.pragma('busy_timeout = 5000')
     db.exec(SCHEMA)
-    return new SqliteHistory(db, file, options.retentionDays, options.clock)
+    return db
   } catch (error) {
+    db?.close()
     throw new HistoryError(`Cannot open the history database ${file}: ${(error as Error).message}`, file, error)
   }
 }
 
+/** Opens (creating if needed) the SQLite history; better-sqlite3 is loaded only here, lazily. */
+export async function openHistory(file: string, options: {retentionDays: number; clock: Clock}): Promise<HistoryStore> {
+  const {default: Database} = await import('better-sqlite3')
+  return new SqliteHistory(Database, connect(Database, file), file, options.retentionDays, options.clock)
+}
+
 class SqliteHistory implements HistoryStore {
-  private readonly statements: Record<'insert' | 'latest' | 'page' | 'count' | 'prune' | 'get' | 'put', Statement>
-  private readonly insertMany: (readings: readonly Reading[], setting?: {key: string; value: string}) => number
+  private statements!: Record<'insert' | 'latest' | 'page' | 'count' | 'prune' | 'get' | 'put', Statement>
+  private insertMany!: (readings: readonly Reading[], setting?: {key: string; value: string}) => number
   private closed = false
 
-  constructor(private readonly db: Db, readonly file: string, readonly retentionDays: number, private readonly clock: Clock) {
+  constructor(private readonly Database: DatabaseClass, private db: Db, readonly file: string, readonly retentionDays: number, private readonly clock: Clock) {
+    this.attach(db)
+  }
+
+  private attach(db: Db): void {
+    this.db = db
     this.statements = {
       insert: db.prepare(`INSERT INTO readings (ts, source, run_id, time_hours, reservoir, outlet, total_power, addition, q_action, epsilon, reward, cells)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -170,6 +191,16 @@ class SqliteHistory implements HistoryStore {
     this.guard('write', () => this.statements.put.run(key, value))
   }
 
+  reopen(): void {
+    if (!this.closed) {
+      this.closed = true
+      this.db.close()
+    }
+
+    this.attach(connect(this.Database, this.file))
+    this.closed = false
+  }
+
   close(): void {
     if (this.closed) return
     this.closed = true
@@ -219,5 +250,19 @@ function fromRow(row: Row): Reading {
     cell_powers: cells.p,
     cell_ph: cells.ph,
     cell_temperatures: cells.t,
+  }
+}
+
+/**
+ * A consistent copy of a history database while writers may be active: SQLite's online backup
+ * API, not a file copy that could catch a half-applied WAL. Used by `mfc backup`.
+ */
+export async function snapshotSqlite(source: string, destination: string): Promise<void> {
+  const {default: Database} = await import('better-sqlite3')
+  const db = new Database(source, {readonly: true, fileMustExist: true})
+  try {
+    await db.backup(destination)
+  } finally {
+    db.close()
   }
 }

@@ -101,6 +101,26 @@ export class Monitoring {
     })
   }
 
+  /**
+   * Reopens the history database and rereads what lives in it (alert thresholds, the readings
+   * new stream clients get first, the follower's offsets). SIGHUP calls this: `mfc restore`
+   * renames a new history.sqlite into place and must not leave serve writing to the old one.
+   * Returns false (and logs) when the database cannot be opened; the next call retries.
+   */
+  reload(): boolean {
+    if (this.closed) return false
+    let ok = false
+    this.safely('reopen', () => {
+      this.history.reopen()
+      this.alerts.reload()
+      this.hub.reseed(this.history.latest(1000))
+      this.follower?.forget()
+      this.options.logger.info({file: this.history.file, readings: this.history.count()}, 'history database reopened')
+      ok = true
+    })
+    return ok
+  }
+
   /** Idempotent: stops the run, timers and clients, then closes the database. */
   close(): void {
     if (this.closed) return
@@ -140,6 +160,8 @@ export interface MonitoringWiring {
   dashboardPlugins: ApiPlugin[]
   hub: StreamHub
   monitoring: Monitoring
+  /** SIGHUP: reopen the history database (see `Monitoring.reload`). */
+  reload(): boolean
   close(): void
 }
 
@@ -156,6 +178,7 @@ export async function createMonitoring(options: MonitoringOptions): Promise<Moni
     dashboardPlugins: dataPlugins(monitoring),
     hub: monitoring.hub,
     monitoring,
+    reload: () => monitoring.reload(),
     close: () => monitoring.close(),
   }
 }

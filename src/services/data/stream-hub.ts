@@ -111,6 +111,12 @@ export class MonitoringStreamHub implements StreamHub {
     this.sentSinceHeartbeat = true
   }
 
+  /** Replaces the remembered readings (the history was replaced); clients resync on reconnect. */
+  reseed(readings: readonly Reading[]): void {
+    this.cache.length = 0
+    this.remember(readings)
+  }
+
   /** Alert episodes, to subscribers of "alerts" (or "all"). */
   alert(change: AlertChange): void {
     for (const subscriber of this.subscribers.values()) {

@@ -4,7 +4,7 @@ import {dirname, join} from 'node:path'
 import type {MfcConfig} from '../../lib/config.js'
 import type {RenewalCommand} from './cron.js'
 import type {DockerOptions} from './docker.js'
-import type {NginxOptions} from './nginx.js'
+import {type NginxOptions, nginxServeSettings} from './nginx.js'
 import type {SystemdOptions} from './systemd.js'
 
 /** Where this mfc runs from: absolute node and bin/run.js paths, found by the command layer. */
@@ -79,4 +79,16 @@ export function dockerOptions(config: MfcConfig, install: Installation, outputDi
     dockerfilePath: join(outputDir, 'Dockerfile'),
     configVolume: join(outputDir, 'config'),
   }
+}
+
+/**
+ * ssl-config.json's trusted_proxies and dashboard_origins with what nginx in front needs added
+ * (nothing removed); `added` lists the new entries, empty when the config already has them.
+ */
+export function serveSettingsBehind(config: MfcConfig, nginx: NginxOptions): {trusted_proxies: string[]; dashboard_origins: string[]; added: string[]} {
+  const needed = nginxServeSettings(nginx)
+  const {trusted_proxies: proxies, dashboard_origins: origins} = config.settings
+  const newProxies = needed.trusted_proxies.filter((p) => !proxies.includes(p))
+  const newOrigins = needed.dashboard_origins.filter((o) => !origins.includes(o))
+  return {trusted_proxies: [...proxies, ...newProxies], dashboard_origins: [...origins, ...newOrigins], added: [...newProxies, ...newOrigins]}
 }

@@ -3,7 +3,7 @@ import {hostname} from 'node:os'
 import type {Clock} from '../../lib/clock.js'
 import type {MfcEventBus} from '../../lib/events.js'
 import {EmailNotifier} from './email-notifier.js'
-import {NOTIFIED_EVENTS, toNotification} from './messages.js'
+import {NOTIFIED_EVENTS, toNotification, wantsNotification} from './messages.js'
 import type {NotificationConfig} from './notification-config.js'
 import {type Notification, type NotificationLevel, type Notifier, passesLevel} from './notifier.js'
 import {WebhookNotifier} from './webhook-notifier.js'
@@ -39,9 +39,13 @@ export class NotificationDispatcher {
     private readonly onResult: (result: ChannelResult) => void = () => {},
   ) {}
 
-  /** Subscribes to the notified events; returns the unsubscribe function. Sending happens in the background. */
+  /**
+   * Subscribes to the notified events (alerts only when their threshold asks, see
+   * wantsNotification); returns the unsubscribe function. Sending happens in the background.
+   */
   attach(bus: MfcEventBus): () => void {
     return bus.onAny((event, payload) => {
+      if (!wantsNotification(event as (typeof NOTIFIED_EVENTS)[number], payload as never)) return
       const notification = toNotification(event as (typeof NOTIFIED_EVENTS)[number], payload as never, {host: hostname(), now: this.clock.now()})
       if (passesLevel(notification.kind, this.level)) this.track(this.sendAll(notification))
     }, [...NOTIFIED_EVENTS])

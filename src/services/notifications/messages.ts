@@ -5,6 +5,14 @@ import type {Notification} from './notifier.js'
 export const NOTIFIED_EVENTS = ['cert:renewed', 'cert:renew-failed', 'cert:expiring', 'daemon:restarted', 'alert:raised'] as const satisfies readonly MfcEventName[]
 export type NotifiedEvent = (typeof NOTIFIED_EVENTS)[number]
 
+/**
+ * Whether an event is news for people at all (before levels apply): an alert only when its
+ * threshold asks for it (`email_notify`, the original's per-alert switch, now for every channel).
+ */
+export function wantsNotification<K extends NotifiedEvent>(event: K, payload: MfcEvents[K]): boolean {
+  return event !== 'alert:raised' || (payload as MfcEvents['alert:raised']).email_notify !== false
+}
+
 /** Days left at or under which an expiry warning counts as an error (the monitor's CRITICAL). */
 const CRITICAL_DAYS = 7
 

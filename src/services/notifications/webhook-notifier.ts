@@ -19,9 +19,8 @@ export function webhookPayload(notification: Notification): Record<string, unkno
 }
 
 /**
- * JSON POST to a webhook URL. Uses Node's global fetch (undici inside); when serve's
- * src/services/http-client.ts lands as undici's one adapter, this moves onto it.
- * A non-2xx answer is a failure.
+ * JSON POST to a webhook URL through the undici adapter (src/services/http-client.ts). A
+ * non-2xx answer is a failure; errors name the channel, never the URL's secret path.
  */
 export class WebhookNotifier implements Notifier {
   readonly channel: string
@@ -31,16 +30,11 @@ export class WebhookNotifier implements Notifier {
   }
 
   async send(notification: Notification): Promise<void> {
-    const response = await fetch(this.url, {
-      method: 'POST',
-      headers: {'content-type': 'application/json', 'user-agent': 'mfc-notifier'},
-      body: JSON.stringify(webhookPayload(notification)),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    }).catch((error: Error) => {
-      const cause = (error.cause as Error | undefined)?.message
-      throw new Error(`${this.channel}: ${error.name === 'TimeoutError' ? `no answer in ${TIMEOUT_MS / 1000} s` : cause ?? error.message}`)
-    })
-    await response.arrayBuffer().catch(() => undefined)
-    if (!response.ok) throw new Error(`${this.channel} answered HTTP ${response.status}`)
+    const {postJson} = await import('../http-client.js')
+    const {status} = await postJson(this.url, webhookPayload(notification), {headers: {'user-agent': 'mfc-notifier'}, timeoutMs: TIMEOUT_MS})
+      .catch((error: Error) => {
+        throw new Error(`${this.channel}: ${error.message}`)
+      })
+    if (status < 200 || status >= 300) throw new Error(`${this.channel} answered HTTP ${status}`)
   }
 }

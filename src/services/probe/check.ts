@@ -25,4 +25,6 @@ export interface ProbeTarget {
   servername: string
   kind: TargetKind
   path: string
+  /** mfc's API token for the WSS upgrade (only ever set for mfc's own services). */
+  token?: string
 }

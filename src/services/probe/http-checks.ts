@@ -67,13 +67,24 @@ function truncate(text: string): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text
 }
 
-/** A real WebSocket opening handshake (RFC 6455 §4): 101 and the right Sec-WebSocket-Accept. */
+/**
+ * A real WebSocket opening handshake (RFC 6455 §4): 101 and the right Sec-WebSocket-Accept.
+ * With mfc's token it goes as a non-browser client (bearer, no Origin); without one it sends
+ * the dashboard's Origin as a browser would, and an endpoint that wants credentials is a
+ * warning: its TLS and upgrade path work, the probe just may not enter.
+ */
 export async function wssCheck(target: ProbeTarget, extraCa: string[], origin: string): Promise<Check> {
   const key = randomBytes(16).toString('base64')
-  const reply = await send(target, extraCa, {connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': key, origin})
+  const identity: Record<string, string> = target.token ? {authorization: `Bearer ${target.token}`} : {origin}
+  const reply = await send(target, extraCa, {connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': key, ...identity})
   const title = 'WSS upgrade'
   if (reply.kind === 'error') return check('wss.upgrade', title, 'fail', reply.error)
-  if (reply.kind === 'response') return check('wss.upgrade', title, 'fail', `HTTP ${reply.res.statusCode} instead of 101 Switching Protocols`)
+  const status = reply.res.statusCode
+  if (reply.kind === 'response' && !target.token && (status === 401 || status === 403)) {
+    return check('wss.upgrade', title, 'warn', `HTTP ${status}: the endpoint wants credentials (mfc sends its API token only to its own names)`)
+  }
+
+  if (reply.kind === 'response') return check('wss.upgrade', title, 'fail', `HTTP ${status} instead of 101 Switching Protocols`)
   const expected = createHash('sha1').update(key + WS_GUID).digest('base64')
   const accept = header(reply.res.headers, 'sec-websocket-accept')
   return accept === expected

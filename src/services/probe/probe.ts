@@ -26,15 +26,39 @@ export interface ProbeReport {
   targets: TargetReport[]
 }
 
+/** Where the three services listen: a running serve's actual ports (its pid file), else the config's. */
+export interface ServicePorts {
+  api: number
+  dashboard: number
+  streamer: number
+}
+
+export function configuredPorts(config: MfcConfig, running?: ServicePorts): ServicePorts {
+  const {settings} = config
+  return running ?? {api: settings.https_port_api, dashboard: settings.https_port_frontend, streamer: settings.wss_port_streaming}
+}
+
 /** The three configured services: the API and dashboard over HTTPS, the streamer over WSS. */
-export function configuredTargets(config: MfcConfig, wsPath = '/'): ProbeTarget[] {
+export function configuredTargets(config: MfcConfig, wsPath = '/', running?: ServicePorts): ProbeTarget[] {
   const {settings} = config
   const host = ['0.0.0.0', '::', ''].includes(settings.host) ? '127.0.0.1' : settings.host
+  const ports = configuredPorts(config, running)
   return [
-    {label: 'api', host, port: settings.https_port_api, servername: settings.domain, kind: 'https', path: '/health'},
-    {label: 'dashboard', host, port: settings.https_port_frontend, servername: settings.domain, kind: 'https', path: '/'},
-    {label: 'streamer', host, port: settings.wss_port_streaming, servername: settings.domain, kind: 'wss', path: wsPath},
+    {label: 'api', host, port: ports.api, servername: settings.domain, kind: 'https', path: '/health'},
+    {label: 'dashboard', host, port: ports.dashboard, servername: settings.domain, kind: 'https', path: '/'},
+    {label: 'streamer', host, port: ports.streamer, servername: settings.domain, kind: 'wss', path: wsPath},
   ]
+}
+
+/**
+ * Gives mfc's API token to the WSS targets that are mfc's own (SNI name among the
+ * certificate's names, loopback included for localhost), never to anyone else's server.
+ */
+export function withApiToken(targets: ProbeTarget[], config: MfcConfig, token: string | undefined): ProbeTarget[] {
+  if (!token) return targets
+  const {domains} = config.settings
+  const own = new Set(domains.includes('localhost') ? [...domains, '127.0.0.1', '::1'] : domains)
+  return targets.map((t) => (t.kind === 'wss' && own.has(t.servername) ? {...t, token} : t))
 }
 
 /**

@@ -23,6 +23,8 @@ export interface ApiServerOptions {
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
+const ENDPOINT_KEYS = [['health', '/health'], ['system_info', '/system/info'], ['simulation', '/simulation'], ['data', '/data'], ['metrics', '/metrics'], ['alerts', '/alerts']] as const
+
 const SERVICE_INDEX_SCHEMA = {
   type: 'object',
   properties: {
@@ -31,9 +33,10 @@ const SERVICE_INDEX_SCHEMA = {
     status: {type: 'string'},
     ssl_enabled: {type: 'boolean'},
     timestamp: {type: 'string'},
-    endpoints: {type: 'object', properties: {health: {type: 'string'}, system_info: {type: 'string'}}, required: ['health', 'system_info']},
+    endpoints: {type: 'object', additionalProperties: {type: 'string'}},
+    routes: {type: 'array', items: {type: 'string'}},
   },
-  required: ['service', 'version', 'status', 'ssl_enabled', 'timestamp', 'endpoints'],
+  required: ['service', 'version', 'status', 'ssl_enabled', 'timestamp', 'endpoints', 'routes'],
 } as const
 
 /**
@@ -43,6 +46,15 @@ const SERVICE_INDEX_SCHEMA = {
 export async function buildApiServer(options: ApiServerOptions): Promise<ManagedServer> {
   const {config, health, tls} = options
   const {app, server} = await createHttpsApp({...options, service: 'api'})
+  // Every route the API ends up with (the plugins' included), for the index at `GET /`.
+  const routes: string[] = []
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`)
+  })
+  const listeningPort = () => {
+    const address = server.address()
+    return typeof address === 'object' && address ? address.port : config.settings.https_port_api
+  }
 
   // Hot routes: sync handlers (no promise per request); /health sends the registry's JSON text,
   // / has a compiled serializer.
@@ -51,7 +63,14 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Managed
     reply.code(answer.statusCode).type(JSON_TYPE).send(answer.body)
   })
 
-  const endpoints = {health: '/health', system_info: '/system/info'}
+  // The original's keys, each naming a route that exists (its prefixes answered 404). Routes
+  // are fixed once the server is ready, so the index is built on the first request.
+  let endpoints: Record<string, string> | undefined
+  const endpointIndex = () => endpoints ??= Object.fromEntries(ENDPOINT_KEYS.flatMap(([key, prefix]) => {
+    const gets = routes.filter((r) => r.startsWith('GET ')).map((r) => r.slice(4))
+    const found = gets.find((url) => url === prefix) ?? gets.find((url) => url.startsWith(prefix + '/'))
+    return found ? [[key, found]] : []
+  }))
   app.get('/', {schema: {response: {200: SERVICE_INDEX_SCHEMA}}}, (_request, reply) => {
     reply.send({
       service: 'MFC Monitoring Dashboard API',
@@ -59,7 +78,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Managed
       status: 'running',
       ssl_enabled: true,
       timestamp: isoAt(Date.now()),
-      endpoints,
+      endpoints: endpointIndex(),
+      routes,
     })
   })
 
@@ -68,7 +88,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Managed
     ssl_config: {
       domain: config.settings.domain,
       domains: config.settings.domains,
-      https_port: config.settings.https_port_api,
+      https_port: listeningPort(),
       certificate_file: config.settings.cert_file,
       certificate_serial: tls.current.serial,
       certificate_not_after: tls.current.notAfter.toISOString(),

@@ -52,6 +52,16 @@ export async function resolveApiToken(config: MfcConfig): Promise<ApiToken> {
   return {token, source: 'generated', file}
 }
 
+/**
+ * The token a running serve accepts, without generating one (probes and status): MFC_API_TOKEN,
+ * else the token file; undefined when neither exists or the file cannot be read.
+ */
+export async function readApiToken(config: MfcConfig): Promise<string | undefined> {
+  if (config.secrets.apiToken) return config.secrets.apiToken
+  const token = await fs.readFile(config.settings.api_token_file ?? config.paths.apiTokenFile, 'utf8').catch(() => '')
+  return token.trim() || undefined
+}
+
 export interface Session {
   id: string
   csrfToken: string

@@ -3,9 +3,11 @@
  * dashboard build (`dist/dashboard`) exists. Scripts are separate files because the CSP
  * forbids inline code.
  */
+// An inline icon (img-src allows data:), so browsers do not ask for a /favicon.ico that is not there.
+const ICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 100 100'%3E%3Ctext y='.9em' font-size='90'%3E%F0%9F%94%8B%3C/text%3E%3C/svg%3E"
 const page = (title: string, body: string, script: string) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title}</title><link rel="stylesheet" href="/builtin.css"></head>
+<title>${title}</title><link rel="icon" href="${ICON}"><link rel="stylesheet" href="/builtin.css"></head>
 <body><main>${body}</main><script src="${script}"></script></body></html>
 `
 

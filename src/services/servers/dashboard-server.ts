@@ -76,7 +76,9 @@ export async function buildDashboardServer(options: DashboardServerOptions): Pro
   if (assetsDir && existsSync(assetsDir)) {
     // The only importer of @fastify/static.
     const {default: fastifyStatic} = await import('@fastify/static')
-    await app.register(fastifyStatic, {root: assetsDir, prefix: '/', index: 'index.html', dotfiles: 'deny'})
+    // The dashboard build writes .br/.gz siblings: send those, not a compression pass per request.
+    // `index` must be an array: with preCompressed, @fastify/static 10 finds no index for `/` otherwise.
+    await app.register(fastifyStatic, {root: assetsDir, prefix: '/', index: ['index.html'], dotfiles: 'deny', preCompressed: true})
   } else {
     app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(INDEX_HTML))
     app.get('/app.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(APP_JS))

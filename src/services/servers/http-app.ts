@@ -80,11 +80,15 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   })
 
   app.decorateRequest('mfcAuth', null)
+  app.decorateRequest('mfcProxyOrigin', null)
   const perResponseHeaders = !presetsHeaders()
   // Sync hook: no promise per request. The security headers come with every response from the
-  // server's ServerResponse class, not from here.
+  // server's ServerResponse class, not from here; a dashboard page through a trusted proxy
+  // sets its own CSP (its headers replace the block's).
   app.addHook('onRequest', (request, reply, done) => {
-    if (perResponseHeaders) reply.headers(security.securityHeaders(service))
+    const proxied = service === 'dashboard' ? security.proxiedOrigin(request.raw) : undefined
+    request.mfcProxyOrigin = proxied ?? null
+    if (perResponseHeaders || proxied !== undefined) reply.headers(security.securityHeaders(service, proxied))
     const origin = request.headers.origin
     const allowedOrigin = security.isAllowedOrigin(origin)
     if (allowedOrigin) reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'Origin')
@@ -127,11 +131,19 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   return {app, server}
 }
 
-/** Registers extension plugins after the core routes, naming the failing one. */
+const SKIP_OVERRIDE = Symbol.for('skip-override')
+
+/**
+ * Registers extension plugins after the core routes, naming the failing one. A plugin marked
+ * with fastify's skip-override symbol (what fastify-plugin sets) keeps it, so its hooks apply to
+ * the whole server (the data side's request counter) rather than to an empty scope of its own.
+ */
 export async function registerPlugins(app: FastifyInstance, plugins: readonly ServerPlugin[], service: string): Promise<void> {
   for (const [index, plugin] of plugins.entries()) {
+    const wrapper = async (scope: FastifyInstance) => plugin(scope)
+    if ((plugin as unknown as Record<symbol, unknown>)[SKIP_OVERRIDE]) Object.assign(wrapper, {[SKIP_OVERRIDE]: true})
     try {
-      await app.register(async (scope) => plugin(scope))
+      await app.register(wrapper)
     } catch (error) {
       throw new Error(`Plugin #${index + 1} (${plugin.name || 'anonymous'}) of the ${service} server failed: ${(error as Error).message}`, {cause: error})
     }

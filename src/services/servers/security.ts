@@ -6,6 +6,7 @@ import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
 import {type ApiToken, CSRF_HEADER, SESSION_COOKIE, SessionStore, constantTimeEqual, readCookie, sha256} from './auth.js'
 import {IpFilter} from './ip-filter.js'
+import {proxiedOrigin} from './proxy.js'
 import {RateLimiter} from './rate-limiter.js'
 import {type HeaderBlock, buildHeaderBlock} from './header-block.js'
 import {buildSecurityHeaders} from './security-headers.js'
@@ -50,6 +51,8 @@ function origin(scheme: string, name: string, port: number): string {
 export class SecurityContext {
   readonly sessions = new SessionStore()
   readonly limiter: RateLimiter
+  /** Per dashboard session: a signed-in browser does not spend its address's anonymous budget. */
+  readonly sessionLimiter: RateLimiter
   readonly authFailures: RateLimiter
   private origins = new Set<string>()
   /** The token's digest, computed once; candidates are hashed and compared in constant time. */
@@ -63,6 +66,8 @@ export class SecurityContext {
    */
   private readonly verifiedAuthorization = new WeakMap<object, string>()
   private readonly refusalsLogged = new Map<string, number>()
+  /** Dashboard headers per public proxy origin (only allowed origins get here: a handful). */
+  private proxiedHeaders = new Map<string, Record<string, string>>()
 
   private constructor(
     private readonly config: MfcConfig,
@@ -73,6 +78,7 @@ export class SecurityContext {
   ) {
     this.tokenDigest = sha256(apiToken.token)
     this.limiter = new RateLimiter(config.settings.rate_limit_per_minute)
+    this.sessionLimiter = new RateLimiter(config.settings.session_rate_limit_per_minute)
     this.authFailures = new RateLimiter(config.settings.auth_failures_per_minute)
     const {https_port_api: api, https_port_frontend: dashboard, wss_port_streaming: streamer} = config.settings
     this.setPorts({api, dashboard, streamer})
@@ -93,14 +99,35 @@ export class SecurityContext {
   setPorts(ports: ListeningPorts): void {
     const dashboards = this.names.map((name) => origin('https', name, ports.dashboard))
     this.origins = new Set([...dashboards, ...this.config.settings.dashboard_origins])
-    const connect = this.names.flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
+    // CSP host-sources cannot be IPv6 literals (Chromium logs an error and drops `https://[::1]:…`).
+    const connect = this.names.filter((name) => isIP(name) !== 6).flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
     const base = {enableHsts: this.config.settings.enable_hsts, hstsMaxAge: this.config.settings.hsts_max_age, enableCsp: this.config.settings.enable_csp, connectSources: connect}
     this.headers = {api: buildSecurityHeaders({...base, noStore: true}), dashboard: buildSecurityHeaders({...base, noStore: false})}
     this.blocks = {api: buildHeaderBlock(this.headers.api), dashboard: buildHeaderBlock(this.headers.dashboard)}
+    this.proxiedHeaders.clear()
   }
 
-  securityHeaders(kind: 'api' | 'dashboard'): Record<string, string> {
-    return this.headers[kind]
+  /**
+   * The headers for a response. A dashboard page served through a trusted proxy (`proxied`,
+   * from proxiedOrigin) talks to its own origin only, its stream included: its CSP allows
+   * `'self'` and that origin's `wss://` (CSP 3 lets `'self'` match wss, but not every browser
+   * does), and none of the direct ports the page does not use.
+   */
+  securityHeaders(kind: 'api' | 'dashboard', proxied?: string): Record<string, string> {
+    if (kind === 'api' || proxied === undefined) return this.headers[kind]
+    let headers = this.proxiedHeaders.get(proxied)
+    if (!headers) {
+      const {enable_hsts: enableHsts, hsts_max_age: hstsMaxAge, enable_csp: enableCsp} = this.config.settings
+      headers = buildSecurityHeaders({enableHsts, hstsMaxAge, enableCsp, noStore: false, connectSources: [proxied.replace(/^https:/, 'wss:')]})
+      this.proxiedHeaders.set(proxied, headers)
+    }
+
+    return headers
+  }
+
+  /** The public origin of a request that came through a trusted reverse proxy (see proxy.ts). */
+  proxiedOrigin(req: Pick<IncomingMessage, 'headers' | 'socket'>): string | undefined {
+    return proxiedOrigin(req, (ip) => this.ipFilter.isTrustedProxy(ip), (value) => this.origins.has(value))
   }
 
   /** The same headers, serialized once per port change (see header-block.ts). */
@@ -143,8 +170,9 @@ export class SecurityContext {
 
   /**
    * The gate in front of every route and WebSocket handshake, in this order: IP lists,
-   * failed-auth lockout, rate limit, credentials (bearer token, else session cookie), CSRF for
-   * cookie-authenticated state-changing requests.
+   * failed-auth lockout, rate limit (per dashboard session for a valid session cookie, else per
+   * client IP), credentials (bearer token, else session cookie), CSRF for cookie-authenticated
+   * state-changing requests.
    */
   admit(req: IncomingMessage, policy: AdmitPolicy, service: ServiceName): Admission {
     const ip = this.clientIp(req)
@@ -156,11 +184,15 @@ export class SecurityContext {
 
     const lockout = this.authFailures.check(ip)
     if (!lockout.allowed) return deny(429, 'MFC_RATE_LIMITED', 'Too many failed authentication attempts', lockout.retryAfterSeconds)
-    const rate = this.limiter.take(ip)
+    const authorization = req.headers.authorization
+    const sessionId = authorization === undefined ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined
+    const session = sessionId ? this.sessions.get(sessionId) : undefined
+    // Only the token opens a session (POST /login, itself on the IP budget), so a session's own
+    // budget gives nothing to anonymous clients; a forged or expired cookie stays on the IP's.
+    const rate = session ? this.sessionLimiter.take(session.id) : this.limiter.take(ip)
     if (!rate.allowed) return deny(429, 'MFC_RATE_LIMITED', 'Rate limit exceeded', rate.retryAfterSeconds)
     if (policy.public) return {ok: true, ip, auth: null}
 
-    const authorization = req.headers.authorization
     if (authorization !== undefined) {
       if (this.verifiedAuthorization.get(req.socket) === authorization) return {ok: true, ip, auth: TOKEN_AUTH}
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
@@ -173,8 +205,6 @@ export class SecurityContext {
       return deny(401, 'MFC_UNAUTHORIZED', 'Invalid authentication credentials')
     }
 
-    const sessionId = readCookie(req.headers.cookie, SESSION_COOKIE)
-    const session = sessionId ? this.sessions.get(sessionId) : undefined
     if (!session) return deny(401, 'MFC_UNAUTHORIZED', 'Authentication required')
     if (!policy.websocket && STATE_CHANGING.has(req.method ?? 'GET')) {
       const presented = req.headers[CSRF_HEADER]

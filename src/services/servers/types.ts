@@ -73,6 +73,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the security layer before any plugin route runs; null only on public routes. */
     mfcAuth: AuthInfo | null
+    /**
+     * Dashboard server only: the public origin (`https://host[:port]`) when the request came
+     * through a trusted reverse proxy (see proxy.ts), else null.
+     */
+    mfcProxyOrigin: string | null
   }
 
   interface FastifyContextConfig {

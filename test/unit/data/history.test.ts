@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 import {existsSync} from 'node:fs'
-import {mkdtemp, readdir, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, rename, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -61,6 +61,41 @@ describe('history store (SQLite, WAL)', () => {
     history = await openHistory(join(dir, 'state', 'history.sqlite'), {retentionDays: 7, clock})
     expect(history.getSetting('k')).to.equal('v2')
     expect(history.getSetting('missing')).to.equal(undefined)
+  })
+
+  it('reopen() switches to a database renamed into place (mfc restore); without it writes go to the replaced file', async () => {
+    history.insert(series(5))
+    const replacement = join(dir, 'restored.sqlite')
+    const restored = await openHistory(replacement, {retentionDays: 7, clock})
+    restored.insert(series(2, Date.UTC(2026, 0, 5)))
+    restored.putSetting('alerts:thresholds', '[]')
+    restored.close()
+    // What restore does: side files and the old database aside, the new one renamed in.
+    const live = history.file
+    for (const extra of ['-wal', '-shm', '']) await rename(live + extra, `${live}${extra}.old`)
+    await rename(replacement, live)
+
+    history.insert(series(1, Date.UTC(2026, 0, 6)))
+    history.reopen()
+    history.insert(series(1, Date.UTC(2026, 0, 7)))
+    expect(history.count()).to.equal(3)
+    expect(history.getSetting('alerts:thresholds')).to.equal('[]')
+    expect(history.latest(3).map((r) => r.timestamp.slice(0, 10))).to.deep.equal(['2026-01-05', '2026-01-05', '2026-01-07'])
+    // SQLite does not checkpoint a moved database on close: its rows stay in the moved -wal.
+    await rename(`${live}-wal.old`, `${live}.old-wal`)
+    const old = await openHistory(`${live}.old`, {retentionDays: 7, clock})
+    expect(old.count(), 'the write before reopen() went to the replaced file').to.equal(6)
+    old.close()
+  })
+
+  it('reopen() of an unchanged file keeps everything and a closed store can be reopened', () => {
+    history.insert(series(4))
+    history.reopen()
+    expect(history.count()).to.equal(4)
+    history.close()
+    expect(() => history.count()).to.throw(/is closed/)
+    history.reopen()
+    expect(history.count()).to.equal(4)
   })
 
   it('exports CSV and JSON in pages, complete and parseable, without temp files', async () => {

@@ -3,7 +3,7 @@ import {expect} from 'chai'
 import {resolveConfig} from '../../../src/lib/config.js'
 import {CRON_TAG, cronLine, installCronLine, isMfcLine, parseSchedule, randomSchedule, removeCronLines} from '../../../src/services/deploy/cron.js'
 import {composeFile, dockerfile} from '../../../src/services/deploy/docker.js'
-import {dockerOptions, nginxOptions, renewalCommand, systemdOptions} from '../../../src/services/deploy/from-config.js'
+import {dockerOptions, nginxOptions, renewalCommand, serveSettingsBehind, systemdOptions} from '../../../src/services/deploy/from-config.js'
 import {nginxSite} from '../../../src/services/deploy/nginx.js'
 import {systemdUnits} from '../../../src/services/deploy/systemd.js'
 import {expectSnapshot} from '../../helpers/snapshot.js'
@@ -130,6 +130,14 @@ describe('deploy generators', () => {
       const webroot = nginxOptions(config(), {http: 80, https: 443})
       const withRoot = nginxSite({...webroot, acme: {webroot: '/var/www/acme'}})
       expect(withRoot).to.match(/location \^~ \/\.well-known\/acme-challenge\/ \{\s+root \/var\/www\/acme;/)
+    })
+
+    it('names what serve must trust behind it, and adds only what the config lacks', () => {
+      const options = nginxOptions(config({MFC_TRUSTED_PROXIES: '10.0.0.0/8', MFC_DASHBOARD_ORIGINS: 'https://mfc.example.org:8400'}), {http: 8000, https: 8400})
+      expect(serveSettingsBehind(config(), options)).to.deep.equal({trusted_proxies: ['127.0.0.1'], dashboard_origins: ['https://mfc.example.org:8400'], added: ['127.0.0.1', 'https://mfc.example.org:8400']})
+      expect(serveSettingsBehind(config({MFC_TRUSTED_PROXIES: '10.0.0.0/8', MFC_DASHBOARD_ORIGINS: 'https://mfc.example.org:8400'}), options))
+        .to.deep.equal({trusted_proxies: ['10.0.0.0/8', '127.0.0.1'], dashboard_origins: ['https://mfc.example.org:8400'], added: ['127.0.0.1']})
+      expect(nginxSite(options)).to.include('#   "dashboard_origins": ["https://mfc.example.org:8400"]')
     })
 
     it('refuses to proxy challenges to its own port', () => {

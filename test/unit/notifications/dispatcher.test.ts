@@ -57,6 +57,23 @@ describe('notification dispatcher', () => {
     expect(counts).to.deep.equal({errors: 1, renewals: 2, all: 3})
   })
 
+  it('sends an alert only when its threshold asks for it (email_notify), at the level its severity allows', async () => {
+    const channel = new ScriptedChannel('c', 'ok')
+    const dispatcher = new NotificationDispatcher([channel], 'all', fixedClock(ctx.now))
+    const bus = new MfcEventBus()
+    dispatcher.attach(bus)
+    bus.emit('alert:raised', {parameter: 'reservoir_concentration', value: 35, message: 'high', severity: 'warning', email_notify: false})
+    bus.emit('alert:raised', {parameter: 'total_power', value: 0, message: 'Total Power is 0, below 0.001', severity: 'warning', email_notify: true})
+    await dispatcher.flush()
+    expect(channel.received.map((n) => n.subject)).to.deep.equal(['Alert: total_power = 0 (warning)'])
+    const quiet = new ScriptedChannel('q', 'ok')
+    const renewalsOnly = new NotificationDispatcher([quiet], 'renewals', fixedClock(ctx.now))
+    renewalsOnly.attach(bus)
+    bus.emit('alert:raised', {parameter: 'total_power', value: 0, message: 'low', severity: 'warning', email_notify: true})
+    await renewalsOnly.flush()
+    expect(quiet.received).to.deep.equal([])
+  })
+
   it('never blocks the emitter, and a failing channel does not stop the others', async () => {
     const slow = new ScriptedChannel('webhook slow', 'hold')
     const broken = new ScriptedChannel('email broken', 'fail')

@@ -9,6 +9,7 @@ import type {Monitoring} from '../../data/monitoring.js'
 import {DataValidationError} from '../../data/reading.js'
 import type {ApiPlugin} from '../../data/server-types.js'
 import {parseSimulationConfig} from '../../data/simulation-runner.js'
+import {proxiedStreamUrl} from '../proxy.js'
 
 /** Largest accepted ingest body; the batch-size check gives the precise reason below it. */
 const INGEST_BODY_LIMIT = 32 * 1024 * 1024
@@ -135,9 +136,11 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
 
     app.get('/metrics', async (request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(monitoring.metricsText()))
 
-    app.get('/dashboard/info', async () => ({
+    // stream.url: the proxy's /ws/ when this page came through a trusted proxy (see proxy.ts),
+    // the same decision as the page's CSP; null: the page connects to `port` on its own host.
+    app.get('/dashboard/info', async (request) => ({
       certificates: monitoring.certificates().map((c) => ({name: c.name, not_after: c.notAfter.toISOString(), days_left: Math.floor((c.notAfter.getTime() - Date.now()) / 86_400_000)})),
-      stream: {port: monitoring.streamPort ?? null, clients: monitoring.hub.clientCount},
+      stream: {port: monitoring.streamPort ?? null, url: request.mfcProxyOrigin ? proxiedStreamUrl(request.mfcProxyOrigin) : null, clients: monitoring.hub.clientCount},
       services: monitoring.services(),
       history: {readings: monitoring.history.count(), retention_days: monitoring.history.retentionDays},
       simulation: monitoring.runner.status(),
