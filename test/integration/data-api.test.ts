@@ -291,4 +291,8 @@ describe('data API and stream of a real `mfc serve` process', function () {
     await Promise.all(three.map((c) => c.next('initial_data')))
     expect(await metric('mfc_stream_clients')).to.equal('3')
   })
+
+  it('writes no runtime warning (deprecations, experimental features) to its output', () => {
+    expect(serve.output()).not.to.match(/Warning|DEP\d+/)
+  })
 })

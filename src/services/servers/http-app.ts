@@ -2,7 +2,7 @@ import {type Server as HttpsServer, createServer} from 'node:https'
 import type {Socket} from 'node:net'
 
 // The only importer of fastify: the API and dashboard servers are built here.
-import Fastify, {type FastifyError, type FastifyInstance} from 'fastify'
+import Fastify, {type FastifyError, type FastifyInstance, LogController} from 'fastify'
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
@@ -64,7 +64,7 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   const app = Fastify({
     logger: false,
     // Not even a no-op log call with a fresh object per request.
-    disableRequestLogging: true,
+    logController: new LogController({disableRequestLogging: true}),
     bodyLimit: config.settings.body_limit_bytes,
     return503OnClosing: true,
     serverFactory(handler) {
