@@ -7,6 +7,7 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v' || args[0]
   const {version} = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
   process.stdout.write(`mfc/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
 } else {
-  const {execute} = await import('@oclif/core')
+  // The CLI bundle (scripts/build-cli.mjs): oclif's core and the commands in one file.
+  const {execute} = await import('../dist/bundle/index.js')
   await execute({dir: import.meta.url})
 }

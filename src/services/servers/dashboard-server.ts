@@ -1,5 +1,5 @@
 import {existsSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import type {MfcConfig} from '../../lib/config.js'
@@ -12,8 +12,19 @@ import type {SecurityContext} from './security.js'
 import type {TlsContextManager} from './tls-context.js'
 import type {ManagedServer, ServerPlugin} from './types.js'
 
-/** `<package>/dist/dashboard`, where the dashboard build goes (from src/ or dist/ alike). */
-export const DEFAULT_ASSETS_DIR = join(fileURLToPath(new URL('../../../', import.meta.url)), 'dist', 'dashboard')
+/**
+ * `<package>/dist/dashboard`, where the dashboard build goes. The package is the nearest
+ * directory above this module with a package.json: this file runs from src/ (tests), dist/
+ * (tsc) and dist/bundle/ (the CLI bundle) at different depths.
+ */
+export const DEFAULT_ASSETS_DIR = join(packageRoot(dirname(fileURLToPath(import.meta.url))), 'dist', 'dashboard')
+
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir
+    if (dirname(dir) === dir) return from
+  }
+}
 
 export interface DashboardServerOptions {
   config: MfcConfig
