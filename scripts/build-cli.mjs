@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// Bundles the CLI (oclif's core, the commands and everything they import, but not the heavy
-// packages, which stay lazy imports from node_modules) into dist/bundle/index.js plus chunks for
-// the dynamically imported parts. Loading ~160 small CommonJS files of @oclif/core and its
-// dependencies one by one was about a third of `mfc cert monitor`'s start-up; one file is not.
-// package.json's oclif.commands points at the bundle's COMMANDS ("explicit" strategy), and
-// bin/run.js takes `execute` from it, so commands and the runner share one copy of oclif.
+// Bundles the CLI into dist/bundle: index.js (oclif's `execute`, for bin/run.js), one entry per
+// command under commands/ (oclif's usual file-tree discovery, so a run loads only its own
+// command), and shared chunks holding oclif's core and mfc's modules. The heavy packages are not
+// bundled: they stay lazy imports from node_modules. Loading ~160 small CommonJS files of
+// @oclif/core and its dependencies one by one was about a third of `mfc cert monitor`'s
+// start-up; a few chunks are not.
 import {readFileSync, readdirSync, rmSync} from 'node:fs'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -15,7 +15,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const commandsDir = join(root, 'src', 'commands')
 const out = join(root, 'dist', 'bundle')
 
-/** Command id (topic:name, as oclif derives it from the file tree) to source file. */
 function commandFiles(dir) {
   return readdirSync(dir, {withFileTypes: true}).flatMap((entry) => {
     const path = join(dir, entry.name)
@@ -24,15 +23,8 @@ function commandFiles(dir) {
   })
 }
 
-const commands = commandFiles(commandsDir).sort().map((file, index) => {
-  const id = relative(commandsDir, file).replace(/\.ts$/, '').replace(/\/index$/, '').split('/').join(':')
-  return {id, name: `C${index}`, file: './' + relative(root, file).split('\\').join('/')}
-})
-const entry = [
-  "export {execute} from '@oclif/core'",
-  ...commands.map((c) => `import ${c.name} from '${c.file}'`),
-  `export const COMMANDS = {${commands.map((c) => `'${c.id}': ${c.name}`).join(', ')}}`,
-].join('\n')
+const entryPoints = {index: join(root, 'src', 'cli', 'run.ts')}
+for (const file of commandFiles(commandsDir)) entryPoints[join('commands', relative(commandsDir, file).replace(/\.ts$/, ''))] = file
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 // Our own dependencies stay in node_modules (lazy imports, native code, data files), except
@@ -41,9 +33,9 @@ const external = [...Object.keys(pkg.dependencies ?? {}).filter((name) => name !
 
 rmSync(out, {recursive: true, force: true})
 await build({
-  stdin: {contents: entry, resolveDir: root, sourcefile: 'mfc-cli.ts', loader: 'ts'},
+  entryPoints,
   outdir: out,
-  entryNames: 'index',
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   splitting: true,
   format: 'esm',
