@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cold start of whole processes, mfc against its baselines in the same run (hyperfine):
-#   mfc --version, mfc cert monitor --json   vs  certbot certificates
+#   mfc --version, mfc cert monitor --json   vs  certbot certificates (and node -e 0, the floor)
 #   mfc ssl init --domain localhost --yes    vs  openssl req -x509 -newkey ec (one self-signed cert)
 # Usage: bench/cli-start.sh [runs]   (build first: npm run build). Prints medians and ratios.
 set -euo pipefail
@@ -18,7 +18,8 @@ mkdir -p "$work/le/config"
 hyperfine --style none --warmup 2 --runs "$runs" --export-json "$work/start.json" \
   -n 'mfc --version' "$mfc --version" \
   -n 'mfc cert monitor --json' "$mfc cert monitor --json" \
-  -n 'certbot certificates' "certbot certificates $certbot_dirs" >/dev/null
+  -n 'certbot certificates' "certbot certificates $certbot_dirs" \
+  -n 'node -e 0 (the floor)' "node -e 0" >/dev/null
 
 hyperfine --style none --warmup 1 --runs "$runs" --export-json "$work/issue.json" \
   -n 'mfc ssl init (CA exists)' "$mfc ssl init --domain localhost --yes --force" \
