@@ -123,8 +123,8 @@ describe('ACME failure handling (integration)', function () {
       expect(existsSync(join(t.stateDir, 'certs'))).to.equal(false)
     })
 
-    /** A directory whose newAccount always answers 429 rateLimited with the given Retry-After. */
-    async function rateLimitingCa(retryAfter: string): Promise<HttpsStub> {
+    /** A directory (with nonces) whose every other ACME request gets `status` and the problem `problem`. */
+    function failingCa(status: number, problem: {type: string; detail: string}, extraHeaders: Record<string, string> = {}): Promise<HttpsStub> {
       let nonce = 0
       return startHttpsStub(tls, (req, res, base) => {
         const headers = {'Replay-Nonce': `nonce-${++nonce}`, 'Cache-Control': 'no-store'}
@@ -135,23 +135,17 @@ describe('ACME failure handling (integration)', function () {
           return
         }
 
-        sendJson(res, 429, {type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new registrations (10) from this IP address in the last 3h0m0s', status: 429}, {...headers, 'Retry-After': retryAfter})
+        sendJson(res, status, {...problem, status}, {...headers, ...extraHeaders})
       })
     }
 
-    it('a CA answering 5xx is retried with backoff, then fails clearly and writes nothing', async () => {
-      let nonce = 0
-      stub = await startHttpsStub(tls, (req, res, base) => {
-        const headers = {'Replay-Nonce': `nonce-${++nonce}`, 'Cache-Control': 'no-store'}
-        if (req.url === '/dir') return sendJson(res, 200, {newNonce: `${base}/nonce`, newAccount: `${base}/acct`, newOrder: `${base}/order`, revokeCert: `${base}/revoke`, keyChange: `${base}/key`})
-        if (req.url === '/nonce') {
-          res.writeHead(200, headers)
-          res.end()
-          return
-        }
+    /** A directory whose newAccount always answers 429 rateLimited with the given Retry-After. */
+    function rateLimitingCa(retryAfter: string): Promise<HttpsStub> {
+      return failingCa(429, {type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new registrations (10) from this IP address in the last 3h0m0s'}, {'Retry-After': retryAfter})
+    }
 
-        sendJson(res, 503, {type: 'urn:ietf:params:acme:error:serverInternal', detail: 'the CA is having a bad day', status: 503}, headers)
-      })
+    it('a CA answering 5xx is retried with backoff, then fails clearly and writes nothing', async () => {
+      stub = await failingCa(503, {type: 'urn:ietf:params:acme:error:serverInternal', detail: 'the CA is having a bad day'})
       const result = await runCli(['ssl', 'init', '--domain', 'flaky.mfc.example', '--acme-directory', `${stub.url}/dir`, '--http-port', String(await freePort()), '--json'], {env})
       expect(result.code).to.equal(5)
       const {error} = parseJson<ErrorJson>(result)
