@@ -1,6 +1,7 @@
 import {expect} from 'chai'
 import {readFile, readdir} from 'node:fs/promises'
 import {join, relative} from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 import {ERROR_CODES} from '../../src/lib/errors.js'
 import {ROOT, tempEnv} from '../helpers/cli.js'
@@ -100,6 +101,29 @@ describe('architecture', () => {
       }
     })
   }
+
+  it('bin/dev.js runs the commands from src/ (through tsx), bin/run.js from the bundle', async function () {
+    this.timeout(60_000)
+    const t = await tempEnv()
+    try {
+      const loaded = async (bin: string, log: string) => {
+        const tsx = bin === 'dev.js' ? ['--import', 'tsx'] : []
+        const result = await runNode([...tsx, '--import', join(ROOT, 'test', 'helpers', 'record-imports.mjs'), join(ROOT, 'bin', bin), 'cert', 'monitor', '--json'], {...t.env, MFC_TEST_IMPORT_LOG: log})
+        expect(result.code, bin).to.be.oneOf([0, 3])
+        return (await readFile(log, 'utf8')).split('\n')
+      }
+
+      const dev = await loaded('dev.js', join(t.dir, 'dev.log'))
+      expect(dev.some((url) => url.endsWith('/src/commands/cert/monitor.ts'))).to.equal(true)
+      const own = (dir: string) => (url: string) => url.startsWith(pathToFileURL(join(ROOT, dir)).href + '/')
+      expect(dev.some(own('dist'))).to.equal(false)
+      const built = await loaded('run.js', join(t.dir, 'run.log'))
+      expect(built.some((url) => url.endsWith('/dist/bundle/commands/cert/monitor.js'))).to.equal(true)
+      expect(built.some(own('src'))).to.equal(false)
+    } finally {
+      await t.cleanup()
+    }
+  })
 
   it('every error code is unique, has an exit code and is documented in the README', async () => {
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
