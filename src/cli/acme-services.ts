@@ -1,9 +1,11 @@
 import {systemClock} from '../lib/clock.js'
 import type {MfcConfig} from '../lib/config.js'
+import {ConfigError} from '../lib/errors.js'
 import {AriClient, ariRenewAt} from '../services/acme/ari.js'
 import {chooseResponder} from '../services/acme/challenge-select.js'
 import {dryRunDirectory} from '../services/acme/directories.js'
 import type {RenewOptions} from '../services/certificates/cert-manager.js'
+import type {ExternalAccountBinding} from '../services/issuers/acme-issuer.js'
 import type {Issuer} from '../services/issuers/issuer.js'
 import type {StoredCert} from '../services/store/cert-store.js'
 
@@ -12,16 +14,49 @@ import type {StoredCert} from '../services/store/cert-store.js'
  * `paths.acmeDir`, HTTP-01 through the shared challenge directory plus `webroot` or a
  * listener on `http_port`. The issuer module (and acme-client) load only here, on demand.
  */
-export async function acmeIssuer(config: MfcConfig, directoryUrl: string): Promise<Issuer> {
+export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}): Promise<Issuer> {
+  const externalAccount = externalAccountBinding(config, eab)
   const {AcmeIssuer} = await import('../services/issuers/acme-issuer.js')
   const {settings, paths} = config
   return new AcmeIssuer({
     directoryUrl,
     email: settings.email,
+    externalAccount,
     acmeDir: paths.acmeDir,
     responder: await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot}),
     clock: systemClock,
   })
+}
+
+export interface EabFlags {
+  'eab-kid'?: string
+  'eab-hmac-key'?: string
+}
+
+/**
+ * The External Account Binding for a new account: flags first, else MFC_ACME_EAB_KID and
+ * MFC_ACME_EAB_HMAC_KEY. Both or neither; the key must be base64url (as CAs print it). Errors
+ * name the flag or variable, never the key.
+ */
+export function externalAccountBinding(config: MfcConfig, flags: EabFlags): ExternalAccountBinding | undefined {
+  const fromFlags = flags['eab-kid'] !== undefined || flags['eab-hmac-key'] !== undefined
+  const kid = fromFlags ? flags['eab-kid'] : config.secrets.acmeEabKid
+  const hmacKey = fromFlags ? flags['eab-hmac-key'] : config.secrets.acmeEabHmacKey
+  const [kidName, keyName] = fromFlags ? ['--eab-kid', '--eab-hmac-key'] : ['MFC_ACME_EAB_KID', 'MFC_ACME_EAB_HMAC_KEY']
+  if (!kid && !hmacKey) return undefined
+  if (!kid || !hmacKey) {
+    throw new ConfigError(`External Account Binding needs both ${kidName} and ${keyName}; only ${kid ? kidName : keyName} was given.`, {
+      code: 'MFC_CONFIG_MISSING', suggestions: [`Give both (the CA shows them together), or neither for a CA without EAB.`],
+    })
+  }
+
+  if (!/^[\w-]+={0,2}$/.test(hmacKey)) {
+    throw new ConfigError(`${keyName} is not a base64url HMAC key.`, {
+      code: 'MFC_CONFIG_VALUE', suggestions: [`Copy the EAB HMAC key exactly as the CA shows it (letters, digits, - and _).`],
+    })
+  }
+
+  return {kid, hmacKey}
 }
 
 /** The renewal parts that depend on a lineage's issuer: which CA to ask, and its ARI window. */

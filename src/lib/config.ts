@@ -79,6 +79,9 @@ export type SettingOverrides = {[K in SettingKey]?: Settings[K] | undefined}
 
 export interface Secrets {
   apiToken?: string
+  /** ACME External Account Binding for CAs that require it (MFC_ACME_EAB_KID, MFC_ACME_EAB_HMAC_KEY). */
+  acmeEabKid?: string
+  acmeEabHmacKey?: string
   sessionSecret?: string
   csrfSecret?: string
   jwtSecret?: string
@@ -424,6 +427,8 @@ function sourceLabel(source: SettingSource, paths: MfcPaths): string {
 function readSecrets(env: NodeJS.ProcessEnv): Secrets {
   return {
     apiToken: env.MFC_API_TOKEN || undefined,
+    acmeEabKid: env.MFC_ACME_EAB_KID || undefined,
+    acmeEabHmacKey: env.MFC_ACME_EAB_HMAC_KEY || undefined,
     sessionSecret: env.MFC_SESSION_SECRET || undefined,
     csrfSecret: env.MFC_CSRF_SECRET || undefined,
     jwtSecret: env.MFC_JWT_SECRET || undefined,

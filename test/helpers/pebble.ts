@@ -18,6 +18,8 @@ export interface PebbleOptions {
   validityPeriod?: number
   /** Reuse a listener certificate minted earlier (a process that must trust it from its start). */
   tls?: ListenerTls
+  /** External Account Binding required, with these key IDs and base64url HMAC keys. */
+  externalAccountKeys?: Record<string, string>
 }
 
 /** A listener CA and certificate for 127.0.0.1/localhost, shared by Pebble and test stubs. */
@@ -114,7 +116,8 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
   const config = {pebble: {
     listenAddress: `127.0.0.1:${listen}`, managementListenAddress: `127.0.0.1:${management}`,
     certificate: tls.certFile, privateKey: tls.keyFile, httpPort, tlsPort,
-    ocspResponderURL: '', externalAccountBindingRequired: false,
+    ocspResponderURL: '', externalAccountBindingRequired: options.externalAccountKeys !== undefined,
+    ...(options.externalAccountKeys ? {externalAccountMACKeys: options.externalAccountKeys} : {}),
     ...(options.validityPeriod ? {certificateValidityPeriod: options.validityPeriod} : {}),
   }}
   await writeFile(join(dir, 'pebble-config.json'), JSON.stringify(config))

@@ -6,7 +6,7 @@ import {MfcCommand} from '../../cli/base-command.js'
 import {askConfirm} from '../../cli/prompts.js'
 import {outputMode, runSteps} from '../../cli/render.js'
 import {askSslInit, renderSslInit} from '../../cli/ssl-init-view.js'
-import {acmeIssuer} from '../../cli/acme-services.js'
+import {type EabFlags, acmeIssuer} from '../../cli/acme-services.js'
 import {ssl} from '../../cli/services.js'
 import {ConfigError, StoreError} from '../../lib/errors.js'
 import type {CertManager} from '../../services/certificates/cert-manager.js'
@@ -64,6 +64,8 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
     'acme-directory': Flags.string({description: 'Directory URL of any RFC 8555 CA (ZeroSSL, step-ca, Pebble...) instead of Let\'s Encrypt.', exclusive: ['cert-file']}),
     'http-port': Flags.integer({description: 'Port of the HTTP-01 listener (default 80, the port CAs validate on).', min: 1, max: 65_535}),
     webroot: Flags.string({description: 'Write challenge files under DIR/.well-known/acme-challenge/ for the web server already on port 80.'}),
+    'eab-kid': Flags.string({description: 'External Account Binding key ID, for CAs that require one (ZeroSSL, many step-ca setups); also MFC_ACME_EAB_KID.', dependsOn: ['eab-hmac-key'], exclusive: ['cert-file']}),
+    'eab-hmac-key': Flags.string({description: 'External Account Binding HMAC key (base64url) for --eab-kid; also MFC_ACME_EAB_HMAC_KEY. Used once, to register the account; never stored.', dependsOn: ['eab-kid'], exclusive: ['cert-file']}),
     force: Flags.boolean({char: 'f', description: 'Replace an existing certificate without asking (the old version stays in the store).'}),
     yes: Flags.boolean({char: 'y', description: 'Never prompt; fail if something required is missing.'}),
   }
@@ -84,6 +86,12 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
       webroot: flags.webroot,
     })
     let acme = flags.letsencrypt || flags.staging || Boolean(flags['acme-directory']) || (!flags['cert-file'] && config.settings.use_letsencrypt)
+    if (!acme && (flags['eab-kid'] || flags['eab-hmac-key'])) {
+      throw new ConfigError('--eab-kid and --eab-hmac-key are for ACME CAs, and this run uses the local CA.', {
+        code: 'MFC_CONFIG_VALUE', suggestions: ['Add --acme-directory URL (or --letsencrypt) to order from the CA that gave you the key.'],
+      })
+    }
+
     let email = config.settings.email
     let custom = flags['cert-file'] ? {certFile: flags['cert-file'], keyFile: flags['key-file']!} : undefined
 
@@ -141,10 +149,10 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
   }
 
   /** Orders from the ACME CA and remembers how (directory, port, webroot) for renewals. */
-  private async issueAcme(manager: CertManager, names: string[], email: string, replace: boolean, flags: {staging: boolean; 'acme-directory'?: string; 'http-port'?: number; webroot?: string; config?: string}, mode: ReturnType<typeof outputMode>) {
+  private async issueAcme(manager: CertManager, names: string[], email: string, replace: boolean, flags: {staging: boolean; 'acme-directory'?: string; 'http-port'?: number; webroot?: string; config?: string} & EabFlags, mode: ReturnType<typeof outputMode>) {
     const config = this.loadConfig(flags.config)
     const directory = issuanceDirectory(config.settings)
-    const issuer = await acmeIssuer({...config, settings: {...config.settings, email}}, directory)
+    const issuer = await acmeIssuer({...config, settings: {...config.settings, email}}, directory, flags)
     const keySpec = keySpecFromSettings(config.settings)
     return runSteps(mode, `Ordering a certificate for ${names.join(', ')} (${describeKeySpec(keySpec)}) from ${directory}`, (step) => manager.obtain({
       domains: names, issuer, keySpec, replace, command: 'ssl init', onStep: step,

@@ -12,6 +12,8 @@ export interface AccountRecord {
   directory: string
   url: string
   email: string
+  /** The External Account Binding key ID the account was registered with, if any (never the key). */
+  eabKid?: string
   createdAt: string
 }
 

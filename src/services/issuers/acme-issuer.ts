@@ -36,10 +36,19 @@ interface HttpClientInternals {
   maxBadNonceRetries: number
 }
 
+/** RFC 8555 §7.3.4 External Account Binding: the key ID and MAC key a CA hands out (ZeroSSL, step-ca...). */
+export interface ExternalAccountBinding {
+  kid: string
+  /** base64url, as CAs print it. */
+  hmacKey: string
+}
+
 export interface AcmeIssuerOptions {
   directoryUrl: string
   /** Contact for the account ('' registers without one). */
   email: string
+  /** Bound to the account when one is registered; CAs that require it refuse accounts without. */
+  externalAccount?: ExternalAccountBinding
   acmeDir: string
   responder: ChallengeResponder
   clock: Clock
@@ -140,7 +149,8 @@ export class AcmeIssuer implements Issuer {
     const {directoryUrl, email} = this.options
     this.setStep(request, `Registering an ACME account${email ? ` for ${email}` : ''}`)
     await client.createAccount({termsOfServiceAgreed: true, ...(email ? {contact: [`mailto:${email}`]} : {})})
-    await this.accounts.save({directory: directoryUrl, url: client.getAccountUrl(), email, createdAt: this.options.clock.now().toISOString()})
+    const eabKid = this.options.externalAccount?.kid
+    await this.accounts.save({directory: directoryUrl, url: client.getAccountUrl(), email, ...(eabKid ? {eabKid} : {}), createdAt: this.options.clock.now().toISOString()})
   }
 
   /**
@@ -163,7 +173,8 @@ export class AcmeIssuer implements Issuer {
   }
 
   private client(acme: AcmeParts, accountKey: string, accountUrl?: string): AcmeClient {
-    const client = new acme.Client({directoryUrl: this.options.directoryUrl, accountKey, ...(accountUrl ? {accountUrl} : {})})
+    const {directoryUrl, externalAccount} = this.options
+    const client = new acme.Client({directoryUrl, accountKey, ...(accountUrl ? {accountUrl} : {}), ...(externalAccount ? {externalAccountBinding: externalAccount} : {})})
     this.instrument(client)
     return client
   }
@@ -339,7 +350,9 @@ export class AcmeIssuer implements Issuer {
       code: rateLimited ? 'MFC_ISSUER_RATE_LIMITED' : 'MFC_ISSUER_FAILED',
       cause: error,
       problem: problem ? {type: problem.type, detail: problem.detail, status: problem.status, url: problem.url} : {detail},
-      suggestions: suggestionsFor(problem?.type, errnoCode(error)),
+      suggestions: /external account/i.test(detail) && problem?.type !== `${PROBLEM}externalAccountRequired`
+        ? ['The CA could not verify the External Account Binding: copy the key ID and HMAC key again from the CA (--eab-kid, --eab-hmac-key or MFC_ACME_EAB_*); some CAs accept each pair only once.']
+        : suggestionsFor(problem?.type, errnoCode(error)),
     })
   }
 }
@@ -408,6 +421,8 @@ function suggestionsFor(type: string | undefined, errno: string | undefined): st
       return ['Fix the email address (--email) and try again.']
     case 'userActionRequired':
       return ['Open the CA\'s terms of service (see its directory) and accept them.']
+    case 'externalAccountRequired':
+      return ['This CA registers accounts only with External Account Binding: get a key ID and HMAC key from the CA (ZeroSSL: Developer section of its dashboard) and pass --eab-kid and --eab-hmac-key, or set MFC_ACME_EAB_KID and MFC_ACME_EAB_HMAC_KEY.']
     default:
       return [errno ? 'Check the network connection to the CA.' : 'Run again with --debug for the full exchange.', 'Nothing was changed: the current certificate stays in place.']
   }
