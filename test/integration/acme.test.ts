@@ -109,6 +109,26 @@ describe('ACME issuance and renewal against Pebble (integration)', function () {
     expect(await fs.readFile(join(t.stateDir, 'acme', accountDir, 'account.json'), 'utf8')).to.equal(before.record)
   })
 
+  it('a new --email updates the existing account\'s contact at the CA (no second account)', async () => {
+    expectOk(await init(['contact.mfc.example']))
+    const [accountDir] = await fs.readdir(join(t.stateDir, 'acme'))
+    const recordFile = join(t.stateDir, 'acme', accountDir, 'account.json')
+    const before = JSON.parse(await fs.readFile(recordFile, 'utf8')) as {url: string; email: string}
+    expect(before.email).to.equal('admin@mfc.example')
+
+    const second = await runCli(['ssl', 'init', '--domain', 'contact.mfc.example', '--email', 'ops@mfc.example', '--force'], {env})
+    expectOk(second)
+    expect(second.stdout).to.include("Updating the account's contact to ops@mfc.example").and.not.include('Registering an ACME account')
+    const after = JSON.parse(await fs.readFile(recordFile, 'utf8')) as {url: string; email: string}
+    expect(after).to.include({url: before.url, email: 'ops@mfc.example'})
+    // What the CA itself now has for this account key.
+    const script = `const acme = require('acme-client'); const fs = require('node:fs');
+      new acme.Client({directoryUrl: process.argv[1], accountKey: fs.readFileSync(process.argv[2])})
+        .createAccount({onlyReturnExisting: true}).then((a) => console.log(JSON.stringify(a.contact)))`
+    const {stdout} = await run(process.execPath, ['-e', script, pebble.directory, join(t.stateDir, 'acme', accountDir, 'account-key.pem')], {env: {...process.env, ...pebble.env}})
+    expect(JSON.parse(stdout)).to.deep.equal(['mailto:ops@mfc.example'])
+  })
+
   it('answers HTTP-01 through --webroot files served by an existing web server', async () => {
     const webroot = join(t.dir, 'www')
     await fs.mkdir(webroot)

@@ -4,7 +4,7 @@ import type {Clock} from '../../lib/clock.js'
 import {IssuerError, MfcError, errnoCode} from '../../lib/errors.js'
 import {type Logger, silentLogger} from '../../lib/logger.js'
 import {type BackoffOptions, backoffDelay, parseRetryAfter, retry, sleep} from '../../lib/retry.js'
-import {AccountStore} from '../acme/account-store.js'
+import {type AccountRecord, AccountStore} from '../acme/account-store.js'
 import type {ChallengeResponder} from '../acme/challenge-responder.js'
 import type {KeySpec} from '../certificates/key-spec.js'
 import {splitPemChain} from '../certificates/inspect.js'
@@ -142,7 +142,25 @@ export class AcmeIssuer implements Issuer {
     const record = key.created ? undefined : await this.accounts.record(directoryUrl)
     const client = this.client(acme, key.pem, record?.url)
     if (!record) await this.register(client, request)
+    else if (this.options.email && this.options.email !== record.email) await this.updateContact(client, record, request)
     return client
+  }
+
+  /**
+   * A new --email (or config email) for an existing account: the CA is told, like certbot's
+   * update_account. Secondary to the order: if the CA refuses, the order goes on with the old
+   * contact (and a forgotten account is registered again, with the new one, by `order`).
+   */
+  private async updateContact(client: AcmeClient, record: AccountRecord, request: IssueRequest): Promise<void> {
+    const {email} = this.options
+    this.setStep(request, `Updating the account's contact to ${email}`)
+    try {
+      await client.updateAccount({contact: [`mailto:${email}`]})
+      await this.accounts.save({...record, email})
+    } catch (error) {
+      this.log.warn({err: (error as Error).message, problem: this.lastProblem}, 'account contact not updated')
+      this.lastProblem = undefined
+    }
   }
 
   private async register(client: AcmeClient, request: IssueRequest): Promise<void> {
