@@ -69,6 +69,7 @@ export interface Settings {
   ws_send_buffer_bytes: number
   /** How long shutdown waits for in-flight requests before closing connections. */
   shutdown_timeout_ms: number
+  security_header_block: boolean
 }
 
 export type SettingKey = keyof Settings
@@ -154,6 +155,7 @@ const SPECS: Record<SettingKey, Spec> = {
   ws_max_message_bytes: {kind: 'int', min: 128},
   ws_send_buffer_bytes: {kind: 'int', min: 1024},
   shutdown_timeout_ms: {kind: 'int', min: 0},
+  security_header_block: {kind: 'bool', env: 'MFC_SECURITY_HEADER_BLOCK'},
 }
 
 /** Keys the Python system wrote that mfc reads but does not use for anything new. */
@@ -199,6 +201,7 @@ const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
   ws_max_message_bytes: 1_048_576,
   ws_send_buffer_bytes: 1_048_576,
   shutdown_timeout_ms: 10_000,
+  security_header_block: true,
 }
 
 /** Keys other mfc services own in the same file (notifications, servers...): known, not warned. */

@@ -37,7 +37,7 @@ export function createHardenedHttpsServer(
   const {headers_timeout_ms: headersTimeout, request_timeout_ms: requestTimeout, max_connections: maxConnections} = config.settings
   const server = createServer({
     ...tls.serverOptions(),
-    ...(headers && CAN_PREPEND_HEADERS ? {ServerResponse: responseClassWithHeaders(headers)} : {}),
+    ...(headers && presetsHeaders(config) ? {ServerResponse: responseClassWithHeaders(headers)} : {}),
     headersTimeout,
     requestTimeout,
     keepAliveTimeout: 5000,
@@ -48,9 +48,13 @@ export function createHardenedHttpsServer(
   return server
 }
 
-/** False when the security headers must be set per response (no header-block support). */
-export function presetsHeaders(): boolean {
-  return CAN_PREPEND_HEADERS
+/**
+ * False when the security headers must be set per response: this Node lacks the hook the
+ * header block needs, or `security_header_block` is off (an escape hatch, should a Node release
+ * change that internal; same headers, slower).
+ */
+export function presetsHeaders(config: MfcConfig): boolean {
+  return CAN_PREPEND_HEADERS && config.settings.security_header_block
 }
 
 /**
@@ -81,7 +85,7 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
 
   app.decorateRequest('mfcAuth', null)
   app.decorateRequest('mfcProxyOrigin', null)
-  const perResponseHeaders = !presetsHeaders()
+  const perResponseHeaders = !presetsHeaders(config)
   // Sync hook: no promise per request. The security headers come with every response from the
   // server's ServerResponse class, not from here; a dashboard page through a trusted proxy
   // sets its own CSP (its headers replace the block's).

@@ -67,7 +67,7 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
   const sendLimit = config.settings.ws_send_buffer_bytes
   const wss = new WebSocketServer({noServer: true, maxPayload: config.settings.ws_max_message_bytes, perMessageDeflate: false, clientTracking: true})
   const server: HttpsServer = createHardenedHttpsServer(config, options.tls, (req, res) => answerPlain(req, res), () => security.securityHeaderBlock('api'))
-  const perResponseHeaders = !presetsHeaders()
+  const perResponseHeaders = !presetsHeaders(config)
   options.tls.register('streamer', server)
   server.on('connection', (socket: Socket) => {
     const peer = socket.remoteAddress
