@@ -368,9 +368,7 @@ export class AcmeIssuer implements Issuer {
       code: rateLimited ? 'MFC_ISSUER_RATE_LIMITED' : 'MFC_ISSUER_FAILED',
       cause: error,
       problem: problem ? {type: problem.type, detail: problem.detail, status: problem.status, url: problem.url} : {detail},
-      suggestions: /external account/i.test(detail) && problem?.type !== `${PROBLEM}externalAccountRequired`
-        ? ['The CA could not verify the External Account Binding: copy the key ID and HMAC key again from the CA (--eab-kid, --eab-hmac-key or MFC_ACME_EAB_*); some CAs accept each pair only once.']
-        : suggestionsFor(problem?.type, errnoCode(error)),
+      suggestions: suggestionsFor(problem?.type, detail, errnoCode(error)),
     })
   }
 }
@@ -428,8 +426,14 @@ function describeNetworkError(error: unknown): string {
   return code && !message.includes(code) ? `${message} (${code})` : message
 }
 
-function suggestionsFor(type: string | undefined, errno: string | undefined): string[] {
-  switch (type?.replace(PROBLEM, '')) {
+function suggestionsFor(type: string | undefined, detail: string, errno: string | undefined): string[] {
+  const kind = type?.replace(PROBLEM, '')
+  // A binding the CA could not verify comes as `unauthorized` or `malformed`, told by its detail.
+  if (kind !== 'externalAccountRequired' && /external account/i.test(detail)) {
+    return ['The CA could not verify the External Account Binding: copy the key ID and HMAC key again from the CA (--eab-kid, --eab-hmac-key or MFC_ACME_EAB_*); some CAs accept each pair only once.']
+  }
+
+  switch (kind) {
     case 'rejectedIdentifier':
     case 'unsupportedIdentifier':
       return ['The CA will not issue for one of these names: check the spelling, and that it is a public DNS name.']

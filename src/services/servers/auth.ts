@@ -31,7 +31,7 @@ export interface ApiToken {
  */
 export async function resolveApiToken(config: MfcConfig): Promise<ApiToken> {
   if (config.secrets.apiToken) return {token: config.secrets.apiToken, source: 'env'}
-  const file = config.settings.api_token_file ?? config.paths.apiTokenFile
+  const file = apiTokenFile(config)
   try {
     const token = (await fs.readFile(file, 'utf8')).trim()
     if (token.length < 16) {
@@ -58,8 +58,12 @@ export async function resolveApiToken(config: MfcConfig): Promise<ApiToken> {
  */
 export async function readApiToken(config: MfcConfig): Promise<string | undefined> {
   if (config.secrets.apiToken) return config.secrets.apiToken
-  const token = await fs.readFile(config.settings.api_token_file ?? config.paths.apiTokenFile, 'utf8').catch(() => '')
+  const token = await fs.readFile(apiTokenFile(config), 'utf8').catch(() => '')
   return token.trim() || undefined
+}
+
+function apiTokenFile(config: MfcConfig): string {
+  return config.settings.api_token_file ?? config.paths.apiTokenFile
 }
 
 export interface Session {

@@ -101,8 +101,7 @@ export class SecurityContext {
     this.origins = new Set([...dashboards, ...this.config.settings.dashboard_origins])
     // CSP host-sources cannot be IPv6 literals (Chromium logs an error and drops `https://[::1]:…`).
     const connect = this.names.filter((name) => isIP(name) !== 6).flatMap((name) => [origin('https', name, ports.api), origin('wss', name, ports.streamer)])
-    const base = {enableHsts: this.config.settings.enable_hsts, hstsMaxAge: this.config.settings.hsts_max_age, enableCsp: this.config.settings.enable_csp, connectSources: connect}
-    this.headers = {api: buildSecurityHeaders({...base, noStore: true}), dashboard: buildSecurityHeaders({...base, noStore: false})}
+    this.headers = {api: this.buildHeaders(connect, true), dashboard: this.buildHeaders(connect, false)}
     this.blocks = {api: buildHeaderBlock(this.headers.api), dashboard: buildHeaderBlock(this.headers.dashboard)}
     this.proxiedHeaders.clear()
   }
@@ -117,12 +116,16 @@ export class SecurityContext {
     if (kind === 'api' || proxied === undefined) return this.headers[kind]
     let headers = this.proxiedHeaders.get(proxied)
     if (!headers) {
-      const {enable_hsts: enableHsts, hsts_max_age: hstsMaxAge, enable_csp: enableCsp} = this.config.settings
-      headers = buildSecurityHeaders({enableHsts, hstsMaxAge, enableCsp, noStore: false, connectSources: [proxied.replace(/^https:/, 'wss:')]})
+      headers = this.buildHeaders([proxied.replace(/^https:/, 'wss:')], false)
       this.proxiedHeaders.set(proxied, headers)
     }
 
     return headers
+  }
+
+  private buildHeaders(connectSources: string[], noStore: boolean): Record<string, string> {
+    const {enable_hsts: enableHsts, hsts_max_age: hstsMaxAge, enable_csp: enableCsp} = this.config.settings
+    return buildSecurityHeaders({enableHsts, hstsMaxAge, enableCsp, noStore, connectSources})
   }
 
   /** The public origin of a request that came through a trusted reverse proxy (see proxy.ts). */
