@@ -76,14 +76,19 @@ export interface Session {
  * Dashboard login sessions, in memory (a restart logs everyone out, which is the safe
  * direction). Ids and CSRF tokens are 256-bit random; a session expires `ttlMs` after login.
  * The store holds at most `maxSessions`; the oldest is evicted first.
+ *
+ * Whatever ends a session (destroy, expiry noticed by `get`, eviction) calls every `onEnd`
+ * listener once with its id, synchronously, so what hangs off a session (its WebSockets) ends
+ * with it. Expiry is lazy: a session nobody asks about ends at the next `get` or `sweep`.
  */
 export class SessionStore {
   private readonly sessions = new Map<string, Session>()
+  private readonly listeners = new Set<(id: string) => void>()
 
   constructor(private readonly ttlMs = 3_600_000, private readonly maxSessions = 1000, private readonly now: () => number = Date.now) {}
 
   create(): Session {
-    if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!)
+    if (this.sessions.size >= this.maxSessions) this.end(this.sessions.keys().next().value!)
     const session = {id: randomBytes(32).toString('base64url'), csrfToken: randomBytes(32).toString('base64url'), expiresAt: this.now() + this.ttlMs}
     this.sessions.set(session.id, session)
     return session
@@ -92,15 +97,35 @@ export class SessionStore {
   get(id: string): Session | undefined {
     const session = this.sessions.get(id)
     if (session && session.expiresAt <= this.now()) {
-      this.sessions.delete(id)
+      this.end(id)
       return undefined
     }
 
     return session
   }
 
+  /** Ends the session (idempotent: an unknown id is ignored). */
   destroy(id: string): void {
-    this.sessions.delete(id)
+    this.end(id)
+  }
+
+  /** Ends every expired session (the streamer calls it on its ping timer). */
+  sweep(): void {
+    const now = this.now()
+    for (const [id, session] of this.sessions) if (session.expiresAt <= now) this.end(id)
+  }
+
+  /** Registers a listener for ended sessions; returns the function that removes it. */
+  onEnd(listener: (id: string) => void): () => void {
+    this.listeners.add(listener)
+    return () => {
+      this.listeners.delete(listener)
+    }
+  }
+
+  private end(id: string): void {
+    if (!this.sessions.delete(id)) return
+    for (const listener of this.listeners) listener(id)
   }
 }
 
