@@ -1,5 +1,6 @@
 import {readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
+import {dirname} from 'node:path'
 
 import {ConfigError, errnoCode} from './errors.js'
 import {type MfcPaths, lineageName, livePaths, resolvePaths} from './paths.js'
@@ -457,7 +458,6 @@ function toFileObject(settings: Partial<Settings>): Record<string, unknown> {
  */
 export async function saveSettings(config: MfcConfig, changes: Partial<Settings>): Promise<string> {
   const {writeFileAtomic, ensureDir} = await import('./fs-atomic.js')
-  const {dirname} = await import('node:path')
   const file = config.paths.sslConfigFile
   let current: Record<string, unknown> | undefined
   try {

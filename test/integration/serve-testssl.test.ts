@@ -50,7 +50,10 @@ describe('mfc serve: TLS configuration as an auditor sees it', function () {
     const jsonFile = join(site.temp.dir, 'testssl.json')
     await new Promise<void>((resolve, reject) => {
       execFile('testssl', ['--quiet', '--color', '0', '--warnings', 'off', '--jsonfile', jsonFile, '-p', '-s', '-f', '-E', '-U', '--ip', '127.0.0.1', `localhost:${port}`],
-        {timeout: 220_000, maxBuffer: 16 * 1024 * 1024}, (error) => (error && !(error as {code?: number}).code ? reject(error) : resolve()))
+        {timeout: 220_000, maxBuffer: 16 * 1024 * 1024}, (error) => {
+          if (error && !(error as {code?: number}).code) reject(error as Error)
+          else resolve()
+        })
     })
     const findings = JSON.parse(readFileSync(jsonFile, 'utf8')) as Finding[]
     expect(findings.length).to.be.above(30)
