@@ -395,6 +395,14 @@ function splitDomains(text: string): string[] {
   return text.split(/[\s,]+/).map((d) => d.trim().toLowerCase()).filter(Boolean)
 }
 
+/**
+ * The environment a child process of mfc (a renewal hook) starts from: a copy of mfc's own, as
+ * certbot's hooks get. Here so that services never read `process.env` themselves.
+ */
+export function childEnvironment(): NodeJS.ProcessEnv {
+  return {...process.env}
+}
+
 const DOMAIN_RE = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
 /** A DNS name (optionally one leading wildcard label) or an IP address. */
