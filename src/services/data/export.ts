@@ -29,7 +29,7 @@ export const CONTENT_TYPES: Record<ExportFormat, string> = {
  */
 function csvField(value: unknown): string {
   if (value === null || value === undefined) return ''
-  let text = Array.isArray(value) ? `[${value.join(', ')}]` : String(value)
+  let text = Array.isArray(value) ? `[${value.join(', ')}]` : typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean)
   if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`
   return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }
