@@ -40,7 +40,7 @@ stderr but do not change the exit code. Exit 7 when another mfc run holds the lo
     const {flags} = await this.parse(CertRenewIfNeeded)
     const config = this.loadConfig(flags.config, {http_port: flags['http-port'], webroot: flags.webroot})
     const services = await ssl(config)
-    const jitter = flags['random-sleep'] && !process.stdin.isTTY
+    const jitter = flags['random-sleep'] && !flags['no-random-sleep-on-renew'] && !process.stdin.isTTY
     const notify = flags['dry-run'] ? undefined : await notifyFrom(config, services.events)
     const report = await services.manager.renew({
       ...renewOptions(config, services.localCa, flags, 'cert renew-if-needed'),

@@ -5,6 +5,7 @@ import {renewOptions} from '../../cli/acme-services.js'
 import {notificationWarnings, notifyFrom} from '../../cli/notify.js'
 import {outputMode, runSteps} from '../../cli/render.js'
 import {renewFlags} from '../../cli/renew-flags.js'
+import {certbotArgv} from '../../cli/ssl-init-options.js'
 import {renewalLines} from '../../cli/renewal-render.js'
 import {ssl} from '../../cli/services.js'
 import {EXIT} from '../../lib/errors.js'
@@ -32,11 +33,11 @@ mfc run holds the lock.`
 
   static override flags = {
     ...renewFlags,
-    force: Flags.boolean({char: 'f', description: 'Renew even if not due.'}),
+    force: Flags.boolean({char: 'f', aliases: ['force-renewal', 'renew-by-default'], description: 'Renew even if not due (certbot\'s --force-renewal).'}),
   }
 
   async run(): Promise<RenewalReport & {notifications: ChannelResult[]}> {
-    const {flags} = await this.parse(CertRenew)
+    const {flags} = await this.parse(CertRenew, certbotArgv(this.argv))
     const config = this.loadConfig(flags.config, {http_port: flags['http-port'], webroot: flags.webroot})
     const services = await ssl(config)
     const options = renewOptions(config, services.localCa, flags, 'cert renew')
