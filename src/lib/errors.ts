@@ -107,6 +107,7 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_ISSUER_UNREACHABLE: {exit: EXIT.ISSUER, meaning: 'the certificate authority could not be reached (after retries) or its HTTPS certificate is not trusted'},
   MFC_ISSUER_RATE_LIMITED: {exit: EXIT.ISSUER, meaning: 'the certificate authority rate-limited the request'},
   MFC_CHALLENGE_FAILED: {exit: EXIT.ISSUER, meaning: 'the CA could not validate a challenge'},
+  MFC_CERT_NAMES: {exit: EXIT.USAGE, meaning: 'a --domain is not covered by the certificate being installed'},
   MFC_TOS_REQUIRED: {exit: EXIT.USAGE, meaning: 'registering at the CA needs --agree-tos (its terms of service URL is in the message)'},
   MFC_DNS_CREDENTIALS: {exit: EXIT.CONFIG, meaning: 'the RFC 2136 credentials file is unreadable, incomplete or readable by others'},
   MFC_DNS_UPDATE: {exit: EXIT.ISSUER, meaning: 'a DNS server refused or did not answer an RFC 2136 update or zone lookup'},

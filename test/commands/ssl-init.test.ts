@@ -140,6 +140,33 @@ describe('mfc ssl init', function () {
       expect((await stat(out.keyFile)).mode & 0o777).to.equal(0o600)
     })
 
+    it('takes the names from the certificate, refuses a --domain it does not cover, and leaves an identical install alone', async () => {
+      const ca = await mintCa()
+      const leaf = await mintLeaf(ca, ['custom.test', '*.wild.test'])
+      const certFile = join(t.dir, 'full.pem')
+      await writeFile(certFile, leaf.certPem + ca.certPem)
+      await writeFile(join(t.dir, 'key.pem'), leaf.keyPem)
+      const install = (...extra: string[]) => runCli(['ssl', 'init', '--cert-file', certFile, '--key-file', join(t.dir, 'key.pem'), '--json', ...extra], {env: t.env})
+
+      const refused = await install('--domain', 'custom.test', '--domain', 'other.test', '--domain', 'wild.test')
+      expect(refused.code).to.equal(2)
+      const {error} = parseJson<{error: {code: string; message: string}}>(refused)
+      expect(error.code).to.equal('MFC_CERT_NAMES')
+      expect(error.message).to.equal(`${certFile} does not cover other.test, wild.test (it is for custom.test, *.wild.test).`)
+
+      const named = await install()
+      expect(named.code, named.stderr).to.equal(0)
+      expect(parseJson<SslInitResult>(named)).to.include({name: 'custom.test', action: 'issued'})
+      expect(parseJson<SslInitResult>(named).domains).to.deep.equal(['custom.test', '*.wild.test'])
+      const again = await install('--domain', 'custom.test')
+      expect(again.code, again.stderr).to.equal(0)
+      expect(parseJson<SslInitResult>(again)).to.include({action: 'unchanged', version: '0001'})
+
+      const covered = await install('--domain', 'a.wild.test')
+      expect(covered.code, covered.stderr).to.equal(0)
+      expect(parseJson<SslInitResult>(covered)).to.include({name: 'a.wild.test', action: 'issued'})
+    })
+
     const bad: [string, (files: {leaf: {certPem: string; keyPem: string}; other: {keyPem: string}; caPem: string; expired: {certPem: string; keyPem: string}}) => [string, string], RegExp][] = [
       ['a key that does not match', ({leaf, other}) => [leaf.certPem, other.keyPem], /does not belong to the certificate/],
       ['a chain in the wrong order', ({leaf, caPem}) => [caPem + leaf.certPem, leaf.keyPem], /out of order|does not belong/],

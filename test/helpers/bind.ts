@@ -22,6 +22,7 @@ export interface Bind {
   txt(name: string): Promise<string[]>
   /** Runs nsupdate with the key against this server; `commands` without "server" and "send". */
   nsupdate(commands: string[]): Promise<void>
+  /** named's log so far (-g: to stderr), e.g. "adding an RR at '_acme-challenge...' TXT". */
   logs(): string
   stop(): Promise<void>
 }
@@ -58,7 +59,7 @@ ns IN A 127.0.0.1
     output += chunk
   })
   child.stderr?.on('data', (chunk) => {
-    output = (output + chunk).slice(-20_000)
+    output = (output + chunk).slice(-200_000)
   })
   const dig = async (...args: string[]) => (await run('dig', ['@127.0.0.1', '-p', String(port), '+time=1', '+tries=1', ...args])).stdout
   let stopped = false
@@ -79,7 +80,7 @@ ns IN A 127.0.0.1
         proc.stdin.end([`server 127.0.0.1 ${port}`, ...commands, 'send', ''].join('\n'))
       })
     },
-    logs: () => output.slice(-6000),
+    logs: () => output,
     async stop() {
       if (stopped) return
       stopped = true

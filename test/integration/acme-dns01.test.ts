@@ -92,11 +92,15 @@ dns_rfc2136_algorithm = HMAC-SHA256
   })
 
   it('removes the records it added when the order fails part-way (a name outside the zone)', async () => {
+    const mark = bind.logs().length
     const result = await init(['-d', '*.mfc.example', '-d', 'elsewhere.example', '--preferred-challenges', 'dns-01', '--dns-rfc2136-credentials', credentials])
     expect(result.code, result.stdout).to.equal(5)
     const {error} = parseJson<ErrorJson>(result)
     expect(error.code).to.equal('MFC_DNS_UPDATE')
     expect(error.message).to.contain('_acme-challenge.elsewhere.example').and.contain(`127.0.0.1:${bind.port}`)
+    // The wildcard's record was really added (then deleted): this is a cleanup, not a no-op.
+    const log = bind.logs().slice(mark)
+    expect(log).to.match(/adding an RR at '_acme-challenge\.mfc\.example' TXT/).and.match(/deleting an RR at _acme-challenge\.mfc\.example TXT/)
     expect(await bind.txt(record), 'TXT records left behind').to.deep.equal([])
     await fs.access(join(t.stateDir, 'store', 'mfc.example')).then(() => expect.fail('a lineage was written'), () => undefined)
   })

@@ -47,6 +47,7 @@ stderr but do not change the exit code. Exit 7 when another mfc run holds the lo
       beforeRenewing: jitter ? () => sleep(randomInt(MAX_RANDOM_SLEEP_MS)) : undefined,
     })
     for (const o of report.outcomes) {
+      if (flags.quiet) continue
       if (o.status === 'renewed') this.say(`Renewed ${o.name} (${o.domains.join(', ')}): version ${o.version}, valid until ${o.notAfter}.`)
       if (o.status === 'dry-run-ok') this.say(`Dry run OK for ${o.name}: ${o.reason}.`)
     }

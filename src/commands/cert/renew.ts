@@ -44,8 +44,8 @@ mfc run holds the lock.`
     const title = flags['dry-run'] ? 'Renewal dry run (nothing is saved)' : 'Renewing certificates'
     // A dry run is a rehearsal: nobody is told about it.
     const notify = flags['dry-run'] ? undefined : await notifyFrom(config, services.events)
-    const report = await runSteps(outputMode(this.jsonEnabled()), title, (step) => services.manager.renew({...options, onStep: (name, text) => step(`${name}: ${text}`)}))
-    for (const line of renewalLines(report)) this.say(line)
+    const report = await runSteps(outputMode(this.jsonEnabled() || flags.quiet), title, (step) => services.manager.renew({...options, onStep: (name, text) => step(`${name}: ${text}`)}))
+    if (!flags.quiet) for (const line of renewalLines(report)) this.say(line)
     const notifications = await notify?.finish() ?? []
     for (const line of notify ? notificationWarnings(notify, notifications) : []) this.warn(line)
     if (report.outcomes.some((o) => o.status === 'failed')) process.exitCode = EXIT.FAILURE

@@ -14,6 +14,7 @@ import {livePaths} from '../../lib/paths.js'
 import type {CertManager, TrialResult} from '../../services/certificates/cert-manager.js'
 import type {StoredCert} from '../../services/store/cert-store.js'
 import {dryRunDirectory, issuanceDirectory} from '../../services/acme/directories.js'
+import {checkPair} from '../../services/certificates/inspect.js'
 import {describeKeySpec, keySpecFromSettings} from '../../services/certificates/key-spec.js'
 
 export interface SslInitResult {
@@ -175,7 +176,9 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
   /** Your own certificate: named by itself; an identical one already live is left alone. */
   private async install({manager, store}: {manager: CertManager; store: {live(name: string): Promise<StoredCert | undefined>}}, custom: {certFile: string; keyFile: string}, domains: string[] | undefined, certName: string | undefined, force: boolean, interactive: boolean): Promise<SslInitResult> {
     const config = this.loadConfig(undefined)
-    const certPem = await this.readInput(custom.certFile)
+    const [certPem, keyPem] = [await this.readInput(custom.certFile), await this.readInput(custom.keyFile)]
+    // The pair is checked first, so a bad file gets its own message before the names are compared.
+    checkPair({certPem, keyPem, certSource: custom.certFile, keySource: custom.keyFile, now: new Date()})
     const sans = checkImportNames(certPem, custom.certFile, domains)
     const name = certName ?? manager.nameFor(domains ?? [...sans.filter((n) => !n.startsWith('*.')), ...sans])
     const existing = await store.live(name)
@@ -190,7 +193,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
 
     const replace = force || (existing !== undefined && interactive && await (await import('../../cli/prompts.js')).askConfirm(`A certificate "${name}" exists (expires ${existing.meta.notAfter}). Replace it with ${custom.certFile}?`, false))
     const result = await runSteps(outputMode(this.jsonEnabled()), `Installing ${custom.certFile}`, async () => manager.importPair({
-      certPem, keyPem: await this.readInput(custom.keyFile), certSource: custom.certFile, keySource: custom.keyFile, replace, command: 'ssl init', name,
+      certPem, keyPem, certSource: custom.certFile, keySource: custom.keyFile, replace, command: 'ssl init', name,
     }))
     const output = this.describe(result.stored, {action: result.replaced ? 'replaced' : 'issued', ...result})
     this.say(renderSslInit(output))

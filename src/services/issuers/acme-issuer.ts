@@ -121,7 +121,9 @@ export class AcmeIssuer implements Issuer {
       await solver.prepare((event) => this.setStep(request, event.message, event.kind === 'cleanup-failed'))
       const acme = await loadAcme(this.options)
       const {client, order} = await this.order(acme, request)
-      const pending = (await client.getAuthorizations(order)).filter((authz) => authz.status !== 'valid')
+      // In the order the names were given (CAs list authorizations in any order), like certbot.
+      const position = (authz: Authorization) => request.domains.indexOf(`${(authz as {wildcard?: boolean}).wildcard ? '*.' : ''}${authz.identifier.value}`)
+      const pending = (await client.getAuthorizations(order)).filter((authz) => authz.status !== 'valid').sort((a, b) => position(a) - position(b))
       const challenges = []
       // One at a time, in order: certbot's hooks count CERTBOT_REMAINING_CHALLENGES down.
       for (const [index, authz] of pending.entries()) challenges.push(await this.present(client, authz, pending.length - 1 - index, presented, request))
