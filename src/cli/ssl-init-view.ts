@@ -1,4 +1,4 @@
-import type {SslInitResult} from '../commands/ssl/init.js'
+import type {SslInitResult} from './ssl-init-flow.js'
 import {isValidName} from '../lib/config.js'
 import {askChoice, askText} from './prompts.js'
 import {facts} from './render.js'
