@@ -14,32 +14,10 @@ import {type ChallengeFlags, challengeRecord} from './challenge-options.js'
 import {askConfirm} from './prompts.js'
 import {type Mode, runSteps} from './render.js'
 import type {ssl} from './services.js'
-import {renderSslInit} from './ssl-init-view.js'
-import {type InitHooks, checkImportNames, consentToTerms, decideInit, withInitHooks} from './ssl-init-options.js'
+import {type SslInitResult, renderSslInit} from './ssl-init-view.js'
 
-/** What `ssl init` returns (and prints) for a certificate it issued, installed or kept. */
-export interface SslInitResult {
-  /** issued: a new lineage; replaced: a new version; unchanged: the valid one was kept (exit 0). */
-  action: 'issued' | 'replaced' | 'unchanged'
-  name: string
-  issuer: string
-  domains: string[]
-  version: string
-  certFile: string
-  keyFile: string
-  chainFile: string
-  caFile: string | null
-  configFile: string
-  serial: string
-  notBefore: string
-  notAfter: string
-  key: string
-  replaced: boolean
-  acmeDirectory: string | null
-  /** ACME: the challenge type used (and recorded for renewals). */
-  challenge?: string
-  message?: string
-}
+export type {SslInitResult} from './ssl-init-view.js'
+import {type InitHooks, checkImportNames, consentToTerms, decideInit, withInitHooks} from './ssl-init-options.js'
 
 /** `--dry-run`: what the CA issued and mfc threw away. */
 export interface SslInitTrial extends TrialResult {

@@ -110,10 +110,11 @@ describe('certbot command lines work as mfc command lines, against Pebble (integ
         // The web server that owns port 80 in a webroot setup, serving the directory given to -w.
         const root = join(t.dir, 'www')
         await fs.mkdir(root, {recursive: true})
-        server = createServer(async (req, res) => {
-          const body = await fs.readFile(join(root, (req.url ?? '/').split('?')[0]), 'utf8').catch(() => undefined)
-          res.writeHead(body === undefined ? 404 : 200, {Connection: 'close'})
-          res.end(body ?? 'not found')
+        server = createServer((req, res) => {
+          void fs.readFile(join(root, (req.url ?? '/').split('?')[0]), 'utf8').catch(() => undefined).then((body) => {
+            res.writeHead(body === undefined ? 404 : 200, {Connection: 'close'})
+            res.end(body ?? 'not found')
+          })
         })
         await new Promise<void>((resolve) => {
           server!.listen(pebble.httpPort, () => resolve())
