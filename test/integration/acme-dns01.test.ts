@@ -116,6 +116,19 @@ dns_rfc2136_algorithm = HMAC-SHA256
     expect(result.stdout + result.stderr).not.to.contain(bind.secret)
   })
 
+  it('reports a key the server does not accept (TSIG BADSIG from BIND) naming the credentials keys to check, without the secret', async () => {
+    const wrong = Buffer.alloc(32, 7).toString('base64')
+    await fs.writeFile(credentials, (await fs.readFile(credentials, 'utf8')).replace(bind.secret, wrong))
+    const result = await init(['-d', 'mfc.example', '--preferred-challenges', 'dns', '--dns-rfc2136-credentials', credentials])
+    expect(result.code, result.stdout).to.equal(5)
+    const {error} = parseJson<ErrorJson>(result)
+    expect(error.code).to.equal('MFC_DNS_UPDATE')
+    expect(error.message).to.match(/refused to add TXT _acme-challenge\.mfc\.example in zone mfc\.example \(NOTAUTH, TSIG BADSIG\)/)
+    expect(error.suggestions.join(' ')).to.contain('dns_rfc2136_secret').and.contain(credentials)
+    expect(result.stdout + result.stderr).not.to.contain(wrong)
+    expect(await bind.txt(record)).to.deep.equal([])
+  })
+
   it('refuses a wildcard over HTTP-01 and DNS-01 without a way to answer it (exit 2)', async () => {
     const result = await init(['-d', '*.mfc.example'])
     expect(result.code).to.equal(2)
@@ -147,6 +160,14 @@ dns_rfc2136_algorithm = HMAC-SHA256
         'auth domain=mfc.example remaining=0 all=*.mfc.example,mfc.example token=set',
       ])
       expect(lines.filter((l) => l.startsWith('cleanup'))).to.deep.equal(['cleanup domain=mfc.example output=added-mfc.example', 'cleanup domain=mfc.example output=added-mfc.example'])
+      expect(await bind.txt(record)).to.deep.equal([])
+
+      // The renewal runs the same hooks (recorded with the lineage), with no flags given.
+      await fs.writeFile(log, '')
+      const renewed = await runCli(['cert', 'renew', '--force-renewal', '--json'], {env})
+      expectOk(renewed)
+      expect(parseJson<{outcomes: {status: string}[]}>(renewed).outcomes.map((o) => o.status)).to.deep.equal(['renewed'])
+      expect((await fs.readFile(log, 'utf8')).match(/^auth /gm)).to.have.length(2)
       expect(await bind.txt(record)).to.deep.equal([])
     })
 
