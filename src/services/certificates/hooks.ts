@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 
 import {childEnvironment} from '../../lib/config.js'
 
-export type HookKind = 'pre' | 'deploy' | 'post'
+export type HookKind = 'pre' | 'deploy' | 'post' | 'manual-auth' | 'manual-cleanup'
 
 /** Shell commands run around renewals, with certbot's semantics (see `CertManager.renew`). */
 export interface RenewalHooks {
