@@ -476,10 +476,15 @@ export async function saveSettings(config: MfcConfig, changes: Partial<Settings>
   }
 
   // Only what the file already says plus `changes` is written: values that came from the
-  // environment or flags of this one run are not made permanent behind the user's back.
-  const base = current ?? {...DEFAULTS} as Record<string, unknown>
-  const next = toFileObject({...base, ...changes} as Partial<Settings>)
+  // environment or flags of this one run are not made permanent behind the user's back, and
+  // defaults are never copied in (a later release's better default must reach this install).
+  // A change that only says "nothing" (null or "") for a key the file does not have is dropped.
+  const base = current ?? {}
+  const given = Object.fromEntries(Object.entries(changes).filter(([key, value]) => key in base || (value !== null && value !== '' && value !== undefined)))
+  const next = toFileObject({...base, ...given} as Partial<Settings>)
   for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key]
+  // `domains` is only worth writing when it says more than `domain`.
+  if (!('domains' in base) && Array.isArray(next.domains) && next.domains.length === 1 && next.domains[0] === next.domain) delete next.domains
   for (const [key, value] of Object.entries(current ?? {})) if (!(key in next)) next[key] = value
   try {
     await ensureDir(dirname(file), 0o700)
