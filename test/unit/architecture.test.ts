@@ -4,7 +4,6 @@ import {dirname, join, relative, resolve} from 'node:path'
 import {pathToFileURL} from 'node:url'
 import ts from 'typescript'
 
-import {ERROR_CODES} from '../../src/lib/errors.js'
 import {ROOT, tempEnv} from '../helpers/cli.js'
 import {spawn} from 'node:child_process'
 
@@ -249,14 +248,6 @@ describe('architecture', () => {
       expect(built.some(own('src'))).to.equal(false)
     } finally {
       await t.cleanup()
-    }
-  })
-
-  it('every error code is unique, has an exit code and is documented in the README', async () => {
-    const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
-    for (const [code, {exit}] of Object.entries(ERROR_CODES)) {
-      expect(exit, code).to.be.a('number')
-      expect(readme, `README documents ${code}`).to.contain(code)
     }
   })
 })

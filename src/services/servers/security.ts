@@ -4,6 +4,7 @@ import {isIP} from 'node:net'
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
+import type {ErrorCode} from '../../lib/errors.js'
 import {type ApiToken, CSRF_HEADER, SESSION_COOKIE, SessionStore, constantTimeEqual, readCookie, sha256} from './auth.js'
 import {IpFilter} from './ip-filter.js'
 import {proxiedOrigin} from './proxy.js'
@@ -14,7 +15,7 @@ import type {AuthInfo, ServiceName} from './types.js'
 
 export type Admission =
   | {ok: true; ip: string; auth: AuthInfo | null}
-  | {ok: false; ip: string; status: number; code: string; message: string; retryAfterSeconds?: number}
+  | {ok: false; ip: string; status: number; code: ErrorCode; message: string; retryAfterSeconds?: number}
 
 export interface AdmitPolicy {
   /** No credentials needed (only /health and the login page). */
@@ -179,7 +180,7 @@ export class SecurityContext {
    */
   admit(req: IncomingMessage, policy: AdmitPolicy, service: ServiceName): Admission {
     const ip = this.clientIp(req)
-    const deny = (status: number, code: string, message: string, retryAfterSeconds?: number): Admission => ({ok: false, ip, status, code, message, retryAfterSeconds})
+    const deny = (status: number, code: ErrorCode, message: string, retryAfterSeconds?: number): Admission => ({ok: false, ip, status, code, message, retryAfterSeconds})
     if (!this.ipFilter.isAllowed(ip)) {
       if (this.shouldLogRefusal(ip)) this.logger.warn({ip, service, url: req.url}, 'Request refused by the IP allow/block lists (logged at most once a minute per address)')
       return deny(403, 'MFC_IP_DENIED', 'Access denied')
