@@ -109,6 +109,10 @@ export const CONFIG_SCHEMA = {
   ws_max_message_bytes: {group: 'limits', kind: 'int', default: 1_048_576, min: 128, description: 'Largest WebSocket message'},
   ws_send_buffer_bytes: {group: 'limits', kind: 'int', default: 1_048_576, min: 1024, description: 'A WebSocket client whose unsent data exceeds this is dropped (a slow consumer)'},
   shutdown_timeout_ms: {group: 'limits', kind: 'int', default: 10_000, min: 0, description: 'How long shutdown waits for in-flight requests before closing connections'},
+  session_ttl_seconds: {group: 'limits', kind: 'int', default: 3600, min: 1, description: 'A dashboard login session ends this long after login; its WebSockets are closed then'},
+  ws_ping_interval_ms: {group: 'limits', kind: 'int', default: 30_000, min: 10, description: 'The streamer\'s ping period: a client that misses a pong is dropped, sessions are re-checked'},
+  ws_messages_per_minute: {group: 'limits', kind: 'int', default: 120, min: 0, description: 'Messages a WebSocket client may send per minute (a token bucket, burst = the same number); 0 turns it off'},
+  tls_ticket_rotation_seconds: {group: 'limits', kind: 'int', default: 43_200, min: 1, description: 'TLS session-ticket keys are replaced this often; the previous key still resumes sessions'},
   // Monitoring data and the simulator
   data_retention_days: {group: 'monitoring', kind: 'int', default: 30, min: 0, max: 36_500, env: 'MFC_DATA_RETENTION_DAYS', description: 'The original\'s "Data Retention (days)"; 0 keeps everything; pruned hourly'},
   simulation_speed: {group: 'monitoring', kind: 'number', default: 1, min: 0.001, max: 100_000, env: 'MFC_SIMULATION_SPEED', description: 'Simulated hours per wall-clock second'},
