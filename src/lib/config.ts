@@ -70,6 +70,17 @@ export interface Settings {
   /** How long shutdown waits for in-flight requests before closing connections. */
   shutdown_timeout_ms: number
   security_header_block: boolean
+  /**
+   * Cluster mode: `postgres://user@host:port/db` of the shared PostgreSQL (env MFC_STORAGE_URL);
+   * null keeps the embedded default (files + SQLite). A password in the URL is refused.
+   */
+  storage: string | null
+  /** File holding the database password (else PGPASSWORD). */
+  storage_password_file: string | null
+  /** CA certificate (PEM) of the database server: TLS with full verification. */
+  storage_ca_file: string | null
+  /** File holding the 32-byte key that seals private keys in the database (else MFC_STORAGE_KEY). */
+  storage_key_file: string | null
 }
 
 export type SettingKey = keyof Settings
@@ -86,6 +97,10 @@ export interface Secrets {
   sessionSecret?: string
   csrfSecret?: string
   jwtSecret?: string
+  /** PGPASSWORD: the database password when storage_password_file is not set. */
+  storagePassword?: string
+  /** MFC_STORAGE_KEY: the key sealing private keys when storage_key_file is not set. */
+  storageKey?: string
 }
 
 /** The one resolved, frozen configuration of a process. */
@@ -101,7 +116,7 @@ export interface MfcConfig {
   readonly isRoot: boolean
 }
 
-type Kind = 'string' | 'email' | 'bool' | 'port' | 'int' | 'domains' | 'list' | 'path' | 'nullable-string' | {oneOf: readonly (number | string)[]}
+type Kind = 'string' | 'email' | 'bool' | 'port' | 'int' | 'domains' | 'list' | 'path' | 'nullable-string' | 'storage-url' | {oneOf: readonly (number | string)[]}
 
 interface Spec {
   kind: Kind
@@ -156,6 +171,10 @@ const SPECS: Record<SettingKey, Spec> = {
   ws_send_buffer_bytes: {kind: 'int', min: 1024},
   shutdown_timeout_ms: {kind: 'int', min: 0},
   security_header_block: {kind: 'bool', env: 'MFC_SECURITY_HEADER_BLOCK'},
+  storage: {kind: 'storage-url', env: 'MFC_STORAGE_URL'},
+  storage_password_file: {kind: 'nullable-string', env: 'MFC_STORAGE_PASSWORD_FILE'},
+  storage_ca_file: {kind: 'nullable-string', env: 'MFC_STORAGE_CA_FILE'},
+  storage_key_file: {kind: 'nullable-string', env: 'MFC_STORAGE_KEY_FILE'},
 }
 
 /** Keys the Python system wrote that mfc reads but does not use for anything new. */
@@ -202,6 +221,10 @@ const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
   ws_send_buffer_bytes: 1_048_576,
   shutdown_timeout_ms: 10_000,
   security_header_block: true,
+  storage: null,
+  storage_password_file: null,
+  storage_ca_file: null,
+  storage_key_file: null,
 }
 
 /** Keys other mfc services own in the same file (notifications, servers...): known, not warned. */
@@ -382,12 +405,44 @@ function parseValue(key: SettingKey, value: unknown, where: string, fromText = f
       return list.map((d: string) => d.trim().toLowerCase())
     }
 
+    case 'storage-url': {
+      if (value === null || value === '') return null
+      return parseStorageUrl(key, value, where)
+    }
+
     case 'list': {
       const list = typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : value
       if (!Array.isArray(list) || list.some((item) => typeof item !== 'string' || item.trim() === '')) throw fail('a list of strings')
       return list.map((item: string) => item.trim())
     }
   }
+}
+
+/** A postgres:// URL with host and database, and no password (that belongs in a 0600 file). */
+function parseStorageUrl(key: SettingKey, value: unknown, where: string): string {
+  let url: URL | undefined
+  try {
+    url = typeof value === 'string' ? new URL(value.trim()) : undefined
+  } catch {
+    url = undefined
+  }
+
+  if (url?.password) {
+    throw new ConfigError(`"${key}" in ${where} contains a password; mfc keeps database passwords out of config files and logs.`, {
+      code: 'MFC_CONFIG_VALUE',
+      suggestions: ['Remove the password from the URL and put it in a 0600 file named by storage_password_file (or in PGPASSWORD).'],
+    })
+  }
+
+  if (!url || !/^postgres(ql)?:$/.test(url.protocol) || url.hostname === '' || url.pathname.length < 2) {
+    const shown = typeof value === 'string' ? JSON.stringify(value.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:***@')) : String(value)
+    throw new ConfigError(`Invalid value ${shown} for "${key}" in ${where}: expected postgres://user@host:port/database.`, {
+      code: 'MFC_CONFIG_VALUE',
+      suggestions: [`Fix "${key}" (for example "postgres://mfc@db.example:5432/mfc"), or remove it to keep the embedded storage.`],
+    })
+  }
+
+  return url.toString()
 }
 
 function splitDomains(text: string): string[] {
@@ -435,6 +490,8 @@ function readSecrets(env: NodeJS.ProcessEnv): Secrets {
     sessionSecret: env.MFC_SESSION_SECRET || undefined,
     csrfSecret: env.MFC_CSRF_SECRET || undefined,
     jwtSecret: env.MFC_JWT_SECRET || undefined,
+    storagePassword: env.PGPASSWORD || undefined,
+    storageKey: env.MFC_STORAGE_KEY || undefined,
   }
 }
 

@@ -100,7 +100,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
     }
 
     await asPostgres('initdb', initArgs)
-    if (options.tls) pg.caFile = await serverTls(dir, data)
+    if (options.tls) pg.caFile = await serverTls(dir, data, options.password ? 'scram-sha-256' : 'trust')
     await pg.start()
     return pg
   } catch (error) {
@@ -110,7 +110,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
 }
 
 /** A CA + server certificate for 127.0.0.1, ssl=on, and TCP logins over TLS only. */
-async function serverTls(dir: string, data: string): Promise<string> {
+async function serverTls(dir: string, data: string, method: string): Promise<string> {
   const caKey = join(dir, 'ca.key')
   const caFile = join(dir, 'ca.pem')
   await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', caFile, '-days', '2', '-subj', '/CN=mfc test db CA'])
@@ -122,6 +122,6 @@ async function serverTls(dir: string, data: string): Promise<string> {
   await chmod(join(data, 'server.key'), 0o600)
   await writeFile(join(data, 'postgresql.auto.conf'), "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n", {flag: 'a'})
   // TCP only over TLS: a plain-text login is refused, so a test proves the client used TLS.
-  await writeFile(join(data, 'pg_hba.conf'), 'local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n')
+  await writeFile(join(data, 'pg_hba.conf'), `local all all trust\nhostssl all all 127.0.0.1/32 ${method}\nhostnossl all all 127.0.0.1/32 reject\n`)
   return caFile
 }

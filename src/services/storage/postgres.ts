@@ -74,9 +74,12 @@ async function clientConfig(options: PgConnectionOptions): Promise<pg.ClientConf
     }
   }
 
+  // pg lets the connection string's (absent) password override `password`: put it in the URL,
+  // which only ever lives in this object.
+  const url = new URL(options.url)
+  if (options.password) url.password = encodeURIComponent(options.password)
   return {
-    connectionString: options.url,
-    password: options.password,
+    connectionString: url.toString(),
     ssl: ca ? {ca, rejectUnauthorized: true} : undefined,
     application_name: options.applicationName ?? `mfc ${hostname()} ${process.pid}`,
     connectionTimeoutMillis: 10_000,
