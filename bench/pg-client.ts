@@ -104,7 +104,7 @@ async function postgresClient(url: string): Promise<Client> {
     },
     async notifyLatency() {
       let waiter: (() => void) | undefined
-      const {unlisten} = await sql.listen('bench', () => waiter?.())
+      const listening = await sql.listen('bench', () => waiter?.())
       const samples: number[] = []
       for (let i = 0; i < NOTIFIES; i++) {
         const got = new Promise<void>((resolve) => {
@@ -116,7 +116,7 @@ async function postgresClient(url: string): Promise<Client> {
         samples.push(performance.now() - start)
       }
 
-      await unlisten()
+      await listening.unlisten()
       return median(samples)
     },
     async close() {

@@ -10,7 +10,7 @@ export interface LockerFactory {
   dispose?(): Promise<void>
 }
 
-const code = (promise: Promise<unknown>) => promise.then(() => 'acquired', (error: {code?: string}) => error.code ?? String(error))
+const code = (promise: Promise<unknown>) => promise.then(() => 'acquired', (error: Error & {code?: string}) => error.code ?? error.message)
 
 /**
  * The Locker contract (src/services/storage/locker.ts), one suite for every adapter: exclusive,
