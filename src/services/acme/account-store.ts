@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {errnoCode} from '../../lib/errors.js'
-import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
+import {createFileExclusive, ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
 import {accountDirName} from './directories.js'
 
 /** What mfc remembers about an ACME account (the key lives beside it, 0600). */
@@ -24,11 +24,23 @@ export interface AccountFiles {
 }
 
 /**
+ * Where ACME accounts live (one per CA directory URL). Contract: `key` returns the same key to
+ * every caller for a directory, creating it on first use (concurrent first calls, on one node
+ * or several, converge on one key); `record` is undefined until `save`; `save` replaces the
+ * record. Keys are secrets: 0600 on disk, sealed in a database.
+ */
+export interface AcmeAccountStore {
+  key(directoryUrl: string): Promise<{pem: string; created: boolean}>
+  record(directoryUrl: string): Promise<AccountRecord | undefined>
+  save(record: AccountRecord): Promise<void>
+}
+
+/**
  * One account per CA directory URL under `acmeDir/<host_port_path>/`: `account-key.pem` (0600,
  * ECDSA P-256, created before registration so a crash never orphans a registered account)
  * and `account.json` (the account URL). Writers hold the mfc lock.
  */
-export class AccountStore {
+export class AccountStore implements AcmeAccountStore {
   constructor(private readonly acmeDir: string) {}
 
   files(directoryUrl: string): AccountFiles {
@@ -49,8 +61,9 @@ export class AccountStore {
     const pem = privateKey.export({format: 'pem', type: 'pkcs8'}) as string
     await ensureDir(this.acmeDir, 0o700)
     await ensureDir(dir, 0o700)
-    await writeFileAtomic(keyFile, pem, 0o600)
-    return {pem, created: true}
+    // Two first uses at once must not end with two keys (one of them registered, then lost).
+    if (await createFileExclusive(keyFile, pem, 0o600)) return {pem, created: true}
+    return {pem: await fs.readFile(keyFile, 'utf8'), created: false}
   }
 
   async record(directoryUrl: string): Promise<AccountRecord | undefined> {

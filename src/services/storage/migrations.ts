@@ -34,6 +34,28 @@ export const MIGRATIONS: readonly Migration[] = [
         FOREIGN KEY (name, version) REFERENCES mfc_certs (name, version)
       );`,
   },
+  {
+    version: 2,
+    name: 'acme accounts, challenge tokens, sessions',
+    sql: `
+      CREATE TABLE mfc_acme_accounts (
+        directory text PRIMARY KEY,
+        key_sealed bytea NOT NULL,
+        record jsonb,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE mfc_challenge_tokens (
+        token text PRIMARY KEY,
+        key_authorization text NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+      CREATE TABLE mfc_sessions (
+        id_hash bytea PRIMARY KEY,
+        csrf_token text NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX mfc_sessions_expiry ON mfc_sessions (expires_at);`,
+  },
 ]
 
 /** Advisory-lock key of `storage migrate` (any constant; "mfc" "migr" in ASCII). */
