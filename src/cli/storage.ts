@@ -1,8 +1,14 @@
 import {readFile} from 'node:fs/promises'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 import type {MfcConfig} from '../lib/config.js'
 import {ConfigError, UsageError, errnoCode} from '../lib/errors.js'
+import {createFileExclusive, ensureDir} from '../lib/fs-atomic.js'
+import {AccountStore} from '../services/acme/account-store.js'
+import {FileCertStore} from '../services/store/file-cert-store.js'
+import type {StateSide} from '../services/storage/copy.js'
+import {PgAccountStore} from '../services/storage/pg-account-store.js'
+import {PgSecrets} from '../services/storage/secrets.js'
 import {KeySealer} from '../services/storage/key-sealer.js'
 import {PgCertStore} from '../services/storage/pg-cert-store.js'
 import {type PgDatabase, openPostgres} from '../services/storage/postgres.js'
@@ -46,4 +52,32 @@ export async function storageSealer(config: MfcConfig): Promise<KeySealer> {
 /** The certificate store on the shared database, with this node's local PEM copies. */
 export async function pgCertStore(config: MfcConfig, db: PgDatabase): Promise<PgCertStore> {
   return new PgCertStore(db, await storageSealer(config), join(config.paths.stateDir, 'cluster-certs'))
+}
+
+/** The embedded state of this machine as one end of `storage copy`. */
+export function fileSide(config: MfcConfig): StateSide {
+  const tokenFile = config.settings.api_token_file ?? config.paths.apiTokenFile
+  return {
+    label: config.paths.stateDir,
+    certs: new FileCertStore(config.paths.storeDir),
+    accounts: new AccountStore(config.paths.acmeDir),
+    readToken: async () => (await readFile(tokenFile, 'utf8').catch(() => '')).trim() || undefined,
+    async writeToken(token) {
+      await ensureDir(dirname(tokenFile), 0o700)
+      return createFileExclusive(tokenFile, token + '\n', 0o600)
+    },
+  }
+}
+
+/** The shared PostgreSQL as one end of `storage copy`. */
+export async function pgSide(config: MfcConfig, db: PgDatabase): Promise<StateSide> {
+  const sealer = await storageSealer(config)
+  const secrets = new PgSecrets(db, sealer)
+  return {
+    label: db.label,
+    certs: new PgCertStore(db, sealer, join(config.paths.stateDir, 'cluster-certs')),
+    accounts: new PgAccountStore(db, sealer),
+    readToken: () => secrets.get('api_token'),
+    writeToken: (token) => secrets.setIfAbsent('api_token', token),
+  }
 }

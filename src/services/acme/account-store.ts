@@ -33,6 +33,10 @@ export interface AcmeAccountStore {
   key(directoryUrl: string): Promise<{pem: string; created: boolean}>
   record(directoryUrl: string): Promise<AccountRecord | undefined>
   save(record: AccountRecord): Promise<void>
+  /** Every account that has a record (a registered account), in no particular order. */
+  records(): Promise<AccountRecord[]>
+  /** Stores an existing account key (storage copy); false, changing nothing, when one exists. */
+  importKey(directoryUrl: string, pem: string): Promise<boolean>
 }
 
 /**
@@ -72,6 +76,25 @@ export class AccountStore implements AcmeAccountStore {
     } catch {
       return undefined
     }
+  }
+
+  async importKey(directoryUrl: string, pem: string): Promise<boolean> {
+    const {dir, keyFile} = this.files(directoryUrl)
+    await ensureDir(this.acmeDir, 0o700)
+    await ensureDir(dir, 0o700)
+    return createFileExclusive(keyFile, pem, 0o600)
+  }
+
+  async records(): Promise<AccountRecord[]> {
+    const entries = await fs.readdir(this.acmeDir).catch(() => [] as string[])
+    const records = await Promise.all(entries.map(async (entry) => {
+      try {
+        return JSON.parse(await fs.readFile(join(this.acmeDir, entry, 'account.json'), 'utf8')) as AccountRecord
+      } catch {
+        return undefined
+      }
+    }))
+    return records.filter((r): r is AccountRecord => r !== undefined)
   }
 
   async save(record: AccountRecord): Promise<void> {

@@ -1,3 +1,4 @@
+import {StoreError} from '../../lib/errors.js'
 import type {PgDatabase} from './postgres.js'
 
 /** One schema step. Versions only grow; an applied migration is never edited (add a new one). */
@@ -56,6 +57,16 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX mfc_sessions_expiry ON mfc_sessions (expires_at);`,
   },
+  {
+    version: 3,
+    name: 'shared secrets (the API token)',
+    sql: `
+      CREATE TABLE mfc_secrets (
+        name text PRIMARY KEY,
+        value_sealed bytea NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
 ]
 
 /** Advisory-lock key of `storage migrate` (any constant; "mfc" "migr" in ASCII). */
@@ -111,4 +122,16 @@ export async function schemaVersion(db: PgDatabase): Promise<number> {
   const [row] = await db.query<{version: number | null}>(`SELECT CASE WHEN to_regclass('mfc_migrations') IS NULL THEN 0
     ELSE (SELECT coalesce(max(version), 0) FROM mfc_migrations) END AS version`)
   return Number(row?.version ?? 0)
+}
+
+/** Fails with the next step when the database's schema is older than this mfc needs. */
+export async function requireSchema(db: PgDatabase, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
+  const current = await schemaVersion(db)
+  const latest = Math.max(0, ...migrations.map((m) => m.version))
+  if (current < latest) {
+    throw new StoreError(`The schema in ${db.label} is at version ${current}; this mfc needs ${latest}.`, {
+      code: 'MFC_STORE_IO',
+      suggestions: ['Run `mfc storage migrate` (safe to run on every node at once).'],
+    })
+  }
 }

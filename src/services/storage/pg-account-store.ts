@@ -30,6 +30,18 @@ export class PgAccountStore implements AcmeAccountStore {
     return row?.record ?? undefined
   }
 
+  async records(): Promise<AccountRecord[]> {
+    const rows = await this.db.query<{record: AccountRecord}>('SELECT record FROM mfc_acme_accounts WHERE record IS NOT NULL ORDER BY directory')
+    return rows.map((r) => r.record)
+  }
+
+  /** Stores an existing key (storage copy); false when the directory already has one. */
+  async importKey(directoryUrl: string, pem: string): Promise<boolean> {
+    const rows = await this.db.query('INSERT INTO mfc_acme_accounts (directory, key_sealed) VALUES ($1, $2) ON CONFLICT (directory) DO NOTHING RETURNING directory',
+      [directoryUrl, this.sealer.seal(pem, context(directoryUrl))])
+    return rows.length > 0
+  }
+
   async save(record: AccountRecord): Promise<void> {
     // The key exists before registration (key() first), as in the file store.
     await this.key(record.directory)

@@ -50,6 +50,12 @@ export class PgCertStore implements CertStore {
     return rows.map((r) => pad(r.version))
   }
 
+  async version(name: string, version: string): Promise<StoredCert | undefined> {
+    if (!/^\d{4,}$/.test(version)) return undefined
+    const [row] = await this.db.query<CertRow>('SELECT name, version, cert_pem, chain_pem, key_sealed, meta FROM mfc_certs WHERE name = $1 AND version = $2', [name, Number(version)])
+    return row ? this.materialise(row) : undefined
+  }
+
   async put(name: string, bundle: CertBundle): Promise<StoredCert> {
     const chain = bundle.chainPem.trim() === '' ? '' : bundle.chainPem.trim() + '\n'
     const row = await this.db.transaction(async (tx) => {
