@@ -180,8 +180,6 @@ describe('architecture', () => {
       undici: 'src/services/http-client.ts',
       'better-sqlite3': 'src/services/data/history.ts',
       pg: 'src/services/storage/postgres.ts',
-      postgres: 'bench/pg-client.ts (bench only: the measured alternative)',
-      'pg-copy-streams': 'bench/pg-client.ts (bench only)',
     }
     const importers: Record<string, Set<string>> = {}
     for (const parsed of await parsedIn('')) {
