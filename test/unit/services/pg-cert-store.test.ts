@@ -1,4 +1,5 @@
 import {expect} from 'chai'
+import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {mkdtemp, readFile, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -9,7 +10,8 @@ import {migrate} from '../../../src/services/storage/migrations.js'
 import {PgCertStore} from '../../../src/services/storage/pg-cert-store.js'
 import {type PgDatabase, openPostgres} from '../../../src/services/storage/postgres.js'
 import {certStoreContract} from '../../contracts/cert-store.js'
-import {mintBundle, mintCa} from '../../helpers/certs.js'
+import {mintBundle, mintCa, pairMatches} from '../../helpers/certs.js'
+import {ROOT} from '../../helpers/cli.js'
 import {type TestPostgres, startPostgres} from '../../helpers/postgres.js'
 
 describe('PgCertStore (real PostgreSQL 15)', function () {
@@ -81,6 +83,35 @@ describe('PgCertStore (real PostgreSQL 15)', function () {
         await other.close()
         await rm(otherCache, {force: true, recursive: true})
       }
+    })
+
+    it('a writer killed with SIGKILL at random instants never leaves a live certificate without its key', async () => {
+      const {store, url} = await fresh()
+      const ca = await mintCa()
+      const bundles = [await mintBundle(ca, 'example.test'), await mintBundle(ca, 'example.test')]
+      await store.put('example.test', bundles[0])
+      for (let round = 0; round < 5; round++) {
+        const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'pg-store-writer.ts'), url, key.toString('base64'), join(cache!, 'writer'), 'example.test'],
+          {cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit']})
+        child.stdin.end(JSON.stringify(bundles))
+        const closed = new Promise((resolve) => child.on('close', resolve))
+        await new Promise<void>((resolve) => {
+          child.stdout.once('data', () => resolve())
+        })
+        await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 300))
+        child.kill('SIGKILL')
+        await closed
+        // A node that never saw these versions reads the live one from the database.
+        await rm(store.cacheDir, {force: true, recursive: true})
+        const live = (await store.live('example.test'))!
+        expect(pairMatches(await readFile(live.fullchainFile, 'utf8'), await readFile(live.keyFile, 'utf8')), `version ${live.version}`).to.equal(true)
+        const versions = await store.versions('example.test')
+        expect(versions.at(-1)).to.equal(live.version)
+        expect(versions.map(Number)).to.deep.equal(versions.map((_, i) => i + 1))
+      }
+
+      // The writers really were writing when they were killed.
+      expect((await store.versions('example.test')).length).to.be.greaterThan(5)
     })
 
     it('a sealed key moved to another version does not authenticate', async () => {
