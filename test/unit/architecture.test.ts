@@ -180,6 +180,8 @@ describe('architecture', () => {
       undici: 'src/services/http-client.ts',
       'better-sqlite3': 'src/services/data/history.ts',
       pg: 'src/services/storage/postgres.ts',
+      // DNS on the wire (queries, RFC 2136 UPDATE, TSIG) has one home too.
+      'node:dgram': 'src/services/acme/dns-wire.ts',
     }
     const importers: Record<string, Set<string>> = {}
     for (const parsed of await parsedIn('')) {
