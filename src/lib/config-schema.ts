@@ -31,6 +31,7 @@ export type Kind =
   | 'number' // a finite number within min/max
   | 'domains' // a non-empty list of DNS names (a string is split on commas/spaces)
   | 'list' // a list of strings (a string is split on commas/spaces)
+  | 'storage-url' // postgres://user@host[:port]/database without a password, or null
   | {readonly oneOf: readonly (number | string)[]}
 
 /** Where a key is documented (the sections of docs/configuration.md, in this order). */
@@ -41,6 +42,7 @@ export const GROUPS = {
   servers: 'Servers (`mfc serve`)',
   limits: 'Limits and timeouts',
   monitoring: 'Monitoring data and the simulator',
+  storage: 'Cluster storage (PostgreSQL; see docs/cluster.md)',
 } as const
 
 /** One key of ssl-config.json: its kind, default, environment variable and meaning. */
@@ -122,6 +124,11 @@ export const CONFIG_SCHEMA = {
   data_follow_dir: {group: 'monitoring', kind: 'nullable-string', default: null, env: 'MFC_DATA_FOLLOW_DIR', description: 'Directory of the original\'s `gui_simulation_data_*.csv.gz` files (or one level down) to follow, or null'},
   stack_cells: {group: 'monitoring', kind: 'int', default: 5, min: 1, max: 20, env: 'MFC_STACK_CELLS', description: 'Cells the per-cell arrays of `POST /data/ingest` must have'},
   ingest_max_batch: {group: 'monitoring', kind: 'int', default: 10_000, min: 1, max: 100_000, env: 'MFC_INGEST_MAX_BATCH', description: 'Readings per ingest request'},
+  // Cluster storage
+  storage: {group: 'storage', kind: 'storage-url', default: null, env: 'MFC_STORAGE_URL', description: 'Cluster mode: `postgres://user@host:port/db` of the shared PostgreSQL; null keeps the embedded default (files + SQLite); a password in the URL is refused'},
+  storage_password_file: {group: 'storage', kind: 'nullable-string', default: null, env: 'MFC_STORAGE_PASSWORD_FILE', description: 'File holding the database password (else PGPASSWORD)'},
+  storage_ca_file: {group: 'storage', kind: 'nullable-string', default: null, env: 'MFC_STORAGE_CA_FILE', description: 'CA certificate (PEM) of the database server: TLS with full verification'},
+  storage_key_file: {group: 'storage', kind: 'nullable-string', default: null, env: 'MFC_STORAGE_KEY_FILE', description: 'File holding the 32-byte key that seals private keys in the database (else MFC_STORAGE_KEY)'},
 } as const satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof CONFIG_SCHEMA
@@ -130,7 +137,7 @@ type ValueOf<K> =
   K extends 'bool' ? boolean
     : K extends 'port' | 'int' | 'number' ? number
       : K extends 'domains' | 'list' ? string[]
-        : K extends 'nullable-string' ? string | null
+        : K extends 'nullable-string' | 'storage-url' ? string | null
           : K extends {readonly oneOf: readonly (infer T)[]} ? T
             : string
 
@@ -154,6 +161,8 @@ export const OTHER_ENVIRONMENT: Readonly<Record<string, string>> = {
   MFC_JWT_SECRET: 'secret: signs JWTs',
   MFC_ACME_EAB_KID: 'ACME External Account Binding key id (as `--eab-kid`)',
   MFC_ACME_EAB_HMAC_KEY: 'secret: ACME External Account Binding HMAC key (as `--eab-hmac-key`)',
+  PGPASSWORD: 'secret: the cluster database password when storage_password_file is not set',
+  MFC_STORAGE_KEY: 'secret: the key sealing private keys in the cluster database when storage_key_file is not set',
   MFC_SSL_MODE: '`development`: the original\'s dev mode, no Let\'s Encrypt',
   MFC_DEBUG: '`1`: stack traces on errors (same as `--debug`)',
 }
@@ -161,6 +170,7 @@ export const OTHER_ENVIRONMENT: Readonly<Record<string, string>> = {
 const KIND_TEXT: Record<Exclude<Kind, {oneOf: unknown}>, string> = {
   string: 'string', path: 'path', email: 'email or ""', 'nullable-string': 'string or null', bool: 'boolean',
   port: 'port (0-65535)', int: 'integer', number: 'number', domains: 'list of DNS names', list: 'list of strings',
+  'storage-url': 'postgres:// URL or null',
 }
 
 /** A kind in words, with its bounds (for the docs table and error messages). */
@@ -210,5 +220,7 @@ function kindSchema(spec: SettingSpec): Record<string, unknown> {
     case 'number': return {type: 'number', ...bounds}
     case 'domains': return {oneOf: [{...nonEmpty}, {type: 'array', minItems: 1, items: nonEmpty}]}
     case 'list': return {oneOf: [{type: 'string'}, {type: 'array', items: nonEmpty}]}
+    // Host and database required; user[@] optional; no password (no ':' before '@').
+    case 'storage-url': return {oneOf: [{type: 'null'}, {type: 'string', pattern: '^\\s*(postgres|postgresql)://([^:@/\\s]+@)?[^:@/\\s]+(:\\d+)?/[^/\\s]+\\s*$'}, {const: ''}]}
   }
 }

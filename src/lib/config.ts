@@ -26,6 +26,10 @@ export interface Secrets {
   sessionSecret?: string
   csrfSecret?: string
   jwtSecret?: string
+  /** PGPASSWORD: the database password when storage_password_file is not set. */
+  storagePassword?: string
+  /** MFC_STORAGE_KEY: the key sealing private keys when storage_key_file is not set. */
+  storageKey?: string
 }
 
 /** The one resolved, frozen configuration of a process. */
@@ -227,12 +231,44 @@ function parseValue(key: SettingKey, value: unknown, where: string, fromText = f
       return list.map((d: string) => d.trim().toLowerCase())
     }
 
+    case 'storage-url': {
+      if (value === null || value === '') return null
+      return parseStorageUrl(key, value, where)
+    }
+
     case 'list': {
       const list = typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : value
       if (!Array.isArray(list) || list.some((item) => typeof item !== 'string' || item.trim() === '')) throw fail('a list of strings')
       return list.map((item: string) => item.trim())
     }
   }
+}
+
+/** A postgres:// URL with host and database, and no password (that belongs in a 0600 file). */
+function parseStorageUrl(key: SettingKey, value: unknown, where: string): string {
+  let url: URL | undefined
+  try {
+    url = typeof value === 'string' ? new URL(value.trim()) : undefined
+  } catch {
+    url = undefined
+  }
+
+  if (url?.password) {
+    throw new ConfigError(`"${key}" in ${where} contains a password; mfc keeps database passwords out of config files and logs.`, {
+      code: 'MFC_CONFIG_VALUE',
+      suggestions: ['Remove the password from the URL and put it in a 0600 file named by storage_password_file (or in PGPASSWORD).'],
+    })
+  }
+
+  if (!url || !/^postgres(ql)?:$/.test(url.protocol) || url.hostname === '' || url.pathname.length < 2) {
+    const shown = typeof value === 'string' ? JSON.stringify(value.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:***@')) : String(value)
+    throw new ConfigError(`Invalid value ${shown} for "${key}" in ${where}: expected postgres://user@host:port/database.`, {
+      code: 'MFC_CONFIG_VALUE',
+      suggestions: [`Fix "${key}" (for example "postgres://mfc@db.example:5432/mfc"), or remove it to keep the embedded storage.`],
+    })
+  }
+
+  return url.toString()
 }
 
 function splitDomains(text: string): string[] {
@@ -288,6 +324,8 @@ function readSecrets(env: NodeJS.ProcessEnv): Secrets {
     sessionSecret: env.MFC_SESSION_SECRET || undefined,
     csrfSecret: env.MFC_CSRF_SECRET || undefined,
     jwtSecret: env.MFC_JWT_SECRET || undefined,
+    storagePassword: env.PGPASSWORD || undefined,
+    storageKey: env.MFC_STORAGE_KEY || undefined,
   }
 }
 

@@ -50,6 +50,31 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   await syncDir(dirname(target))
 }
 
+/**
+ * Creates `target` complete (temp file, fsync, hard link) only if it does not exist yet;
+ * returns false, changing nothing, when it does. Concurrent creators: exactly one wins, and the
+ * others read the winner's content instead of replacing it (what rename would do).
+ */
+export async function createFileExclusive(target: string, data: string | Uint8Array, mode = 0o600): Promise<boolean> {
+  const temp = tempName(target)
+  const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
+  try {
+    await handle.writeFile(data)
+    await handle.chmod(mode)
+    await handle.sync()
+    await handle.close()
+    await fs.link(temp, target)
+    await syncDir(dirname(target))
+    return true
+  } catch (error) {
+    await handle.close().catch(() => {})
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw error
+  } finally {
+    await fs.rm(temp, {force: true})
+  }
+}
+
 /** Replaces (or creates) a symlink atomically: a temp link renamed over the old one. */
 export async function replaceSymlink(target: string, linkPath: string): Promise<void> {
   const temp = tempName(linkPath)

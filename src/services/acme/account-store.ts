@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {errnoCode} from '../../lib/errors.js'
-import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
+import {createFileExclusive, ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
 import {accountDirName} from './directories.js'
 
 /** What mfc remembers about an ACME account (the key lives beside it, 0600). */
@@ -24,11 +24,27 @@ export interface AccountFiles {
 }
 
 /**
+ * Where ACME accounts live (one per CA directory URL). Contract: `key` returns the same key to
+ * every caller for a directory, creating it on first use (concurrent first calls, on one node
+ * or several, converge on one key); `record` is undefined until `save`; `save` replaces the
+ * record. Keys are secrets: 0600 on disk, sealed in a database.
+ */
+export interface AcmeAccountStore {
+  key(directoryUrl: string): Promise<{pem: string; created: boolean}>
+  record(directoryUrl: string): Promise<AccountRecord | undefined>
+  save(record: AccountRecord): Promise<void>
+  /** Every account that has a record (a registered account), in no particular order. */
+  records(): Promise<AccountRecord[]>
+  /** Stores an existing account key (storage copy); false, changing nothing, when one exists. */
+  importKey(directoryUrl: string, pem: string): Promise<boolean>
+}
+
+/**
  * One account per CA directory URL under `acmeDir/<host_port_path>/`: `account-key.pem` (0600,
  * ECDSA P-256, created before registration so a crash never orphans a registered account)
  * and `account.json` (the account URL). Writers hold the mfc lock.
  */
-export class AccountStore {
+export class AccountStore implements AcmeAccountStore {
   constructor(private readonly acmeDir: string) {}
 
   files(directoryUrl: string): AccountFiles {
@@ -49,8 +65,9 @@ export class AccountStore {
     const pem = privateKey.export({format: 'pem', type: 'pkcs8'}) as string
     await ensureDir(this.acmeDir, 0o700)
     await ensureDir(dir, 0o700)
-    await writeFileAtomic(keyFile, pem, 0o600)
-    return {pem, created: true}
+    // Two first uses at once must not end with two keys (one of them registered, then lost).
+    if (await createFileExclusive(keyFile, pem, 0o600)) return {pem, created: true}
+    return {pem: await fs.readFile(keyFile, 'utf8'), created: false}
   }
 
   async record(directoryUrl: string): Promise<AccountRecord | undefined> {
@@ -59,6 +76,25 @@ export class AccountStore {
     } catch {
       return undefined
     }
+  }
+
+  async importKey(directoryUrl: string, pem: string): Promise<boolean> {
+    const {dir, keyFile} = this.files(directoryUrl)
+    await ensureDir(this.acmeDir, 0o700)
+    await ensureDir(dir, 0o700)
+    return createFileExclusive(keyFile, pem, 0o600)
+  }
+
+  async records(): Promise<AccountRecord[]> {
+    const entries = await fs.readdir(this.acmeDir).catch(() => [] as string[])
+    const records = await Promise.all(entries.map(async (entry) => {
+      try {
+        return JSON.parse(await fs.readFile(join(this.acmeDir, entry, 'account.json'), 'utf8')) as AccountRecord
+      } catch {
+        return undefined
+      }
+    }))
+    return records.filter((r): r is AccountRecord => r !== undefined)
   }
 
   async save(record: AccountRecord): Promise<void> {

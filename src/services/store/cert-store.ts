@@ -70,6 +70,8 @@ export interface CertStore {
   list(): Promise<StoredCert[]>
   versions(name: string): Promise<string[]>
   put(name: string, bundle: CertBundle): Promise<StoredCert>
+  /** One stored version ("0001"...), undefined when the lineage or version does not exist. */
+  version(name: string, version: string): Promise<StoredCert | undefined>
   /** Makes an older version live again (the previous one when `version` is omitted). */
   rollback(name: string, version?: string): Promise<StoredCert>
 }

@@ -23,6 +23,7 @@ function samples(spec: SettingSpec): {good: unknown[]; bad: unknown[]} {
     case 'port': return {good: [0, 443, 65_535], bad: [...bad, -1, 65_536, 1.5, '443', null]}
     case 'domains': return {good: [['a.example'], 'a.example'], bad: [...bad, [], [''], null, 1]}
     case 'list': return {good: [[], ['10.0.0.0/8']], bad: [...bad, [''], null, 1]}
+    case 'storage-url': return {good: [null, '', 'postgres://mfc@db.example:5432/mfc', 'postgresql://db.example/mfc'], bad: [...bad, 'mysql://db/mfc', 'postgres://mfc:secret@db/mfc', 'postgres://db.example', 1]}
     case 'int': case 'number': {
       const inRange = [spec.min, spec.max].filter((n) => n !== undefined)
       const outside = [...(spec.min === undefined ? [] : [spec.min - 1]), ...(spec.max === undefined ? [] : [spec.max + 1])]

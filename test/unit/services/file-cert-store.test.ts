@@ -8,6 +8,7 @@ import type {CertBundle} from '../../../src/services/store/cert-store.js'
 import {FileCertStore} from '../../../src/services/store/file-cert-store.js'
 import {type TestCa, mintBundle, mintCa, pairMatches} from '../../helpers/certs.js'
 import {ROOT} from '../../helpers/cli.js'
+import {certStoreContract} from '../../contracts/cert-store.js'
 
 const WRITER = join(ROOT, 'test', 'helpers', 'store-writer.ts')
 
@@ -30,6 +31,18 @@ async function expectValidLive(store: FileCertStore, name: string, allowed: stri
   return live!.meta.serial
 }
 
+let contractDir: string | undefined
+certStoreContract('FileCertStore', {
+  async make() {
+    contractDir = await mkdtemp(join(tmpdir(), 'mfc-store-'))
+    return new FileCertStore(join(contractDir, 'certs'))
+  },
+  async dispose() {
+    if (contractDir) await rm(contractDir, {force: true, recursive: true})
+  },
+})
+
+/** What only the file store promises: the on-disk layout, modes, and surviving kill -9 mid-write. */
 describe('FileCertStore', function () {
   this.timeout(120_000)
   let dir: string
@@ -71,23 +84,6 @@ describe('FileCertStore', function () {
     const v2 = await store.put('example.test', second)
     expect((await stat(v2.keyFile)).mode & 0o777).to.equal(0o640)
     expect((await stat(v2.keyFile)).gid).to.equal((await stat(v1.keyFile)).gid)
-  })
-
-  it('rolls back to the previous version', async () => {
-    const store = new FileCertStore(join(dir, 'certs'))
-    await store.put('example.test', first)
-    await store.put('example.test', second)
-    const rolled = await store.rollback('example.test')
-    expect(rolled.version).to.equal('0001')
-    expect((await store.live('example.test'))!.meta.serial).to.equal(first.meta.serial)
-  })
-
-  it('returns undefined for a lineage that does not exist, and lists only complete lineages', async () => {
-    const store = new FileCertStore(join(dir, 'certs'))
-    expect(await store.live('nothing.test')).to.equal(undefined)
-    expect(await store.list()).to.deep.equal([])
-    await store.put('example.test', first)
-    expect((await store.list()).map((s) => s.name)).to.deep.equal(['example.test'])
   })
 
   for (const step of ['version-dir-created', 'files-written', 'version-renamed', 'live-switched']) {

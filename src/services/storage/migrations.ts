@@ -1,0 +1,137 @@
+import {StoreError} from '../../lib/errors.js'
+import type {PgDatabase} from './postgres.js'
+
+/** One schema step. Versions only grow; an applied migration is never edited (add a new one). */
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+/**
+ * The schema of cluster mode. Certificates: every version is a row holding cert, chain, the
+ * sealed key and meta together, so a reader that joins `mfc_cert_live` gets a matching pair in
+ * one statement; rows are never deleted or updated.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'certificates',
+    sql: `
+      CREATE TABLE mfc_certs (
+        name text NOT NULL,
+        version integer NOT NULL CHECK (version > 0),
+        cert_pem text NOT NULL,
+        chain_pem text NOT NULL,
+        key_sealed bytea NOT NULL,
+        meta jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (name, version)
+      );
+      CREATE TABLE mfc_cert_live (
+        name text PRIMARY KEY,
+        version integer NOT NULL,
+        switched_at timestamptz NOT NULL DEFAULT now(),
+        FOREIGN KEY (name, version) REFERENCES mfc_certs (name, version)
+      );`,
+  },
+  {
+    version: 2,
+    name: 'acme accounts, challenge tokens, sessions',
+    sql: `
+      CREATE TABLE mfc_acme_accounts (
+        directory text PRIMARY KEY,
+        key_sealed bytea NOT NULL,
+        record jsonb,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE mfc_challenge_tokens (
+        token text PRIMARY KEY,
+        key_authorization text NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+      CREATE TABLE mfc_sessions (
+        id_hash bytea PRIMARY KEY,
+        csrf_token text NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX mfc_sessions_expiry ON mfc_sessions (expires_at);`,
+  },
+  {
+    version: 3,
+    name: 'shared secrets (the API token)',
+    sql: `
+      CREATE TABLE mfc_secrets (
+        name text PRIMARY KEY,
+        value_sealed bytea NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
+]
+
+/** Advisory-lock key of `storage migrate` (any constant; "mfc" "migr" in ASCII). */
+const MIGRATION_LOCK = 0x6d66_636d_6967_72n
+
+/** What `migrate` did: versions applied by this run, and where the schema stands now. */
+export interface MigrateResult {
+  applied: {version: number; name: string}[]
+  current: number
+  latest: number
+}
+
+/**
+ * Brings the schema to the latest version. Safe when every node runs it at once: the whole run
+ * holds a session advisory lock, so the others wait, then find nothing left to do. Each
+ * migration and its bookkeeping row commit in one transaction: a crash leaves the schema at a
+ * version, never between two.
+ */
+export async function migrate(db: PgDatabase, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateResult> {
+  const session = await db.session()
+  try {
+    await session.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()])
+    await session.query(`CREATE TABLE IF NOT EXISTS mfc_migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+    const done = new Set((await session.query<{version: number}>('SELECT version FROM mfc_migrations')).map((r) => r.version))
+    const applied: MigrateResult['applied'] = []
+    for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (done.has(migration.version)) continue
+      await session.query('BEGIN')
+      try {
+        await session.query(migration.sql)
+        await session.query('INSERT INTO mfc_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name])
+        await session.query('COMMIT')
+      } catch (error) {
+        await session.query('ROLLBACK').catch(() => {})
+        throw error
+      }
+
+      applied.push({version: migration.version, name: migration.name})
+    }
+
+    const latest = Math.max(0, ...migrations.map((m) => m.version))
+    const current = Math.max(0, ...done, ...applied.map((a) => a.version))
+    return {applied, current, latest}
+  } finally {
+    // Ending the session releases the advisory lock even if the unlock were skipped.
+    await session.end()
+  }
+}
+
+/** The schema version in the database (0 before the first migrate). */
+export async function schemaVersion(db: PgDatabase): Promise<number> {
+  const [row] = await db.query<{version: number | null}>(`SELECT CASE WHEN to_regclass('mfc_migrations') IS NULL THEN 0
+    ELSE (SELECT coalesce(max(version), 0) FROM mfc_migrations) END AS version`)
+  return Number(row?.version ?? 0)
+}
+
+/** Fails with the next step when the database's schema is older than this mfc needs. */
+export async function requireSchema(db: PgDatabase, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
+  const current = await schemaVersion(db)
+  const latest = Math.max(0, ...migrations.map((m) => m.version))
+  if (current < latest) {
+    throw new StoreError(`The schema in ${db.label} is at version ${current}; this mfc needs ${latest}.`, {
+      code: 'MFC_STORE_IO',
+      suggestions: ['Run `mfc storage migrate` (safe to run on every node at once).'],
+    })
+  }
+}

@@ -1,0 +1,161 @@
+import {randomBytes} from 'node:crypto'
+import {constants, promises as fs} from 'node:fs'
+import {join} from 'node:path'
+
+import {StoreError, errnoCode} from '../../lib/errors.js'
+import {ensureDir, syncDir} from '../../lib/fs-atomic.js'
+import type {CertBundle, CertMeta, CertStore, StoredCert} from '../store/cert-store.js'
+import type {KeySealer} from './key-sealer.js'
+import type {PgDatabase} from './postgres.js'
+
+interface CertRow extends Record<string, unknown> {
+  name: string
+  version: number
+  cert_pem: string
+  chain_pem: string
+  key_sealed: Buffer
+  meta: CertMeta
+}
+
+const pad = (version: number) => String(version).padStart(4, '0')
+const context = (name: string, version: number) => `certificate "${name}" version ${pad(version)}`
+
+/**
+ * The certificate store on PostgreSQL (cluster mode), with FileCertStore's contract. One row
+ * per version holds cert, chain, sealed key and meta; `mfc_cert_live` points at the live one.
+ * `put` inserts the next version and switches live in one transaction; `live` reads both in
+ * one statement, so a reader never sees a certificate without its key. Nothing is deleted.
+ *
+ * Servers load PEM files, so each version a node reads is materialised once under `cacheDir`
+ * (`<name>/versions/0001/...`, key 0600, written under a temp name and renamed: a version
+ * never changes once written, so an existing directory is complete).
+ */
+export class PgCertStore implements CertStore {
+  constructor(private readonly db: PgDatabase, private readonly sealer: KeySealer, readonly cacheDir: string) {}
+
+  async live(name: string): Promise<StoredCert | undefined> {
+    const [row] = await this.db.query<CertRow>(`SELECT c.name, c.version, c.cert_pem, c.chain_pem, c.key_sealed, c.meta
+      FROM mfc_cert_live l JOIN mfc_certs c USING (name, version) WHERE l.name = $1`, [name])
+    return row ? this.materialise(row) : undefined
+  }
+
+  async list(): Promise<StoredCert[]> {
+    const rows = await this.db.query<CertRow>(`SELECT c.name, c.version, c.cert_pem, c.chain_pem, c.key_sealed, c.meta
+      FROM mfc_cert_live l JOIN mfc_certs c USING (name, version) ORDER BY c.name`)
+    return Promise.all(rows.map((row) => this.materialise(row)))
+  }
+
+  async versions(name: string): Promise<string[]> {
+    const rows = await this.db.query<{version: number}>('SELECT version FROM mfc_certs WHERE name = $1 ORDER BY version', [name])
+    return rows.map((r) => pad(r.version))
+  }
+
+  async version(name: string, version: string): Promise<StoredCert | undefined> {
+    if (!/^\d{4,}$/.test(version)) return undefined
+    const [row] = await this.db.query<CertRow>('SELECT name, version, cert_pem, chain_pem, key_sealed, meta FROM mfc_certs WHERE name = $1 AND version = $2', [name, Number(version)])
+    return row ? this.materialise(row) : undefined
+  }
+
+  async put(name: string, bundle: CertBundle): Promise<StoredCert> {
+    const chain = bundle.chainPem.trim() === '' ? '' : bundle.chainPem.trim() + '\n'
+    const row = await this.db.transaction(async (tx) => {
+      // Two writers of one lineage (which the lock should prevent) still get distinct versions.
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`mfc-cert:${name}`])
+      const [{next}] = await tx.query<{next: number}>('SELECT coalesce(max(version), 0) + 1 AS next FROM mfc_certs WHERE name = $1', [name])
+      const sealed = this.sealer.seal(bundle.keyPem, context(name, next))
+      const [inserted] = await tx.query<CertRow>(`INSERT INTO mfc_certs (name, version, cert_pem, chain_pem, key_sealed, meta)
+        VALUES ($1, $2, $3, $4, $5, $6) RETURNING name, version, cert_pem, chain_pem, key_sealed, meta`,
+      [name, next, bundle.certPem.trim() + '\n', chain, sealed, JSON.stringify(bundle.meta)])
+      await this.switchLive(tx, name, next)
+      return inserted
+    })
+    return this.materialise(row)
+  }
+
+  async rollback(name: string, version?: string): Promise<StoredCert> {
+    const current = await this.live(name)
+    const all = await this.versions(name)
+    const target = version ?? all.filter((v) => current === undefined || v < current.version).at(-1)
+    if (!target || !all.includes(target)) {
+      throw new StoreError(`Certificate "${name}" has no version ${target ?? 'before ' + current?.version} to roll back to.`, {
+        code: 'MFC_STORE_IO',
+        suggestions: [`Versions kept: ${all.join(', ') || 'none'}.`],
+      })
+    }
+
+    await this.db.transaction((tx) => this.switchLive(tx, name, Number(target)))
+    return (await this.live(name))!
+  }
+
+  private async switchLive(tx: Pick<PgDatabase, 'query'>, name: string, version: number): Promise<void> {
+    await tx.query(`INSERT INTO mfc_cert_live (name, version) VALUES ($1, $2)
+      ON CONFLICT (name) DO UPDATE SET version = excluded.version, switched_at = now()`, [name, version])
+  }
+
+  private async materialise(row: CertRow): Promise<StoredCert> {
+    const version = pad(row.version)
+    const versionsDir = join(this.cacheDir, row.name, 'versions')
+    const dir = join(versionsDir, version)
+    const stored: StoredCert = {
+      name: row.name,
+      version,
+      dir,
+      fullchainFile: join(dir, 'fullchain.pem'),
+      certFile: join(dir, 'cert.pem'),
+      chainFile: join(dir, 'chain.pem'),
+      keyFile: join(dir, 'privkey.pem'),
+      meta: row.meta,
+    }
+    try {
+      await fs.access(join(dir, 'meta.json'))
+      return stored
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw this.cacheError(dir, error)
+    }
+
+    const keyPem = this.sealer.open(row.key_sealed, context(row.name, row.version))
+    try {
+      await ensureDir(versionsDir, 0o700)
+      await fs.chmod(this.cacheDir, 0o700)
+      const temp = join(versionsDir, `.tmp-${version}-${randomBytes(4).toString('hex')}`)
+      await fs.mkdir(temp, {mode: 0o700})
+      await writeSynced(join(temp, 'privkey.pem'), keyPem, 0o600)
+      await writeSynced(join(temp, 'cert.pem'), row.cert_pem, 0o644)
+      await writeSynced(join(temp, 'chain.pem'), row.chain_pem, 0o644)
+      await writeSynced(join(temp, 'fullchain.pem'), row.cert_pem + row.chain_pem, 0o644)
+      await writeSynced(join(temp, 'meta.json'), JSON.stringify(row.meta, null, 2) + '\n', 0o644)
+      await syncDir(temp)
+      try {
+        await fs.rename(temp, dir)
+      } catch (error) {
+        // Another reader on this node materialised the same (immutable) version first.
+        await fs.rm(temp, {force: true, recursive: true})
+        if (!['ENOTEMPTY', 'EEXIST'].includes(errnoCode(error) ?? '')) throw error
+      }
+
+      await syncDir(versionsDir)
+      return stored
+    } catch (error) {
+      throw this.cacheError(dir, error)
+    }
+  }
+
+  private cacheError(dir: string, error: unknown): StoreError {
+    return new StoreError(`Cannot write the local copy of a certificate to ${dir}: ${(error as Error).message}`, {
+      code: 'MFC_STORE_IO',
+      cause: error,
+      suggestions: [`Check the permissions and free space of ${this.cacheDir} (set MFC_STATE_DIR to a directory you own).`],
+    })
+  }
+}
+
+async function writeSynced(file: string, data: string, mode: number): Promise<void> {
+  const handle = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+  try {
+    await handle.writeFile(data)
+    await handle.chmod(mode)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
