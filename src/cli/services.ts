@@ -27,3 +27,15 @@ export async function ssl(config: MfcConfig, domains?: string[]) {
 export function monitor(config: MfcConfig): CertMonitor {
   return new CertMonitor(config, new FileCertStore(config.paths.storeDir), systemClock)
 }
+
+/** The lifecycle verbs (list, revoke, delete) over the store. */
+export async function lifecycle(config: MfcConfig) {
+  const {CertLifecycle} = await import('../services/certificates/lifecycle.js')
+  return new CertLifecycle(config, new FileCertStore(config.paths.storeDir), systemClock)
+}
+
+/** The ACME account operations for the CA directories mfc keeps accounts for. */
+export async function accounts(config: MfcConfig) {
+  const {AccountService} = await import('../services/acme/account-service.js')
+  return new AccountService({acmeDir: config.paths.acmeDir, lockFile: config.paths.lockFile, clock: systemClock})
+}

@@ -123,6 +123,8 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_BACKUP_PASSPHRASE: {exit: EXIT.STORE, meaning: 'the backup passphrase is wrong or missing'},
   MFC_BACKUP_IO: {exit: EXIT.STORE, meaning: 'a backup could not be written or a restore could not be applied'},
   MFC_NOTIFY_CONFIG: {exit: EXIT.CONFIG, meaning: 'notification-config.json is invalid or configures no channel'},
+  MFC_ACCOUNT_MISSING: {exit: EXIT.STORE, meaning: 'mfc has no ACME account for that CA directory (and no certificate key to sign with)'},
+  MFC_CERT_IN_USE: {exit: EXIT.LOCK, meaning: 'the certificate to delete is the one a running `mfc serve` loads (--force overrides)'},
   MFC_INTERNAL: {exit: EXIT.FAILURE, meaning: 'an unexpected error (a bug: please report it)'},
 }
 

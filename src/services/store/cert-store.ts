@@ -53,4 +53,11 @@ export interface CertStore {
   put(name: string, bundle: CertBundle): Promise<StoredCert>
   /** Makes an older version live again (the previous one when `version` is omitted). */
   rollback(name: string, version?: string): Promise<StoredCert>
+  /**
+   * Deletes a whole lineage (every version), atomically: afterwards `live(name)` is undefined,
+   * and a crash part-way leaves either the complete lineage or none of it. Only the explicit
+   * `cert delete` calls this, with the mfc lock held; renewals never delete. Returns false when
+   * there was no such lineage.
+   */
+  remove(name: string): Promise<boolean>
 }
