@@ -1,6 +1,9 @@
+import {readFile} from 'node:fs/promises'
+
 import {systemClock} from '../lib/clock.js'
 import type {MfcConfig} from '../lib/config.js'
 import {ConfigError} from '../lib/errors.js'
+import {lineageRenewalFile, livePaths} from '../lib/paths.js'
 import {AriClient, ariRenewAt} from '../services/acme/ari.js'
 import {chooseResponder} from '../services/acme/challenge-select.js'
 import {dryRunDirectory} from '../services/acme/directories.js'
@@ -14,10 +17,11 @@ import type {StoredCert} from '../services/store/cert-store.js'
  * `paths.acmeDir`, HTTP-01 through the shared challenge directory plus `webroot` or a
  * listener on `http_port`. The issuer module (and acme-client) load only here, on demand.
  */
-export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}): Promise<Issuer> {
+export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}, lineage?: LineageChallenge): Promise<Issuer> {
   const externalAccount = externalAccountBinding(config, eab)
   const {AcmeIssuer} = await import('../services/issuers/acme-issuer.js')
-  const {settings, paths} = config
+  const {paths} = config
+  const settings = {...config.settings, ...lineage}
   return new AcmeIssuer({
     directoryUrl,
     email: settings.email,
@@ -26,6 +30,23 @@ export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: E
     responder: await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot}),
     clock: systemClock,
   })
+}
+
+/** A lineage's own HTTP-01 settings (an adopted certbot lineage's webroot or port), over the config's. */
+export type LineageChallenge = {webroot?: string; http_port?: number}
+
+/** Reads `<store>/<name>/renewal.json`; absent or unreadable means "use the config's". */
+async function lineageChallenge(config: MfcConfig, name: string): Promise<LineageChallenge | undefined> {
+  try {
+    const saved = JSON.parse(await readFile(lineageRenewalFile(config.paths, name), 'utf8')) as LineageChallenge
+    // A flag of this run (--webroot, --http-port) still wins.
+    return {
+      ...(saved.webroot && config.sources.webroot !== 'flag' ? {webroot: saved.webroot} : {}),
+      ...(saved.http_port && config.sources.http_port !== 'flag' ? {http_port: saved.http_port} : {}),
+    }
+  } catch {
+    return undefined
+  }
 }
 
 export interface EabFlags {
@@ -66,7 +87,9 @@ export function renewalWiring(config: MfcConfig, localCa: Issuer): Pick<RenewOpt
     async issuerFor(stored: StoredCert, dryRun: boolean) {
       if (stored.meta.issuer === 'local-ca') return localCa
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
-      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory)
+      // The configured certificate follows ssl-config.json (flags included); others keep their own recorded settings.
+      const own = config.settings.cert_file.startsWith(livePaths(config.paths, stored.name).dir + '/') ? undefined : await lineageChallenge(config, stored.name)
+      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory, {}, own)
     },
     async renewalWindow(stored: StoredCert, certPem: string) {
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined

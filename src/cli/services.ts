@@ -39,3 +39,9 @@ export async function accounts(config: MfcConfig) {
   const {AccountService} = await import('../services/acme/account-service.js')
   return new AccountService({acmeDir: config.paths.acmeDir, lockFile: config.paths.lockFile, clock: systemClock})
 }
+
+/** `cert import --from-certbot`: certbot's lineages and accounts into mfc's store. */
+export async function certbotImporter(config: MfcConfig) {
+  const {CertbotImporter} = await import('../services/certbot/certbot-import.js')
+  return new CertbotImporter(config, new FileCertStore(config.paths.storeDir), systemClock)
+}

@@ -10,6 +10,8 @@ export interface CertMeta {
   keySpec?: KeySpec
   /** ACME directory URL the certificate came from (for renewals against the same CA). */
   acmeDirectory?: string
+  /** Set on versions adopted from another tool (`cert import --from-certbot`). */
+  adoptedFrom?: {tool: 'certbot'; lineage: string; archiveVersion: number; directory: string}
   serial: string
   notBefore: string
   notAfter: string
@@ -50,6 +52,8 @@ export interface CertStore {
   live(name: string): Promise<StoredCert | undefined>
   list(): Promise<StoredCert[]>
   versions(name: string): Promise<string[]>
+  /** One stored version (any, not only the live one); undefined when missing. */
+  version(name: string, version: string): Promise<StoredCert | undefined>
   put(name: string, bundle: CertBundle): Promise<StoredCert>
   /** Makes an older version live again (the previous one when `version` is omitted). */
   rollback(name: string, version?: string): Promise<StoredCert>

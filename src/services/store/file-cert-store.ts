@@ -64,6 +64,11 @@ export class FileCertStore implements CertStore {
     }
   }
 
+  async version(name: string, version: string): Promise<StoredCert | undefined> {
+    if (!VERSION_RE.test(version) || !(await this.versions(name)).includes(version)) return undefined
+    return this.load(name, version)
+  }
+
   async put(name: string, bundle: CertBundle): Promise<StoredCert> {
     const lineage = join(this.root, name)
     const versionsDir = join(lineage, 'versions')
