@@ -1,11 +1,16 @@
+import {execFile} from 'node:child_process'
+import {createPrivateKey, generateKeyPairSync} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import {join} from 'node:path'
+import {promisify} from 'node:util'
 
 import {expect} from 'chai'
 
-import {type RunResult, type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
+import {ROOT, type RunResult, type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
 import {type Pebble, httpsGet, startPebble} from '../helpers/pebble.js'
 import {startServeProcess} from '../helpers/serve-process.js'
+
+const run = promisify(execFile)
 
 interface Listing {name: string; domains: string[]; serial: string; acmeDirectory: string; issuerKind: string; keyType: string; versions: number; configured: boolean
   paths: {fullchainFile: string; keyFile: string}; renewal: {renewAt: string; renewable: boolean; reason: string}}
@@ -88,6 +93,28 @@ describe('cert list / revoke / delete and account show / rollover-key / deactiva
     expectOk(await init('rolled.mfc.example'))
     const revoked = parseJson<Revoked>(await runCli(['cert', 'revoke', '--cert-name', 'rolled.mfc.example', '--reason', 'superseded', '--json'], {env}))
     expect(revoked.accountUrl).to.equal(before.url)
+  })
+
+  it('finishes a key rollover that was interrupted after the CA took the new key', async () => {
+    const accountDir = join(t.stateDir, 'acme', (await fs.readdir(join(t.stateDir, 'acme')))[0])
+    const staged = join(accountDir, 'account-key.next.pem')
+    const {privateKey} = generateKeyPairSync('ec', {namedCurve: 'P-256'})
+    await fs.writeFile(staged, privateKey.export({format: 'pem', type: 'pkcs8'}), {mode: 0o600})
+    // The crash: the CA was told (keyChange signed by the old key), the rename never happened.
+    const record = JSON.parse(await fs.readFile(join(accountDir, 'account.json'), 'utf8')) as {url: string}
+    const script = `const {AcmeAccountClient} = await import(${JSON.stringify(join(ROOT, 'src/services/acme/acme-account-client.ts'))});
+      const {createPrivateKey} = await import('node:crypto'); const fs = await import('node:fs');
+      await new AcmeAccountClient(process.argv[1]).keyChange({key: createPrivateKey(fs.readFileSync(process.argv[2])), kid: process.argv[3]}, createPrivateKey(fs.readFileSync(process.argv[4])))`
+    await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, pebble.directory, join(accountDir, 'account-key.pem'), record.url, staged], {env: {...process.env, ...pebble.env}, cwd: ROOT})
+    const stuck = parseJson<Account & {pendingRollover: boolean}>(await runCli(['account', 'show', '--server', pebble.directory, '--json'], {env}))
+    expect(stuck.pendingRollover).to.equal(true)
+    expect(stuck.ca).to.equal(null)
+    const finished = await runCli(['account', 'rollover-key', '--server', pebble.directory, '--json'], {env})
+    expectOk(finished)
+    const after = parseJson<Account & {pendingRollover: boolean}>(await runCli(['account', 'show', '--server', pebble.directory, '--json'], {env}))
+    expect(after).to.deep.include({url: record.url, pendingRollover: false})
+    expect(after.ca?.status).to.equal('valid')
+    expect(createPrivateKey(await fs.readFile(join(accountDir, 'account-key.pem'))).export({format: 'jwk'})).to.deep.equal(privateKey.export({format: 'jwk'}))
   })
 
   it('without an account (deactivated), revokes with the certificate\'s own key and deletes the lineage', async () => {
