@@ -12,7 +12,6 @@ import {type HookRun, type RenewalHooks, runHook} from './hooks.js'
 import {checkPair} from './inspect.js'
 import {type KeySpec, keySpecFromSettings} from './key-spec.js'
 import {type RenewalDecision, decideRenewal} from './renewal-policy.js'
-import {signalServeReload} from '../daemon/reload.js'
 import {unmanagedConfiguredCert} from './unmanaged.js'
 
 export interface InstallResult {
@@ -61,6 +60,12 @@ export interface RenewOptions {
   /** Runs once when something is due, before the lock is taken (cron's random sleep). */
   beforeRenewing?(): Promise<void>
   onStep?(name: string, step: string): void
+  /**
+   * Tells a running `mfc serve` to reload, once, after at least one renewal (before the post
+   * hook); resolves with the pid told, undefined when none runs. Never rejects. The composition
+   * root wires it (to daemon/reload), so this package never signals a process itself.
+   */
+  reloadServe?(): Promise<number | undefined>
 }
 
 export type RenewalStatus = 'renewed' | 'dry-run-ok' | 'not-due' | 'skipped' | 'failed'
@@ -202,7 +207,7 @@ export class CertManager {
     const report: RenewalReport = {dryRun: options.dryRun, outcomes: plan.map((p) => p.outcome), hooks: [], reloadedPid: null}
     // Never report success while the certificate serve actually uses is due and not ours to renew.
     const unmanaged = options.names?.length ? undefined : await unmanagedConfiguredCert(this.config, this.clock)
-    if (unmanaged) report.outcomes.push(unmanaged)
+    if (unmanaged) report.outcomes.push({...unmanaged, issuer: 'custom', version: '-', ari: null})
     if (!plan.some((p) => p.due)) return report
     await options.beforeRenewing?.()
     return withLock(this.config.paths.lockFile, options.command, async () => {
@@ -218,7 +223,7 @@ export class CertManager {
       }
 
       const renewed = report.outcomes.filter((o) => o.status === 'renewed')
-      if (renewed.length > 0) report.reloadedPid = await signalServeReload(this.config.paths.pidFile) ?? null
+      if (renewed.length > 0) report.reloadedPid = await options.reloadServe?.() ?? null
       if (hooks.post) {
         const failed = report.outcomes.filter((o) => o.status === 'failed')
         report.hooks.push(await runHook('post', hooks.post, {

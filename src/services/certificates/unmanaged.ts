@@ -3,9 +3,20 @@ import {dirname, resolve} from 'node:path'
 
 import type {Clock} from '../../lib/clock.js'
 import type {MfcConfig} from '../../lib/config.js'
-import type {RenewalOutcome} from './cert-manager.js'
 import {parseCertificates} from './inspect.js'
 import {decideRenewal} from './renewal-policy.js'
+
+/** The configured certificate's line in a renewal report (a RenewalOutcome without issuer/version/ari). */
+export interface UnmanagedOutcome {
+  /** The file, as the report's name. */
+  name: string
+  domains: string[]
+  status: 'failed' | 'skipped'
+  reason: string
+  renewAt: string | null
+  notAfter: string
+  error?: {code: string; message: string; suggestions: string[]}
+}
 
 /**
  * The certificate ssl-config.json names when it lives outside mfc's store (certbot's
@@ -14,16 +25,14 @@ import {decideRenewal} from './renewal-policy.js'
  * (inside the store); a `failed` outcome when it is due or unreadable, naming the file and the
  * import command; `skipped` (with its due date) otherwise.
  */
-export async function unmanagedConfiguredCert(config: MfcConfig, clock: Clock): Promise<RenewalOutcome | undefined> {
+export async function unmanagedConfiguredCert(config: MfcConfig, clock: Clock): Promise<UnmanagedOutcome | undefined> {
   const file = resolve(config.settings.cert_file)
   if (file.startsWith(resolve(config.paths.storeDir) + '/')) return undefined
   const certbotDir = /^(.*)\/live\/[^/]+\/[^/]+$/.exec(file)?.[1]
   const adopt = certbotDir
     ? `Adopt it so that mfc renews it: mfc cert import --from-certbot ${certbotDir}`
     : `Renew it with the tool that made it, or install a certificate mfc manages: mfc ssl init (or --cert-file ${file} --key-file ... --force to copy a renewed one in).`
-  const outcome: RenewalOutcome = {
-    name: file, domains: config.settings.domains, issuer: 'custom', status: 'skipped', reason: '', renewAt: null, notAfter: '', version: '-', ari: null,
-  }
+  const outcome: UnmanagedOutcome = {name: file, domains: config.settings.domains, status: 'skipped', reason: '', renewAt: null, notAfter: ''}
   let leaf
   try {
     [leaf] = parseCertificates(await fs.readFile(file, 'utf8'), file)
