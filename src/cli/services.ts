@@ -30,7 +30,7 @@ export function monitor(config: MfcConfig): CertMonitor {
 
 /** The lifecycle verbs (list, revoke, delete) over the store. */
 export async function lifecycle(config: MfcConfig) {
-  const {CertLifecycle} = await import('../services/certificates/lifecycle.js')
+  const {CertLifecycle} = await import('../services/lifecycle/cert-lifecycle.js')
   return new CertLifecycle(config, new FileCertStore(config.paths.storeDir), systemClock)
 }
 

@@ -32,10 +32,14 @@ const thumbprint = (key: ReturnType<typeof createPrivateKey>) => {
 
 /** A plain HTTP server on `port` serving `root` (the web server in front of certbot's and mfc's --webroot). */
 async function webrootServer(port: number, root: string): Promise<Server> {
-  const server = createServer(async (req, res) => {
-    const body = await fs.readFile(join(root, (req.url ?? '/').split('?')[0])).catch(() => undefined)
-    res.writeHead(body ? 200 : 404, {Connection: 'close'})
-    res.end(body ?? 'not found')
+  const server = createServer((req, res) => {
+    fs.readFile(join(root, (req.url ?? '/').split('?')[0])).then((body) => {
+      res.writeHead(200, {Connection: 'close'})
+      res.end(body)
+    }, () => {
+      res.writeHead(404, {Connection: 'close'})
+      res.end('not found')
+    })
   })
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()))
   return server

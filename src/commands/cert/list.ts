@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {MfcCommand} from '../../cli/base-command.js'
 import {facts} from '../../cli/render.js'
 import {lifecycle} from '../../cli/services.js'
-import type {CertListing} from '../../services/certificates/lifecycle.js'
+import type {CertListing} from '../../services/lifecycle/cert-lifecycle.js'
 
 export default class CertList extends MfcCommand {
   static override summary = 'List the certificates mfc manages (certbot\'s `certificates`).'

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {MfcCommand} from '../../cli/base-command.js'
 import {lifecycle} from '../../cli/services.js'
 import {REVOCATION_REASONS, type RevocationReason} from '../../services/acme/acme-account-client.js'
-import type {RevokeResult} from '../../services/certificates/lifecycle.js'
+import type {RevokeResult} from '../../services/lifecycle/cert-lifecycle.js'
 
 export default class CertRevoke extends MfcCommand {
   static override summary = 'Revoke a certificate at its ACME CA (certbot\'s `revoke`).'

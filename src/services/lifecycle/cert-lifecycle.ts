@@ -13,8 +13,8 @@ import {issuanceDirectory} from '../acme/directories.js'
 import {privateKeyFrom} from '../acme/jws.js'
 import {runningServe} from '../daemon/reload.js'
 import type {CertStore, StoredCert} from '../store/cert-store.js'
-import {describeCertificate, parseCertificates} from './inspect.js'
-import {decideRenewal} from './renewal-policy.js'
+import {describeCertificate, parseCertificates} from '../certificates/inspect.js'
+import {decideRenewal} from '../certificates/renewal-policy.js'
 
 /** One lineage as `cert list` shows it (certbot's `certificates`, plus the renewal plan). */
 export interface CertListing {
