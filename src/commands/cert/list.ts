@@ -30,7 +30,7 @@ only: no lock, no network. --json gives the same as a list of objects.`
         ['Issuer', `${c.issuer} [${c.issuerKind}]`], ['ACME directory', c.acmeDirectory], ['Profile', c.profile], ['Key Type', c.keyType],
         ['Serial', c.serial], ['Version', `${c.version} (${c.versions} kept)`],
         ['Certificate Path', c.paths.fullchainFile], ['Private Key Path', c.paths.keyFile],
-        ['Renewal', `${c.renewal.renewable ? `due ${c.renewal.renewAt}` : 'manual'}: ${c.renewal.reason}`],
+        ['Renewal', c.renewal.renewable ? `${c.renewal.reason} (state: ${c.renewal.state})` : `manual: ${c.renewal.reason}`],
       ]))
       this.say()
     }

@@ -1,7 +1,7 @@
 import {execFile} from 'node:child_process'
 import {X509Certificate} from 'node:crypto'
 import {constants, promises as fs} from 'node:fs'
-import {createServer} from 'node:net'
+import {createServer, isIP} from 'node:net'
 import {networkInterfaces} from 'node:os'
 import {rootCertificates} from 'node:tls'
 import {promisify} from 'node:util'
@@ -74,7 +74,7 @@ export class Doctor {
   }
 
   private async resolves(dns: DnsLookup, name: string, acme: boolean): Promise<Check> {
-    if (name === 'localhost' || /^[\d.:]+$/.test(name)) return {id: 'dns', subject: name, status: localAddresses().has(name) || name === 'localhost' ? 'ok' : 'warn', detail: name === 'localhost' ? 'localhost needs no DNS' : `an IP address${localAddresses().has(name) ? ' of this machine' : ', not one of this machine\'s'}`, fix: null}
+    if (name === 'localhost' || isIP(name) !== 0) return {id: 'dns', subject: name, status: localAddresses().has(name) || name === 'localhost' ? 'ok' : 'warn', detail: name === 'localhost' ? 'localhost needs no DNS' : `an IP address${localAddresses().has(name) ? ' of this machine' : ', not one of this machine\'s'}`, fix: null}
     const {addresses, error} = await dns.addresses(name.replace(/^\*\./, ''))
     if (addresses.length === 0) {
       return {id: 'dns', subject: name, status: acme ? 'fail' : 'warn', detail: error ? `the lookup failed (${error})` : 'no A or AAAA record',
