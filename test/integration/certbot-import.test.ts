@@ -216,5 +216,12 @@ describe('cert import --from-certbot: lineages made by real certbot on Pebble (i
     expect(stdout).to.contain(': OK')
     // A later import sees mfc's own renewal as nothing to copy.
     expect(parseJson<Report>(await mfcImport()).lineages.map((l) => l.status)).to.deep.equal(['unchanged', 'unchanged'])
+    // certbot, not yet stopped, renews again: mfc's version stays live, and the report says to stop certbot.
+    await certbot(['renew', '--cert-name', 'sa.mfc.example', '--force-renewal', '--no-random-sleep-on-renew'])
+    const liveSerial = await serialOf(join(live, 'cert.pem'))
+    const again = parseJson<Report & {lineages: {reason: string}[]}>(await mfcImport())
+    expect(again.lineages[0]).to.include({status: 'unchanged', versionsImported: 0})
+    expect(again.lineages[0].reason).to.contain('not copied: stop certbot renewing it')
+    expect(await serialOf(join(live, 'cert.pem'))).to.equal(liveSerial)
   })
 })

@@ -138,6 +138,11 @@ export class CertbotImporter {
     // The live version goes in last, so it ends up live; older ones keep their archive order.
     const missing = [...bundles.filter((b) => b !== latest), latest].filter((b) => !existing.has(b.meta.serial))
     if (missing.length === 0) return {...result, reason: `already adopted (${existing.size} versions)`}
+    // Once mfc has renewed it, mfc's version stays live: a certbot that still renews is told to stop, not followed.
+    const live = await this.store.live(lineage.name)
+    if (live && !live.meta.adoptedFrom) {
+      return {...result, reason: `mfc renews it (live version ${live.version} is mfc's); certbot made ${missing.length} newer version(s), not copied: stop certbot renewing it`}
+    }
     if (dryRun) {
       return {...result, status: existing.size > 0 ? 'would-update' : 'would-adopt', versionsImported: missing.length,
         reason: `would copy ${missing.length} of ${bundles.length} archive versions (live: ${lineage.liveVersion})`}
