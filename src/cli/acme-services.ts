@@ -5,30 +5,32 @@ import type {MfcConfig} from '../lib/config.js'
 import {ConfigError} from '../lib/errors.js'
 import {lineageRenewalFile, livePaths} from '../lib/paths.js'
 import {AriClient, ariRenewAt} from '../services/acme/ari.js'
-import {chooseResponder} from '../services/acme/challenge-select.js'
 import {dryRunDirectory} from '../services/acme/directories.js'
 import type {RenewOptions} from '../services/certificates/cert-manager.js'
 import {signalServeReload} from '../services/daemon/reload.js'
 import type {ExternalAccountBinding} from '../services/issuers/acme-issuer.js'
 import type {Issuer} from '../services/issuers/issuer.js'
-import type {StoredCert} from '../services/store/cert-store.js'
+import type {ChallengeRecord, StoredCert} from '../services/store/cert-store.js'
+import {solverFor} from './challenge-options.js'
 
 /**
  * Wires an ACME issuer for one directory from the resolved config: account under
- * `paths.acmeDir`, HTTP-01 through the shared challenge directory plus `webroot` or a
- * listener on `http_port`. The issuer module (and acme-client) load only here, on demand.
+ * `paths.acmeDir`; challenges answered as `challenge` says (DNS-01 by RFC 2136 or hooks), else
+ * HTTP-01 through the shared challenge directory plus `webroot` or a listener on `http_port`.
+ * The issuer module (and acme-client) load only here, on demand.
  */
-export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}, lineage?: LineageChallenge): Promise<Issuer> {
+export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}, challenge?: ChallengeRecord, termsOfServiceAgreed = false, lineage?: LineageChallenge): Promise<Issuer> {
   const externalAccount = externalAccountBinding(config, eab)
   const {AcmeIssuer} = await import('../services/issuers/acme-issuer.js')
-  const {paths} = config
-  const settings = {...config.settings, ...lineage}
+  const {settings, paths} = config
+  const effective = lineage ? {...config, settings: {...settings, ...lineage}} : config
   return new AcmeIssuer({
     directoryUrl,
     email: settings.email,
     externalAccount,
     acmeDir: paths.acmeDir,
-    responder: await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot}),
+    solver: await solverFor(challenge, effective),
+    termsOfServiceAgreed,
     clock: systemClock,
   })
 }
@@ -82,15 +84,16 @@ export function externalAccountBinding(config: MfcConfig, flags: EabFlags): Exte
 }
 
 /** The renewal parts that depend on a lineage's issuer: which CA to ask, and its ARI window. */
-export function renewalWiring(config: MfcConfig, localCa: Issuer): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
+export function renewalWiring(config: MfcConfig, localCa: Issuer, agreeTos = false): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
   const ari = new AriClient()
   return {
     async issuerFor(stored: StoredCert, dryRun: boolean) {
       if (stored.meta.issuer === 'local-ca') return localCa
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
-      // The configured certificate follows ssl-config.json (flags included); others keep their own recorded settings.
+      // The lineage's own challenge record: a DNS-01 certificate renews over DNS-01. An adopted
+      // certbot lineage other than the configured one keeps its own webroot/port (renewal.json).
       const own = config.settings.cert_file.startsWith(livePaths(config.paths, stored.name).dir + '/') ? undefined : await lineageChallenge(config, stored.name)
-      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory, {}, own)
+      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory, {}, stored.meta.challenge, agreeTos, own)
     },
     async renewalWindow(stored: StoredCert, certPem: string) {
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
@@ -108,12 +111,13 @@ export interface RenewFlags {
   'pre-hook'?: string
   'deploy-hook'?: string
   'post-hook'?: string
+  'agree-tos'?: boolean
 }
 
 export function renewOptions(config: MfcConfig, localCa: Issuer, flags: RenewFlags, command: string): RenewOptions {
   const {settings} = config
   return {
-    ...renewalWiring(config, localCa),
+    ...renewalWiring(config, localCa, Boolean(flags['agree-tos'])),
     names: flags['cert-name'],
     force: Boolean(flags.force),
     dryRun: Boolean(flags['dry-run']),

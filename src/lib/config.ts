@@ -71,6 +71,14 @@ export interface Settings {
   /** How long shutdown waits for in-flight requests before closing connections. */
   shutdown_timeout_ms: number
   security_header_block: boolean
+  /** A dashboard login session ends this long after login; its WebSockets are closed then. */
+  session_ttl_seconds: number
+  /** The streamer's ping period: a client that misses a pong is dropped, sessions are re-checked. */
+  ws_ping_interval_ms: number
+  /** Messages a WebSocket client may send per minute (a token bucket, burst = the same number); 0 turns it off. */
+  ws_messages_per_minute: number
+  /** TLS session-ticket keys are replaced this often; the previous key still resumes sessions. */
+  tls_ticket_rotation_seconds: number
 }
 
 export type SettingKey = keyof Settings
@@ -157,6 +165,10 @@ const SPECS: Record<SettingKey, Spec> = {
   ws_send_buffer_bytes: {kind: 'int', min: 1024},
   shutdown_timeout_ms: {kind: 'int', min: 0},
   security_header_block: {kind: 'bool', env: 'MFC_SECURITY_HEADER_BLOCK'},
+  session_ttl_seconds: {kind: 'int', min: 1},
+  ws_ping_interval_ms: {kind: 'int', min: 10},
+  ws_messages_per_minute: {kind: 'int', min: 0},
+  tls_ticket_rotation_seconds: {kind: 'int', min: 1},
 }
 
 /** Keys the Python system wrote that mfc reads but does not use for anything new. */
@@ -203,6 +215,10 @@ const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
   ws_send_buffer_bytes: 1_048_576,
   shutdown_timeout_ms: 10_000,
   security_header_block: true,
+  session_ttl_seconds: 3600,
+  ws_ping_interval_ms: 30_000,
+  ws_messages_per_minute: 120,
+  tls_ticket_rotation_seconds: 43_200,
 }
 
 /** Keys other mfc services own in the same file (notifications, servers...): known, not warned. */

@@ -179,6 +179,8 @@ describe('architecture', () => {
       ws: 'src/services/servers/stream-server.ts',
       undici: 'src/services/http-client.ts',
       'better-sqlite3': 'src/services/data/history.ts',
+      // DNS on the wire (queries, RFC 2136 UPDATE, TSIG) has one home too.
+      'node:dgram': 'src/services/acme/dns-wire.ts',
     }
     const importers: Record<string, Set<string>> = {}
     for (const parsed of await parsedIn('')) {
