@@ -35,7 +35,7 @@ describe('cert list / revoke / delete and account show / rollover-key / deactiva
   let env: NodeJS.ProcessEnv
 
   const init = (domain: string, extra: string[] = []) =>
-    runCli(['ssl', 'init', '--domain', domain, '--email', 'admin@mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--force', '--json', ...extra], {env})
+    runCli(['ssl', 'init', '--agree-tos', '--domain', domain, '--email', 'admin@mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--force', '--json', ...extra], {env})
   const list = async () => parseJson<{certificates: Listing[]}>(await runCli(['cert', 'list', '--json'], {env})).certificates
 
   before(async () => {
