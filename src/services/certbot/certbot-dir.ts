@@ -2,6 +2,7 @@ import {promises as fs} from 'node:fs'
 import {basename, join} from 'node:path'
 
 import {errnoCode} from '../../lib/errors.js'
+import type {ChallengeRecord} from '../store/cert-store.js'
 
 /** A certbot renewal file (`renewal/<name>.conf`), the configobj subset certbot writes. */
 export interface RenewalConf {
@@ -24,6 +25,8 @@ export interface CertbotRenewalParams {
   keyType?: 'ecdsa' | 'rsa'
   rsaKeySize?: 2048 | 3072 | 4096
   ellipticCurve?: 'P-256' | 'P-384'
+  /** DNS-01 lineages (certbot-dns-rfc2136, or manual hooks): how mfc renews them. */
+  challenge?: ChallengeRecord
 }
 
 /** One archive version: certbot's `archive/<name>/{cert,chain,fullchain,privkey}N.pem`. */
@@ -89,7 +92,8 @@ const CURVES: Record<string, 'P-256' | 'P-384'> = {secp256r1: 'P-256', 'P-256': 
 /** The renewal parameters mfc can honour; the rest (dns plugins' credentials...) are listed as unmapped. */
 export function renewalParams(conf: RenewalConf): {params: CertbotRenewalParams; unmapped: string[]} {
   const p = conf.params
-  const known = new Set(['server', 'account', 'authenticator', 'webroot_path', 'http01_port', 'pre_hook', 'post_hook', 'renew_hook', 'key_type', 'rsa_key_size', 'elliptic_curve', 'config_dir', 'work_dir', 'logs_dir', 'installer'])
+  const known = new Set(['server', 'account', 'authenticator', 'webroot_path', 'http01_port', 'pre_hook', 'post_hook', 'renew_hook', 'key_type', 'rsa_key_size', 'elliptic_curve', 'config_dir', 'work_dir', 'logs_dir', 'installer',
+    'dns_rfc2136_credentials', 'dns_rfc2136_propagation_seconds', 'manual_auth_hook', 'manual_cleanup_hook', 'pref_challs'])
   const webroot = p.webroot_path?.split(',').map((s) => s.trim()).find(Boolean) ?? Object.values(conf.webrootMap)[0]
   const size = Number(p.rsa_key_size)
   const params: CertbotRenewalParams = {
@@ -104,10 +108,26 @@ export function renewalParams(conf: RenewalConf): {params: CertbotRenewalParams;
     ...(p.key_type === 'rsa' || p.key_type === 'ecdsa' ? {keyType: p.key_type} : {}),
     ...(size === 2048 || size === 3072 || size === 4096 ? {rsaKeySize: size} : {}),
     ...(p.elliptic_curve && CURVES[p.elliptic_curve] ? {ellipticCurve: CURVES[p.elliptic_curve]} : {}),
+    ...challengeOf(p),
   }
-  const unmapped = Object.keys(p).filter((k) => !known.has(k) && !k.startsWith('dns_') && p[k] !== 'None')
-  if (p.authenticator && !['standalone', 'webroot'].includes(p.authenticator)) unmapped.unshift(`authenticator = ${p.authenticator}`)
+  const unmapped = Object.keys(p).filter((k) => !known.has(k) && p[k] !== 'None')
+  if (p.authenticator && !['standalone', 'webroot'].includes(p.authenticator) && !params.challenge) unmapped.unshift(`authenticator = ${p.authenticator}`)
   return {params, unmapped}
+}
+
+/** certbot's DNS-01 authenticators that mfc has too: dns-rfc2136 (credentials file) and manual hooks. */
+function challengeOf(p: Record<string, string>): {challenge?: ChallengeRecord} {
+  const seconds = Number(p.dns_rfc2136_propagation_seconds)
+  if (p.authenticator === 'dns-rfc2136' && p.dns_rfc2136_credentials) {
+    return {challenge: {type: 'dns-01', rfc2136Credentials: p.dns_rfc2136_credentials, ...(seconds > 0 ? {propagationTimeoutS: seconds} : {})}}
+  }
+
+  if (p.authenticator === 'manual' && p.manual_auth_hook) {
+    const type = /http-01/.test(p.pref_challs ?? '') && !/dns-01/.test(p.pref_challs ?? '') ? 'http-01' : 'dns-01'
+    return {challenge: {type, manualAuthHook: p.manual_auth_hook, ...(p.manual_cleanup_hook ? {manualCleanupHook: p.manual_cleanup_hook} : {})}}
+  }
+
+  return {}
 }
 
 /** The lineages certbot keeps under `dir` (its --config-dir), read-only; unreadable ones are reported, not thrown. */

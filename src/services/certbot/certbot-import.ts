@@ -170,6 +170,7 @@ export class CertbotImporter {
       certPem: leaf.toString(), chainPem, keyPem,
       meta: {
         name: lineage.name, domains: sansOf(leaf), issuer: 'acme', keySpec: keySpecOf(key), acmeDirectory: lineage.params.server,
+        ...(lineage.params.challenge ? {challenge: lineage.params.challenge} : {}),
         adoptedFrom: {tool: 'certbot', lineage: lineage.name, archiveVersion: number, directory: lineage.archiveDir},
         serial: leaf.serialNumber, notBefore: new Date(leaf.validFrom).toISOString(), notAfter: new Date(leaf.validTo).toISOString(), createdAt: this.clock.now().toISOString(),
       },

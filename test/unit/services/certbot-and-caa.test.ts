@@ -40,7 +40,16 @@ describe('certbot renewal files', () => {
     expect(unmapped).to.deep.equal([])
     const dns = renewalParams(parseRenewalConf('[renewalparams]\nauthenticator = dns-cloudflare\ndns_cloudflare_credentials = /root/cf.ini\nelliptic_curve = secp384r1\nkey_type = ecdsa\nmanual_public_ip_logging_ok = None\nuser_agent_flag = x\n'))
     expect(dns.params).to.include({ellipticCurve: 'P-384', keyType: 'ecdsa', server: 'https://acme-v02.api.letsencrypt.org/directory'})
-    expect(dns.unmapped).to.deep.equal(['authenticator = dns-cloudflare', 'user_agent_flag'])
+    expect(dns.unmapped).to.deep.equal(['authenticator = dns-cloudflare', 'dns_cloudflare_credentials', 'user_agent_flag'])
+  })
+
+  it('maps certbot\'s DNS-01 authenticators that mfc has: dns-rfc2136 and manual hooks', () => {
+    const rfc2136 = renewalParams(parseRenewalConf('[renewalparams]\nauthenticator = dns-rfc2136\ndns_rfc2136_credentials = /etc/letsencrypt/rfc2136.ini\ndns_rfc2136_propagation_seconds = 30\n'))
+    expect(rfc2136.params.challenge).to.deep.equal({type: 'dns-01', rfc2136Credentials: '/etc/letsencrypt/rfc2136.ini', propagationTimeoutS: 30})
+    expect(rfc2136.unmapped).to.deep.equal([])
+    const manual = renewalParams(parseRenewalConf('[renewalparams]\nauthenticator = manual\npref_challs = dns-01,\nmanual_auth_hook = /usr/local/bin/auth.sh\nmanual_cleanup_hook = /usr/local/bin/clean.sh\n'))
+    expect(manual.params.challenge).to.deep.equal({type: 'dns-01', manualAuthHook: '/usr/local/bin/auth.sh', manualCleanupHook: '/usr/local/bin/clean.sh'})
+    expect(manual.unmapped).to.deep.equal([])
   })
 
   it('finds accounts where certbot keeps them: accounts/<host[:port]>/<path>', () => {
