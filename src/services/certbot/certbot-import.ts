@@ -228,7 +228,11 @@ export class CertbotImporter {
       ...(s.email ? {} : {email: report.accounts.find((a) => a.server === params.server)?.email || undefined}),
     }
     for (const key of Object.keys(settings) as (keyof Settings)[]) if (settings[key] === undefined) delete settings[key]
-    const unchanged = Object.entries(settings).every(([key, value]) => JSON.stringify(this.config.file.raw[key]) === JSON.stringify(value))
+    // saveSettings leaves out nulls and a `domains` that says no more than `domain`: absent counts as equal.
+    const raw = this.config.file.raw
+    const same = (key: string, value: unknown) => JSON.stringify(raw[key]) === JSON.stringify(value)
+      || (raw[key] === undefined && (value === null || (key === 'domains' && Array.isArray(value) && value.length === 1 && value[0] === settings.domain)))
+    const unchanged = Object.entries(settings).every(([key, value]) => same(key, value))
     report.configured = chosen.name
     report.settings = settings
     if (dryRun || unchanged) return
