@@ -1,6 +1,9 @@
+import {readFile} from 'node:fs/promises'
+
 import {systemClock} from '../lib/clock.js'
 import type {MfcConfig} from '../lib/config.js'
 import {ConfigError} from '../lib/errors.js'
+import {lineageRenewalFile, livePaths} from '../lib/paths.js'
 import {AriClient, ariRenewAt} from '../services/acme/ari.js'
 import {dryRunDirectory} from '../services/acme/directories.js'
 import type {RenewOptions} from '../services/certificates/cert-manager.js'
@@ -16,19 +19,37 @@ import {solverFor} from './challenge-options.js'
  * HTTP-01 through the shared challenge directory plus `webroot` or a listener on `http_port`.
  * The issuer module (and acme-client) load only here, on demand.
  */
-export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}, challenge?: ChallengeRecord, termsOfServiceAgreed = false): Promise<Issuer> {
+export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}, challenge?: ChallengeRecord, termsOfServiceAgreed = false, lineage?: LineageChallenge): Promise<Issuer> {
   const externalAccount = externalAccountBinding(config, eab)
   const {AcmeIssuer} = await import('../services/issuers/acme-issuer.js')
   const {settings, paths} = config
+  const effective = lineage ? {...config, settings: {...settings, ...lineage}} : config
   return new AcmeIssuer({
     directoryUrl,
     email: settings.email,
     externalAccount,
     acmeDir: paths.acmeDir,
-    solver: await solverFor(challenge, config),
+    solver: await solverFor(challenge, effective),
     termsOfServiceAgreed,
     clock: systemClock,
   })
+}
+
+/** A lineage's own HTTP-01 settings (an adopted certbot lineage's webroot or port), over the config's. */
+export type LineageChallenge = {webroot?: string; http_port?: number}
+
+/** Reads `<store>/<name>/renewal.json`; absent or unreadable means "use the config's". */
+async function lineageChallenge(config: MfcConfig, name: string): Promise<LineageChallenge | undefined> {
+  try {
+    const saved = JSON.parse(await readFile(lineageRenewalFile(config.paths, name), 'utf8')) as LineageChallenge
+    // A flag of this run (--webroot, --http-port) still wins.
+    return {
+      ...(saved.webroot && config.sources.webroot !== 'flag' ? {webroot: saved.webroot} : {}),
+      ...(saved.http_port && config.sources.http_port !== 'flag' ? {http_port: saved.http_port} : {}),
+    }
+  } catch {
+    return undefined
+  }
 }
 
 export interface EabFlags {
@@ -69,8 +90,10 @@ export function renewalWiring(config: MfcConfig, localCa: Issuer, agreeTos = fal
     async issuerFor(stored: StoredCert, dryRun: boolean) {
       if (stored.meta.issuer === 'local-ca') return localCa
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
-      // The lineage's own challenge record: a DNS-01 certificate renews over DNS-01.
-      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory, {}, stored.meta.challenge, agreeTos)
+      // The lineage's own challenge record: a DNS-01 certificate renews over DNS-01. An adopted
+      // certbot lineage other than the configured one keeps its own webroot/port (renewal.json).
+      const own = config.settings.cert_file.startsWith(livePaths(config.paths, stored.name).dir + '/') ? undefined : await lineageChallenge(config, stored.name)
+      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory, {}, stored.meta.challenge, agreeTos, own)
     },
     async renewalWindow(stored: StoredCert, certPem: string) {
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined

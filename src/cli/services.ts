@@ -27,3 +27,21 @@ export async function ssl(config: MfcConfig, domains?: string[]) {
 export function monitor(config: MfcConfig): CertMonitor {
   return new CertMonitor(config, new FileCertStore(config.paths.storeDir), systemClock)
 }
+
+/** The lifecycle verbs (list, revoke, delete) over the store. */
+export async function lifecycle(config: MfcConfig) {
+  const {CertLifecycle} = await import('../services/lifecycle/cert-lifecycle.js')
+  return new CertLifecycle(config, new FileCertStore(config.paths.storeDir), systemClock)
+}
+
+/** The ACME account operations for the CA directories mfc keeps accounts for. */
+export async function accounts(config: MfcConfig) {
+  const {AccountService} = await import('../services/acme/account-service.js')
+  return new AccountService({acmeDir: config.paths.acmeDir, lockFile: config.paths.lockFile, clock: systemClock})
+}
+
+/** `cert import --from-certbot`: certbot's lineages and accounts into mfc's store. */
+export async function certbotImporter(config: MfcConfig) {
+  const {CertbotImporter} = await import('../services/certbot/certbot-import.js')
+  return new CertbotImporter(config, new FileCertStore(config.paths.storeDir), systemClock)
+}

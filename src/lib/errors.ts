@@ -143,6 +143,9 @@ export const ERROR_CODES = {
   MFC_BACKUP_PASSPHRASE: {exit: EXIT.STORE, meaning: 'the backup passphrase is wrong or missing'},
   MFC_BACKUP_IO: {exit: EXIT.STORE, meaning: 'a backup could not be written or a restore could not be applied'},
   MFC_NOTIFY_CONFIG: {exit: EXIT.CONFIG, meaning: 'notification-config.json is invalid or configures no channel'},
+  MFC_ACCOUNT_MISSING: {exit: EXIT.STORE, meaning: 'mfc has no ACME account for that CA directory (and no certificate key to sign with)'},
+  MFC_CERT_IN_USE: {exit: EXIT.LOCK, meaning: 'the certificate to delete is the one a running `mfc serve` loads (--force overrides)'},
+  MFC_CERT_UNMANAGED: {exit: EXIT.FAILURE, meaning: 'the certificate ssl-config.json names is due, but mfc did not issue it and cannot renew it (adopt it: `mfc cert import --from-certbot`)'},
   MFC_INTERNAL: {exit: EXIT.FAILURE, http: 500, meaning: 'an unexpected error (a bug: please report it)'},
   // Answered by the HTTP/WSS servers only (the body is {"error": {"code", "message"}}).
   MFC_BAD_REQUEST: {http: 400, meaning: 'the request is malformed (bad JSON, query or headers)'},

@@ -90,3 +90,11 @@ export function livePaths(paths: MfcPaths, name: string): {dir: string; certFile
     chainFile: join(dir, 'chain.pem'),
   }
 }
+
+/**
+ * Per-lineage renewal settings that differ from ssl-config.json's (a certbot lineage adopted with
+ * its own webroot or port): `<store>/<name>/renewal.json`, beside the versions, deleted with them.
+ */
+export function lineageRenewalFile(paths: MfcPaths, name: string): string {
+  return join(paths.storeDir, name, 'renewal.json')
+}

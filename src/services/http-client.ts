@@ -117,3 +117,32 @@ export async function postJson(url: string, body: unknown, options: ProbeOptions
     await dispatcher.close().catch(() => {})
   }
 }
+
+/** One HTTP exchange as `httpRequest` returns it: status, lower-case headers, body text. */
+export interface HttpExchange {
+  status: number
+  headers: Record<string, string | undefined>
+  body: string
+}
+
+/**
+ * One request (any method) with the body read as text; rejects with an Error saying what went
+ * wrong (no connection, a certificate problem, no answer within `timeoutMs`). Any HTTP status
+ * resolves. Trust as for probes: system roots plus NODE_EXTRA_CA_CERTS, or `ca` on top.
+ */
+export async function httpRequest(url: string, init: {method: string; body?: string; headers?: Record<string, string>} & ProbeOptions): Promise<HttpExchange> {
+  const {request} = await import('undici')
+  const timeoutMs = init.timeoutMs ?? 15_000
+  const dispatcher = await dispatcherFor({...init, timeoutMs})
+  try {
+    const response = await request(url, {method: init.method as 'GET', dispatcher, body: init.body, headers: init.headers, signal: AbortSignal.timeout(timeoutMs)})
+    const headers: Record<string, string | undefined> = {}
+    for (const [name, value] of Object.entries(response.headers)) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
+    return {status: response.statusCode, headers, body: await response.body.text()}
+  } catch (error) {
+    const name = (error as Error).name
+    throw new Error(name === 'TimeoutError' || name === 'AbortError' ? `no answer in ${timeoutMs / 1000} s` : describe(error), {cause: error})
+  } finally {
+    await dispatcher.close().catch(() => {})
+  }
+}

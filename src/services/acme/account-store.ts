@@ -21,6 +21,8 @@ export interface AccountFiles {
   dir: string
   keyFile: string
   recordFile: string
+  /** The new key of a key rollover in progress: written before the CA is asked, renamed after. */
+  nextKeyFile: string
 }
 
 /**
@@ -49,7 +51,7 @@ export class AccountStore implements AcmeAccountStore {
 
   files(directoryUrl: string): AccountFiles {
     const dir = join(this.acmeDir, accountDirName(directoryUrl))
-    return {dir, keyFile: join(dir, 'account-key.pem'), recordFile: join(dir, 'account.json')}
+    return {dir, keyFile: join(dir, 'account-key.pem'), recordFile: join(dir, 'account.json'), nextKeyFile: join(dir, 'account-key.next.pem')}
   }
 
   /** The account key, created on first use. */
@@ -101,5 +103,59 @@ export class AccountStore implements AcmeAccountStore {
     const {dir, recordFile} = this.files(record.directory)
     await ensureDir(dir, 0o700)
     await writeFileAtomic(recordFile, JSON.stringify(record, null, 2) + '\n', 0o600)
+  }
+
+  /** The stored key, if any (never creates one). */
+  async existingKey(directoryUrl: string): Promise<string | undefined> {
+    try {
+      return await fs.readFile(this.files(directoryUrl).keyFile, 'utf8')
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined
+      throw error
+    }
+  }
+
+  /**
+   * Adopts an account registered elsewhere (certbot's), key and record together. The record is
+   * written last, so a crash in between leaves a key without a record, which issuance treats
+   * as "register this key again" and the CA answers with the same account.
+   */
+  async adopt(record: AccountRecord, keyPem: string): Promise<void> {
+    const {dir, keyFile} = this.files(record.directory)
+    await ensureDir(this.acmeDir, 0o700)
+    await ensureDir(dir, 0o700)
+    await writeFileAtomic(keyFile, keyPem, 0o600)
+    await this.save(record)
+  }
+
+  /** Step 1 of a key rollover: the new key, on disk before the CA hears of it. */
+  async stageNextKey(directoryUrl: string, keyPem: string): Promise<void> {
+    await writeFileAtomic(this.files(directoryUrl).nextKeyFile, keyPem, 0o600)
+  }
+
+  /** The staged key of an interrupted rollover, if one is left. */
+  async stagedKey(directoryUrl: string): Promise<string | undefined> {
+    return fs.readFile(this.files(directoryUrl).nextKeyFile, 'utf8').catch(() => undefined)
+  }
+
+  /** Step 2, once the CA accepted the new key: it becomes the account key (one rename). */
+  async commitNextKey(directoryUrl: string): Promise<void> {
+    const {keyFile, nextKeyFile} = this.files(directoryUrl)
+    await fs.rename(nextKeyFile, keyFile)
+  }
+
+  async discardNextKey(directoryUrl: string): Promise<void> {
+    await fs.rm(this.files(directoryUrl).nextKeyFile, {force: true})
+  }
+
+  /**
+   * After deactivation: the account's directory is renamed aside (`<dir>.deactivated-<time>`,
+   * key kept for the record), so the next issuance registers a new account.
+   */
+  async retire(directoryUrl: string, when: Date): Promise<string> {
+    const {dir} = this.files(directoryUrl)
+    const target = `${dir}.deactivated-${when.toISOString().replaceAll(/[:.]/g, '-')}`
+    await fs.rename(dir, target)
+    return target
   }
 }

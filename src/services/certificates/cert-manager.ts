@@ -12,6 +12,7 @@ import {type HookRun, type RenewalHooks, runHook} from './hooks.js'
 import {checkPair} from './inspect.js'
 import {type KeySpec, keySpecFromSettings} from './key-spec.js'
 import {type RenewalDecision, decideRenewal} from './renewal-policy.js'
+import {unmanagedConfiguredCert} from './unmanaged.js'
 
 export interface InstallResult {
   stored: StoredCert
@@ -234,6 +235,9 @@ export class CertManager {
   async renew(options: RenewOptions): Promise<RenewalReport> {
     const plan = await this.plan(options)
     const report: RenewalReport = {dryRun: options.dryRun, outcomes: plan.map((p) => p.outcome), hooks: [], reloadedPid: null}
+    // Never report success while the certificate serve actually uses is due and not ours to renew.
+    const unmanaged = options.names?.length ? undefined : await unmanagedConfiguredCert(this.config, this.clock)
+    if (unmanaged) report.outcomes.push({...unmanaged, issuer: 'custom', version: '-', ari: null})
     if (!plan.some((p) => p.due)) return report
     await options.beforeRenewing?.()
     return withLock(this.config.paths.lockFile, options.command, async () => {

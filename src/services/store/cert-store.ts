@@ -29,6 +29,8 @@ export interface CertMeta {
   acmeDirectory?: string
   /** ACME lineages: the challenge type and solver settings to renew with (absent: HTTP-01 as configured). */
   challenge?: ChallengeRecord
+  /** Set on versions adopted from another tool (`cert import --from-certbot`). */
+  adoptedFrom?: {tool: 'certbot'; lineage: string; archiveVersion: number; directory: string}
   serial: string
   notBefore: string
   notAfter: string
@@ -69,9 +71,18 @@ export interface CertStore {
   live(name: string): Promise<StoredCert | undefined>
   list(): Promise<StoredCert[]>
   versions(name: string): Promise<string[]>
+  /** One stored version (any, not only the live one); undefined when missing. */
+  version(name: string, version: string): Promise<StoredCert | undefined>
   put(name: string, bundle: CertBundle): Promise<StoredCert>
   /** One stored version ("0001"...), undefined when the lineage or version does not exist. */
   version(name: string, version: string): Promise<StoredCert | undefined>
   /** Makes an older version live again (the previous one when `version` is omitted). */
   rollback(name: string, version?: string): Promise<StoredCert>
+  /**
+   * Deletes a whole lineage (every version), atomically: afterwards `live(name)` is undefined,
+   * and a crash part-way leaves either the complete lineage or none of it. Only the explicit
+   * `cert delete` calls this, with the mfc lock held; renewals never delete. Returns false when
+   * there was no such lineage.
+   */
+  remove(name: string): Promise<boolean>
 }

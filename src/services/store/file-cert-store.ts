@@ -64,6 +64,11 @@ export class FileCertStore implements CertStore {
     }
   }
 
+  async version(name: string, version: string): Promise<StoredCert | undefined> {
+    if (!VERSION_RE.test(version) || !(await this.versions(name)).includes(version)) return undefined
+    return this.load(name, version)
+  }
+
   async put(name: string, bundle: CertBundle): Promise<StoredCert> {
     const lineage = join(this.root, name)
     const versionsDir = join(lineage, 'versions')
@@ -119,6 +124,23 @@ export class FileCertStore implements CertStore {
 
     await replaceSymlink(`versions/${target}`, join(this.root, name, 'live'))
     return this.load(name, target)
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const lineage = join(this.root, name)
+    // One rename takes the lineage out of sight (list/live skip dot names); the slow recursive
+    // delete happens after, and a crash during it leaves only an invisible leftover.
+    const graveyard = join(this.root, `.deleted-${name}-${randomBytes(4).toString('hex')}`)
+    try {
+      await fs.rename(lineage, graveyard)
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return false
+      throw this.ioError(`delete certificate "${name}" (${lineage})`, error)
+    }
+
+    await syncDir(this.root)
+    await fs.rm(graveyard, {force: true, recursive: true})
+    return true
   }
 
   private async load(name: string, version: string): Promise<StoredCert> {
