@@ -24,7 +24,8 @@ const context = (name: string, version: number) => `certificate "${name}" versio
  * The certificate store on PostgreSQL (cluster mode), with FileCertStore's contract. One row
  * per version holds cert, chain, sealed key and meta; `mfc_cert_live` points at the live one.
  * `put` inserts the next version and switches live in one transaction; `live` reads both in
- * one statement, so a reader never sees a certificate without its key. Nothing is deleted.
+ * one statement, so a reader never sees a certificate without its key. Only `remove` (the
+ * explicit `cert delete`) deletes.
  *
  * Servers load PEM files, so each version a node reads is materialised once under `cacheDir`
  * (`<name>/versions/0001/...`, key 0600, written under a temp name and renamed: a version
@@ -85,6 +86,22 @@ export class PgCertStore implements CertStore {
 
     await this.db.transaction((tx) => this.switchLive(tx, name, Number(target)))
     return (await this.live(name))!
+  }
+
+  /**
+   * Deletes the lineage's rows (live pointer first, then every version) in one transaction, so
+   * other nodes see all of it or none of it; then this node's materialised PEM copies.
+   */
+  async remove(name: string): Promise<boolean> {
+    const removed = await this.db.transaction(async (tx) => {
+      await tx.query('DELETE FROM mfc_cert_live WHERE name = $1', [name])
+      const rows = await tx.query<{version: number}>('DELETE FROM mfc_certs WHERE name = $1 RETURNING version', [name])
+      return rows.length > 0
+    })
+    await fs.rm(join(this.cacheDir, name), {recursive: true, force: true}).catch((error: unknown) => {
+      throw this.cacheError(join(this.cacheDir, name), error)
+    })
+    return removed
   }
 
   private async switchLive(tx: Pick<PgDatabase, 'query'>, name: string, version: number): Promise<void> {

@@ -74,8 +74,6 @@ export interface CertStore {
   /** One stored version (any, not only the live one); undefined when missing. */
   version(name: string, version: string): Promise<StoredCert | undefined>
   put(name: string, bundle: CertBundle): Promise<StoredCert>
-  /** One stored version ("0001"...), undefined when the lineage or version does not exist. */
-  version(name: string, version: string): Promise<StoredCert | undefined>
   /** Makes an older version live again (the previous one when `version` is omitted). */
   rollback(name: string, version?: string): Promise<StoredCert>
   /**

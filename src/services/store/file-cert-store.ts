@@ -107,10 +107,6 @@ export class FileCertStore implements CertStore {
     }
   }
 
-  async version(name: string, version: string): Promise<StoredCert | undefined> {
-    return (await this.versions(name)).includes(version) ? this.load(name, version) : undefined
-  }
-
   async rollback(name: string, version?: string): Promise<StoredCert> {
     const current = await this.live(name)
     const all = await this.versions(name)
