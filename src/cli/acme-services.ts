@@ -3,6 +3,7 @@ import type {MfcConfig} from '../lib/config.js'
 import {ConfigError} from '../lib/errors.js'
 import {AriClient, ariRenewAt} from '../services/acme/ari.js'
 import {chooseResponder} from '../services/acme/challenge-select.js'
+import {Http01Solver} from '../services/acme/challenge-solver.js'
 import {dryRunDirectory} from '../services/acme/directories.js'
 import type {RenewOptions} from '../services/certificates/cert-manager.js'
 import type {ExternalAccountBinding} from '../services/issuers/acme-issuer.js'
@@ -14,7 +15,7 @@ import type {StoredCert} from '../services/store/cert-store.js'
  * `paths.acmeDir`, HTTP-01 through the shared challenge directory plus `webroot` or a
  * listener on `http_port`. The issuer module (and acme-client) load only here, on demand.
  */
-export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}): Promise<Issuer> {
+export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}, selfServesHttp = false): Promise<Issuer> {
   const externalAccount = externalAccountBinding(config, eab)
   const {AcmeIssuer} = await import('../services/issuers/acme-issuer.js')
   const {settings, paths} = config
@@ -23,7 +24,7 @@ export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: E
     email: settings.email,
     externalAccount,
     acmeDir: paths.acmeDir,
-    responder: await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot}),
+    solvers: [new Http01Solver(await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot, selfServesHttp}))],
     clock: systemClock,
   })
 }
@@ -60,13 +61,13 @@ export function externalAccountBinding(config: MfcConfig, flags: EabFlags): Exte
 }
 
 /** The renewal parts that depend on a lineage's issuer: which CA to ask, and its ARI window. */
-export function renewalWiring(config: MfcConfig, localCa: Issuer): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
+export function renewalWiring(config: MfcConfig, localCa: Issuer, selfServesHttp = false): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
   const ari = new AriClient()
   return {
     async issuerFor(stored: StoredCert, dryRun: boolean) {
       if (stored.meta.issuer === 'local-ca') return localCa
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
-      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory)
+      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory, {}, selfServesHttp)
     },
     async renewalWindow(stored: StoredCert, certPem: string) {
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
@@ -86,10 +87,10 @@ export interface RenewFlags {
   'post-hook'?: string
 }
 
-export function renewOptions(config: MfcConfig, localCa: Issuer, flags: RenewFlags, command: string): RenewOptions {
+export function renewOptions(config: MfcConfig, localCa: Issuer, flags: RenewFlags, command: string, selfServesHttp = false): RenewOptions {
   const {settings} = config
   return {
-    ...renewalWiring(config, localCa),
+    ...renewalWiring(config, localCa, selfServesHttp),
     names: flags['cert-name'],
     force: Boolean(flags.force),
     dryRun: Boolean(flags['dry-run']),

@@ -5,7 +5,7 @@ import {IssuerError, MfcError, errnoCode} from '../../lib/errors.js'
 import {type Logger, silentLogger} from '../../lib/logger.js'
 import {type BackoffOptions, backoffDelay, parseRetryAfter, retry, sleep} from '../../lib/retry.js'
 import {type AccountRecord, AccountStore} from '../acme/account-store.js'
-import type {ChallengeResponder} from '../acme/challenge-responder.js'
+import {type AcmeIdentifier, type ChallengeSolver, type SolverChallenge, pickSolver} from '../acme/challenge-solver.js'
 import type {KeySpec} from '../certificates/key-spec.js'
 import {splitPemChain} from '../certificates/inspect.js'
 import type {IssueRequest, IssuedCertificate, Issuer} from './issuer.js'
@@ -50,7 +50,8 @@ export interface AcmeIssuerOptions {
   /** Bound to the account when one is registered; CAs that require it refuse accounts without. */
   externalAccount?: ExternalAccountBinding
   acmeDir: string
-  responder: ChallengeResponder
+  /** How names are proven, in order of preference (HTTP-01 first today; DNS-01 solvers plug in here). */
+  solvers: ChallengeSolver[]
   clock: Clock
   logger?: Logger
   /** Transport retries on network errors, HTTP 5xx and short 429s. */
@@ -60,7 +61,6 @@ export interface AcmeIssuerOptions {
   /** The longest Retry-After waited out in-process; longer ones fail with the time to retry. */
   maxRetryAfterMs?: number
   requestTimeoutMs?: number
-  signal?: AbortSignal
   userAgent?: string
 }
 
@@ -69,6 +69,23 @@ const TRANSPORT = {attempts: 4, minMs: 500, maxMs: 4000}
 // so with Retry-After, which wins. acme-client's own floor (5 s) would make every issuance 5 s.
 const POLL = {minMs: 50, maxMs: 2000, timeoutMs: 120_000}
 const PROBLEM = 'urn:ietf:params:acme:error:'
+
+/**
+ * The state of one `issue()` call. Kept out of the instance so one issuer serves concurrent
+ * orders (serve's maintainer renewing two lineages at once) without mixing their problems.
+ */
+interface Call {
+  request: IssueRequest
+  signal?: AbortSignal
+  /** What is being done, for error messages ("finalizing the order"). */
+  step: string
+  /** The CA's latest problem document, kept until the next answer so an acme-client error can be explained. */
+  lastProblem?: Problem & {url: string}
+  /** Retry-After of the latest answer per URL: polling honours it. */
+  retryAfters: Map<string, number | undefined>
+  /** Challenges presented, cleaned up whatever happens. */
+  presented: {solver: ChallengeSolver; challenge: SolverChallenge}[]
+}
 
 /** A failed HTTP exchange the transport may retry. */
 class TransientError extends Error {
@@ -89,10 +106,6 @@ export class AcmeIssuer implements Issuer {
   readonly label: string
   private readonly accounts: AccountStore
   private readonly log: Logger
-  private lastProblem?: Problem & {url: string}
-  /** Retry-After of the latest answer per URL: polling honours it. */
-  private readonly retryAfters = new Map<string, number | undefined>()
-  private step = 'contacting the CA'
 
   constructor(private readonly options: AcmeIssuerOptions) {
     this.label = `ACME ${options.directoryUrl}`
@@ -100,49 +113,58 @@ export class AcmeIssuer implements Issuer {
     this.log = (options.logger ?? silentLogger).child({issuer: 'acme', directory: options.directoryUrl})
   }
 
-  /** The orchestrator of one issuance; every step reports progress through `request.onStep`. */
+  /**
+   * The orchestrator of one issuance; every step reports progress through `request.onStep`.
+   * `request.signal` aborts it between any two requests or polls: nothing is written, the
+   * challenges presented are cleaned up and the solvers closed.
+   */
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
-    const {responder} = this.options
-    const tokens: string[] = []
+    const call: Call = {request, signal: request.signal, step: 'contacting the CA', retryAfters: new Map(), presented: []}
+    const {solvers} = this.options
     try {
-      this.setStep(request, `Preparing the HTTP-01 responder (${responder.description})`)
-      await responder.prepare()
+      for (const solver of solvers) {
+        this.setStep(call, `Preparing ${solver.types.join('/')} (${solver.description})`)
+        await solver.prepare(call.signal)
+      }
+
       const acme = await loadAcme(this.options)
-      const {client, order} = await this.order(acme, request)
+      const {client, order} = await this.order(acme, call)
       const authorizations = await client.getAuthorizations(order)
-      await Promise.all(authorizations.map((authz) => this.authorize(client, authz, tokens, request)))
+      await Promise.all(authorizations.map((authz) => this.authorize(client, authz, call)))
       // Fetched fresh first: once its authorizations are valid the order is usually ready already.
-      await this.pollStatus(client, await client.getOrder(order), ['ready', 'valid'], 'order')
+      await this.pollStatus(client, await client.getOrder(order), ['ready', 'valid'], 'order', call)
       const keyPem = await this.createKey(acme, request.keySpec)
       const [, csr] = await acme.crypto.createCsr(csrSubject(request.domains), keyPem)
-      this.setStep(request, 'Finalizing the order')
+      this.setStep(call, 'Finalizing the order')
       const finalized = await client.finalizeOrder(order, csr)
-      const valid = await this.pollStatus(client, finalized, ['valid'], 'order')
-      this.setStep(request, 'Downloading the certificate')
+      const valid = await this.pollStatus(client, finalized, ['valid'], 'order', call)
+      this.setStep(call, 'Downloading the certificate')
       const [leaf, ...chain] = splitPemChain(await client.getCertificate(valid))
+      call.signal?.throwIfAborted()
       return {certPem: leaf, chainPem: chain.join(''), keyPem, meta: {acmeDirectory: this.options.directoryUrl}}
     } catch (error) {
-      throw this.wrap(error, request)
+      throw this.wrap(error, call)
     } finally {
-      await Promise.allSettled(tokens.map((token) => responder.remove(token)))
-      await responder.close()
+      await Promise.allSettled(call.presented.map(({solver, challenge}) => solver.cleanup(challenge)))
+      await Promise.allSettled(solvers.map((solver) => solver.close()))
     }
   }
 
-  private setStep(request: IssueRequest, step: string): void {
-    this.step = step.charAt(0).toLowerCase() + step.slice(1)
+  private setStep(call: Call, step: string): void {
+    call.signal?.throwIfAborted()
+    call.step = step.charAt(0).toLowerCase() + step.slice(1)
     this.log.debug({step}, 'acme step')
-    request.onStep?.(step)
+    call.request.onStep?.(step)
   }
 
   /** Reuses the stored account of this directory, or registers one (agreeing to the CA's terms). */
-  private async account(acme: AcmeParts, request: IssueRequest): Promise<AcmeClient> {
+  private async account(acme: AcmeParts, call: Call): Promise<AcmeClient> {
     const {directoryUrl} = this.options
     const key = await this.accounts.key(directoryUrl)
     const record = key.created ? undefined : await this.accounts.record(directoryUrl)
-    const client = this.client(acme, key.pem, record?.url)
-    if (!record) await this.register(client, request)
-    else if (this.options.email && this.options.email !== record.email) await this.updateContact(client, record, request)
+    const client = this.client(acme, call, key.pem, record?.url)
+    if (!record) await this.register(client, call)
+    else if (this.options.email && this.options.email !== record.email) await this.updateContact(client, record, call)
     return client
   }
 
@@ -151,21 +173,21 @@ export class AcmeIssuer implements Issuer {
    * update_account. Secondary to the order: if the CA refuses, the order goes on with the old
    * contact (and a forgotten account is registered again, with the new one, by `order`).
    */
-  private async updateContact(client: AcmeClient, record: AccountRecord, request: IssueRequest): Promise<void> {
+  private async updateContact(client: AcmeClient, record: AccountRecord, call: Call): Promise<void> {
     const {email} = this.options
-    this.setStep(request, `Updating the account's contact to ${email}`)
+    this.setStep(call, `Updating the account's contact to ${email}`)
     try {
       await client.updateAccount({contact: [`mailto:${email}`]})
       await this.accounts.save({...record, email})
     } catch (error) {
-      this.log.warn({err: (error as Error).message, problem: this.lastProblem}, 'account contact not updated')
-      this.lastProblem = undefined
+      this.log.warn({err: (error as Error).message, problem: call.lastProblem}, 'account contact not updated')
+      call.lastProblem = undefined
     }
   }
 
-  private async register(client: AcmeClient, request: IssueRequest): Promise<void> {
+  private async register(client: AcmeClient, call: Call): Promise<void> {
     const {directoryUrl, email} = this.options
-    this.setStep(request, `Registering an ACME account${email ? ` for ${email}` : ''}`)
+    this.setStep(call, `Registering an ACME account${email ? ` for ${email}` : ''}`)
     await client.createAccount({termsOfServiceAgreed: true, ...(email ? {contact: [`mailto:${email}`]} : {})})
     const eabKid = this.options.externalAccount?.kid
     await this.accounts.save({directory: directoryUrl, url: client.getAccountUrl(), email, ...(eabKid ? {eabKid} : {}), createdAt: this.options.clock.now().toISOString()})
@@ -175,25 +197,26 @@ export class AcmeIssuer implements Issuer {
    * Creates the order. If the CA forgot the stored account (a test CA restarted, an account
    * deactivated), registers the same key again once and retries.
    */
-  private async order(acme: AcmeParts, request: IssueRequest): Promise<{client: AcmeClient; order: Order}> {
-    let client = await this.account(acme, request)
-    this.setStep(request, `Ordering a certificate for ${request.domains.join(', ')}`)
-    const payload = {identifiers: request.domains.map(identifier)}
+  private async order(acme: AcmeParts, call: Call): Promise<{client: AcmeClient; order: Order}> {
+    const {request} = call
+    let client = await this.account(acme, call)
+    this.setStep(call, `Ordering a certificate for ${request.domains.join(', ')}`)
+    const payload = {identifiers: request.domains.map(identifier), ...(request.profile ? {profile: request.profile} : {})}
     try {
       return {client, order: await client.createOrder(payload)}
     } catch (error) {
-      if (this.lastProblem?.type !== `${PROBLEM}accountDoesNotExist`) throw error
-      client = this.client(acme, (await this.accounts.key(this.options.directoryUrl)).pem)
-      await this.register(client, request)
-      this.setStep(request, `Ordering a certificate for ${request.domains.join(', ')}`)
+      if (call.lastProblem?.type !== `${PROBLEM}accountDoesNotExist`) throw error
+      client = this.client(acme, call, (await this.accounts.key(this.options.directoryUrl)).pem)
+      await this.register(client, call)
+      this.setStep(call, `Ordering a certificate for ${request.domains.join(', ')}`)
       return {client, order: await client.createOrder(payload)}
     }
   }
 
-  private client(acme: AcmeParts, accountKey: string, accountUrl?: string): AcmeClient {
+  private client(acme: AcmeParts, call: Call, accountKey: string, accountUrl?: string): AcmeClient {
     const {directoryUrl, externalAccount} = this.options
     const client = new acme.Client({directoryUrl, accountKey, ...(accountUrl ? {accountUrl} : {}), ...(externalAccount ? {externalAccountBinding: externalAccount} : {})})
-    this.instrument(client)
+    this.instrument(client, call)
     return client
   }
 
@@ -205,7 +228,7 @@ export class AcmeIssuer implements Issuer {
    * document kept for error messages, and more badNonce retries than its default 5 (a CA may
    * reject a large share of nonces: Pebble's tests use up to 50 %).
    */
-  private instrument(client: AcmeClient): void {
+  private instrument(client: AcmeClient, call: Call): void {
     const http = (client as unknown as {http: HttpClientInternals}).http
     const send = http.request.bind(http)
     http.maxBadNonceRetries = 20
@@ -220,9 +243,9 @@ export class AcmeIssuer implements Issuer {
         throw new TransientError(`${method.toUpperCase()} ${url} failed: ${describeNetworkError(error)}`)
       }
 
-      this.retryAfters.set(url, parseRetryAfter(response.headers['retry-after']))
+      call.retryAfters.set(url, parseRetryAfter(response.headers['retry-after']))
       // Kept until the next answer, so an error acme-client raises from it can be explained.
-      this.lastProblem = response.status >= 400 && isProblem(response.data) ? {...response.data, url} : undefined
+      call.lastProblem = response.status >= 400 && isProblem(response.data) ? {...response.data, url} : undefined
       if (response.status === 429 || response.status >= 500) {
         throw new TransientError(`${method.toUpperCase()} ${url} answered HTTP ${response.status}`, parseRetryAfter(response.headers['retry-after']), response)
       }
@@ -230,7 +253,7 @@ export class AcmeIssuer implements Issuer {
       return response
     }, {
       ...transport,
-      signal: this.options.signal,
+      signal: call.signal,
       retryable: (error) => {
         if (!(error instanceof TransientError)) return false
         if (error.retryAfterMs === undefined) return true
@@ -238,31 +261,35 @@ export class AcmeIssuer implements Issuer {
       },
       onRetry: (error, attempt, delay) => this.log.warn({attempt: attempt + 1, delayMs: delay, error: (error as Error).message}, 'retrying ACME request'),
     }).catch((error: unknown) => {
-      throw error instanceof TransientError ? this.transportError(error) : error
+      throw error instanceof TransientError ? this.transportError(error, call) : error
     })
   }
 
-  /** Sets up the challenge of one authorization and waits until the CA has validated it. */
-  private async authorize(client: AcmeClient, authz: Authorization, tokens: string[], request: IssueRequest): Promise<void> {
+  /** Has the first fitting solver answer one authorization and waits until the CA has validated it. */
+  private async authorize(client: AcmeClient, authz: Authorization, call: Call): Promise<void> {
     if (authz.status === 'valid') return
-    const domain = authz.identifier.value
-    const challenge = authz.challenges.find((c) => c.type === 'http-01')
-    if (!challenge) {
-      throw new IssuerError(`The CA offers no HTTP-01 challenge for ${domain} (only ${authz.challenges.map((c) => c.type).join(', ') || 'none'}).`, {
+    const identifier = {type: authz.identifier.type, value: authz.identifier.value} as AcmeIdentifier
+    // RFC 8555 §7.1.4: the identifier of a wildcard authorization comes without its "*." prefix.
+    if ((authz as {wildcard?: boolean}).wildcard) identifier.value = `*.${identifier.value}`
+    const picked = pickSolver(this.options.solvers, identifier, authz.challenges)
+    if (!picked) {
+      const offered = authz.challenges.map((c) => c.type).join(', ') || 'none'
+      throw new IssuerError(`The CA offers no challenge mfc can answer for ${identifier.value} (it offers ${offered}; mfc has ${this.options.solvers.flatMap((s) => s.types).join(', ')}).`, {
         code: 'MFC_CHALLENGE_FAILED',
-        suggestions: [domain.startsWith('*.') ? 'Wildcard names need DNS-01, which mfc does not do: list the names instead.' : 'Use a CA that offers HTTP-01 for this name.'],
+        suggestions: [identifier.value.startsWith('*.') ? 'Wildcard names need DNS-01: configure a DNS-01 solver, or list the names instead.' : 'Use a CA that offers HTTP-01 for this name.'],
       })
     }
 
-    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge)
-    tokens.push(challenge.token)
-    await this.options.responder.add(challenge.token, keyAuthorization)
-    this.setStep(request, `Answering the HTTP-01 challenge for ${domain}`)
+    const {solver, challenge} = picked
+    const presented: SolverChallenge = {identifier, type: challenge.type, token: challenge.token, keyAuthorization: await client.getChallengeKeyAuthorization(challenge)}
+    call.presented.push({solver, challenge: presented})
+    await solver.present(presented, call.signal)
+    this.setStep(call, `Answering the ${challenge.type.toUpperCase()} challenge for ${identifier.value}`)
     await client.completeChallenge(challenge)
     try {
-      await this.pollStatus(client, authz, ['valid'], 'authorization')
+      await this.pollStatus(client, authz, ['valid'], 'authorization', call)
     } catch (error) {
-      throw await this.challengeError(client, authz, challenge.token, error)
+      throw await this.challengeError(client, authz, presented, solver, error)
     }
   }
 
@@ -270,7 +297,7 @@ export class AcmeIssuer implements Issuer {
    * Polls an order or authorization (POST-as-GET) until it reaches one of `done`: a 50 ms
    * floor doubling to 2 s, or the CA's Retry-After when it sends one; bounded by `timeoutMs`.
    */
-  private async pollStatus<T extends Order | Authorization>(client: AcmeClient, item: T, done: string[], kind: 'order' | 'authorization'): Promise<T> {
+  private async pollStatus<T extends Order | Authorization>(client: AcmeClient, item: T, done: string[], kind: 'order' | 'authorization', call: Call): Promise<T> {
     const poll = {...POLL, ...this.options.poll}
     const deadline = Date.now() + poll.timeoutMs
     let current = item
@@ -288,8 +315,8 @@ export class AcmeIssuer implements Issuer {
         })
       }
 
-      const hinted = this.retryAfters.get(current.url)
-      await sleep(Math.min(Math.max(hinted ?? backoffDelay(attempt, poll), poll.minMs), Math.max(0, deadline - Date.now())), this.options.signal)
+      const hinted = call.retryAfters.get(current.url)
+      await sleep(Math.min(Math.max(hinted ?? backoffDelay(attempt, poll), poll.minMs), Math.max(0, deadline - Date.now())), call.signal)
       current = (kind === 'order' ? await client.getOrder(current as Order) : (await client.getAuthorizations({authorizations: [current.url]} as Order))[0]) as T
     }
   }
@@ -300,11 +327,12 @@ export class AcmeIssuer implements Issuer {
   }
 
   /** A failed authorization, told the way a user can act on: the CA's words and the URL it tried. */
-  private async challengeError(client: AcmeClient, authz: Authorization, token: string, cause: unknown): Promise<MfcError> {
+  private async challengeError(client: AcmeClient, authz: Authorization, presented: SolverChallenge, solver: ChallengeSolver, cause: unknown): Promise<MfcError> {
+    const {token} = presented
     if (cause instanceof MfcError && !(cause instanceof IssuerError && cause.code === 'MFC_ISSUER_FAILED')) return cause
     const domain = authz.identifier.value
     const [latest] = await client.getAuthorizations({authorizations: [authz.url]} as Order).catch(() => [authz])
-    const challenge = latest.challenges.find((c) => c.type === 'http-01') as {error?: Problem; validationRecord?: {url?: string}[]} | undefined
+    const challenge = latest.challenges.find((c) => c.type === presented.type) as {error?: Problem; validationRecord?: {url?: string}[]} | undefined
     const problem: Problem = challenge?.error ?? (cause as IssuerError).problem ?? {detail: (cause as Error).message}
     // Boulder lists the URL in validationRecord; Pebble only inside its detail text.
     const tried = challenge?.validationRecord?.find((r) => r.url)?.url
@@ -315,7 +343,7 @@ export class AcmeIssuer implements Issuer {
       cause,
       problem: {type: problem.type, detail: problem.detail, status: problem.status, url: tried},
       suggestions: [
-        `Check that ${domain} resolves (A/AAAA) to this machine and that HTTP to it reaches ${this.options.responder.description}.`,
+        `Check that ${domain} resolves (A/AAAA) to this machine and that HTTP to it reaches ${solver.description}.`,
         `Test from outside: curl -i ${tried.replace(token, 'test')} should reach this machine (a 404 from mfc is fine).`,
       ],
     })
@@ -331,24 +359,27 @@ export class AcmeIssuer implements Issuer {
     })
   }
 
-  private transportError(error: TransientError): IssuerError {
+  private transportError(error: TransientError, call: Call): IssuerError {
     const status = error.response?.status
     const problem = isProblem(error.response?.data) ? error.response.data : undefined
     if (status === 429 || problem?.type === `${PROBLEM}rateLimited`) {
       const waitMs = error.retryAfterMs
       const when = waitMs === undefined ? 'later' : `after ${new Date(this.options.clock.now().getTime() + waitMs).toISOString()}`
-      return new IssuerError(`The CA rate-limited ${this.step}: ${problem?.detail ?? `HTTP ${status}`}. Try again ${when}.`, {
+      return new IssuerError(`The CA rate-limited ${call.step}: ${problem?.detail ?? `HTTP ${status}`}. Try again ${when}.`, {
         code: 'MFC_ISSUER_RATE_LIMITED',
         problem: {type: problem?.type, detail: problem?.detail, status, url: this.options.directoryUrl},
+        ...(waitMs === undefined ? {} : {retryAfter: new Date(this.options.clock.now().getTime() + waitMs)}),
         suggestions: [`Wait until ${when === 'later' ? 'the limit resets' : when.slice(6)} before renewing again; repeated attempts can extend the limit.`,
           'Use --staging (or --dry-run) while testing: staging limits are far higher.'],
       })
     }
 
     const down = status === undefined
-    return new IssuerError(`The CA at ${this.options.directoryUrl} ${down ? 'could not be reached' : `failed (HTTP ${status})`} while ${this.step}, after ${(this.options.retry ?? TRANSPORT).attempts} attempts: ${problem?.detail ?? error.message}.`, {
+    const retryAfter = error.retryAfterMs === undefined ? undefined : new Date(this.options.clock.now().getTime() + error.retryAfterMs)
+    return new IssuerError(`The CA at ${this.options.directoryUrl} ${down ? 'could not be reached' : `failed (HTTP ${status})`} while ${call.step}, after ${(this.options.retry ?? TRANSPORT).attempts} attempts: ${problem?.detail ?? error.message}.`, {
       code: down ? 'MFC_ISSUER_UNREACHABLE' : 'MFC_ISSUER_FAILED',
       cause: error,
+      ...(retryAfter ? {retryAfter} : {}),
       problem: {type: problem?.type, detail: problem?.detail ?? error.message, status, url: error.response ? undefined : this.options.directoryUrl},
       suggestions: [
         down ? `Check the network and the directory URL (curl -sS ${this.options.directoryUrl}).` : 'The CA has a problem: check its status page and try again later.',
@@ -358,13 +389,14 @@ export class AcmeIssuer implements Issuer {
   }
 
   /** Every error leaves as an MfcError; acme-client's plain Errors get the CA's problem document back. */
-  private wrap(error: unknown, request: IssueRequest): MfcError {
+  private wrap(error: unknown, call: Call): MfcError {
     if (error instanceof MfcError) return error
-    const problem = this.lastProblem
+    if (call.signal?.aborted) return abortedError(call)
+    const problem = call.lastProblem
     const rateLimited = problem?.type === `${PROBLEM}rateLimited`
     const detail = problem?.detail ?? (error as Error).message
     const type = problem?.type ? ` (${problem.type.replace(PROBLEM, '')})` : ''
-    return new IssuerError(`The CA at ${this.options.directoryUrl} refused ${this.step} for ${request.domains.join(', ')}: ${detail}${type}.`, {
+    return new IssuerError(`The CA at ${this.options.directoryUrl} refused ${call.step} for ${call.request.domains.join(', ')}: ${detail}${type}.`, {
       code: rateLimited ? 'MFC_ISSUER_RATE_LIMITED' : 'MFC_ISSUER_FAILED',
       cause: error,
       problem: problem ? {type: problem.type, detail: problem.detail, status: problem.status, url: problem.url} : {detail},
@@ -398,6 +430,15 @@ async function loadAcme(options: AcmeIssuerOptions): Promise<AcmeParts> {
   acme.axios.defaults.timeout = options.requestTimeoutMs ?? 30_000
   acme.axios.defaults.headers.common['User-Agent'] = options.userAgent ?? 'mfc node-acme-client/5'
   return acme
+}
+
+/** A cancelled order (serve shutting down): nothing was written, the next run starts afresh. */
+function abortedError(call: Call): IssuerError {
+  return new IssuerError(`The order for ${call.request.domains.join(', ')} was cancelled while ${call.step}.`, {
+    code: 'MFC_ISSUER_FAILED',
+    cause: call.signal?.reason,
+    suggestions: ['Nothing was changed: the current certificate stays in place; the next renewal run orders again.'],
+  })
 }
 
 function identifier(name: string): {type: 'dns' | 'ip'; value: string} {
