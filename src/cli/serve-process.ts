@@ -13,6 +13,7 @@ import {Supervisor, type WorkerMessage} from '../services/daemon/supervisor.js'
 import {probeHttps, probeWss} from '../services/http-client.js'
 import {type ApiToken, resolveApiToken} from '../services/servers/auth.js'
 import {ServeRuntime, type ServeInfo} from '../services/servers/runtime.js'
+import {createMaintainer, renewalHealth} from './maintenance.js'
 import {logNotifications} from './notify.js'
 import {ssl} from './services.js'
 
@@ -131,16 +132,26 @@ export async function runServers(prep: Preparation, options: {version: string; w
   if (options.worker) process.send?.({type: 'ready', ports: portsOf(info)} satisfies WorkerMessage)
   else await pidFile.update({ports: portsOf(info), ready: true})
 
-  // SIGHUP (sent by `mfc restore` and forwarded by the supervisor) reloads the certificate and
-  // reopens the history database, which restore may have replaced.
+  // auto_renew: serve keeps its own certificates; `cert:renewed` on the bus reloads them (runtime).
+  const maintainer = config.settings.auto_renew
+    ? createMaintainer(config, events, logger, {httpServed: info.http !== null, onChange: (status) => runtime!.health.setRenewal(renewalHealth(status))})
+    : undefined
+  maintainer?.start()
+
+  // SIGHUP (sent by `mfc restore`, by a renewal in another process, and forwarded by the
+  // supervisor) reloads the certificate, reopens the history database, which restore may have
+  // replaced, and has the maintainer check now.
   const onHup = () => {
     data.reload()
     void runtime!.reload('SIGHUP')
+    maintainer?.check('SIGHUP')
   }
 
   const stopped = waitForSignal(onHup, logger, (stop) => {
     if (options.worker) process.once('disconnect', stop)
   }).then(async () => {
+    // Cancels an order in flight: nothing half-written, the lock released, before the servers go.
+    await maintainer?.stop()
     await runtime!.close()
     data.close()
     await notifications.finish(5000)

@@ -60,6 +60,15 @@ export interface RenewOptions {
   /** Runs once when something is due, before the lock is taken (cron's random sleep). */
   beforeRenewing?(): Promise<void>
   onStep?(name: string, step: string): void
+  /** Cancels orders in flight (serve shutting down): nothing is written, no failure is notified. */
+  signal?: AbortSignal
+  /**
+   * How long to wait for another mfc process's lock before failing (default 120 s: an order
+   * takes seconds). The waiter then checks the store again and finds the fresh certificate.
+   */
+  lockWaitMs?: number
+  /** SIGHUP a running `mfc serve` after renewing (default true; serve's own maintainer says false). */
+  signalServe?: boolean
 }
 
 export type RenewalStatus = 'renewed' | 'dry-run-ok' | 'not-due' | 'skipped' | 'failed'
@@ -76,7 +85,7 @@ export interface RenewalOutcome {
   notAfter: string
   version: string
   ari: {start: string; end: string} | {error: string} | null
-  error?: {code: string; message: string; suggestions: string[]; problem?: unknown}
+  error?: {code: string; message: string; suggestions: string[]; problem?: unknown; retryAfter?: string}
 }
 
 export interface RenewalReport {
@@ -124,6 +133,7 @@ export class CertManager {
       options.onStep?.('Verifying and installing the certificate')
       const bundle = this.bundle(name, options.domains, options.issuer.kind, issued.certPem + issued.chainPem, issued.keyPem, 'the issued certificate', 'the issued key', options.keySpec)
       bundle.meta.acmeDirectory = issued.meta?.acmeDirectory
+      bundle.meta.profile = issued.meta?.profile
       const result = await this.install(name, bundle, options.settings ?? {}, replaced)
       this.events?.emit('cert:issued', {name, domains: options.domains, issuer: options.issuer.kind, version: result.stored.version, notAfter: bundle.meta.notAfter})
       return result
@@ -202,6 +212,7 @@ export class CertManager {
     if (!plan.some((p) => p.due)) return report
     await options.beforeRenewing?.()
     return withLock(this.config.paths.lockFile, options.command, async () => {
+      options.signal?.throwIfAborted()
       const hooks = options.hooks ?? {}
       if (hooks.pre) report.hooks.push(await runHook('pre', hooks.pre, {}))
       for (const item of plan.filter((p) => p.due)) {
@@ -214,7 +225,7 @@ export class CertManager {
       }
 
       const renewed = report.outcomes.filter((o) => o.status === 'renewed')
-      if (renewed.length > 0) report.reloadedPid = await signalServeReload(this.config.paths.pidFile) ?? null
+      if (renewed.length > 0 && options.signalServe !== false) report.reloadedPid = await signalServeReload(this.config.paths.pidFile) ?? null
       if (hooks.post) {
         const failed = report.outcomes.filter((o) => o.status === 'failed')
         report.hooks.push(await runHook('post', hooks.post, {
@@ -224,7 +235,7 @@ export class CertManager {
       }
 
       return report
-    })
+    }, options.lockWaitMs ?? 120_000, options.signal)
   }
 
   /** The renewal decision for every selected lineage, taken without the lock. */
@@ -292,7 +303,7 @@ export class CertManager {
 
       this.events?.emit('cert:renewing', {name: outcome.name, domains: outcome.domains, reason: outcome.reason})
       const keySpec = current.meta.keySpec ?? keySpecFromSettings(this.config.settings)
-      const issued = await issuer.issue({name: outcome.name, domains: current.meta.domains, keySpec, now: this.clock.now(), onStep: step})
+      const issued = await issuer.issue({name: outcome.name, domains: current.meta.domains, keySpec, now: this.clock.now(), onStep: step, signal: options.signal, profile: current.meta.profile})
       const bundle = this.renewedBundle(current, issuer.kind, issued, keySpec)
       if (options.dryRun) {
         Object.assign(outcome, {status: 'dry-run-ok', reason: `the CA issued a test certificate (valid until ${bundle.meta.notAfter}); nothing was saved`})
@@ -305,14 +316,15 @@ export class CertManager {
       this.events?.emit('cert:renewed', {name: outcome.name, domains: outcome.domains, version: stored.version, notAfter: bundle.meta.notAfter})
     } catch (error) {
       const mfcError = toMfcError(error)
-      Object.assign(outcome, {status: 'failed', reason: mfcError.message, error: {code: mfcError.code, message: mfcError.message, suggestions: mfcError.suggestions, problem: (mfcError as {problem?: unknown}).problem}})
-      this.events?.emit('cert:renew-failed', {name: outcome.name, domains: outcome.domains, error: mfcError})
+      Object.assign(outcome, {status: 'failed', reason: mfcError.message, error: {code: mfcError.code, message: mfcError.message, suggestions: mfcError.suggestions, problem: (mfcError as {problem?: unknown}).problem, retryAfter: (mfcError as {retryAfter?: Date}).retryAfter?.toISOString()}})
+      if (!options.signal?.aborted) this.events?.emit('cert:renew-failed', {name: outcome.name, domains: outcome.domains, error: mfcError})
     }
   }
 
   private renewedBundle(current: StoredCert, kind: IssuerKind, issued: IssuedCertificate, keySpec: KeySpec): CertBundle {
     const bundle = this.bundle(current.name, current.meta.domains, kind, issued.certPem + issued.chainPem, issued.keyPem, 'the renewed certificate', 'the renewed key', keySpec)
     bundle.meta.acmeDirectory = issued.meta?.acmeDirectory ?? current.meta.acmeDirectory
+    bundle.meta.profile = current.meta.profile
     return bundle
   }
 }

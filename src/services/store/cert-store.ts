@@ -10,6 +10,8 @@ export interface CertMeta {
   keySpec?: KeySpec
   /** ACME directory URL the certificate came from (for renewals against the same CA). */
   acmeDirectory?: string
+  /** ACME profile it was ordered under (draft-ietf-acme-profiles): every renewal asks for it again. */
+  profile?: string
   serial: string
   notBefore: string
   notAfter: string
