@@ -10,6 +10,7 @@ import {lineageName, livePaths} from '../lib/paths.js'
 import {keySpecFromSettings} from '../services/certificates/key-spec.js'
 import {PidFile, type PidRecord, type ServePorts, alreadyRunning, isRunning} from '../services/daemon/pid-file.js'
 import {Supervisor, type WorkerMessage} from '../services/daemon/supervisor.js'
+import {leafFingerprint} from '../services/daemon/status.js'
 import {probeHttps, probeWss} from '../services/http-client.js'
 import {type ApiToken, resolveApiToken} from '../services/servers/auth.js'
 import {ServeRuntime, type ServeInfo} from '../services/servers/runtime.js'
@@ -136,6 +137,9 @@ export async function runServers(prep: Preparation, options: {version: string; w
   const maintainer = config.settings.auto_renew
     ? createMaintainer(config, events, logger, {httpServed: info.http !== null, onChange: (status) => runtime!.health.setRenewal(renewalHealth(status))})
     : undefined
+  const renewLog = logger.child({component: 'maintainer'})
+  events.on('cert:renewing', ({name, reason}) => renewLog.info({name, reason}, 'Renewing certificate'))
+  events.on('cert:renewed', ({name, version, notAfter}) => renewLog.info({name, version, notAfter}, 'Certificate renewed'))
   maintainer?.start()
 
   // SIGHUP (sent by `mfc restore`, by a renewal in another process, and forwarded by the
@@ -212,8 +216,10 @@ export async function startDaemon(prep: Preparation, options: {bin: string; args
   closeSync(fd)
   child.unref()
   const pidFile = new PidFile(config.paths.pidFile)
-  const ca = config.settings.ca_file ? await fs.readFile(config.settings.ca_file, 'utf8').catch(() => null) : null
-  const probe = {ca, servername: config.settings.domain, timeoutMs: 2000}
+  // Readiness is liveness: the certificate serve loads answers, whether or not this machine
+  // trusts its chain (LE staging, Pebble, a private CA); `mfc status` reports the trust.
+  const pin = await leafFingerprint(config.settings.cert_file)
+  const probe = {pin, servername: config.settings.domain, timeoutMs: 2000}
   const deadline = Date.now() + options.timeoutMs
   let last = 'the servers did not report ready'
   while (Date.now() < deadline) {

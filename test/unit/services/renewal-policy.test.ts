@@ -20,6 +20,9 @@ describe('renewal policy', () => {
     [45, 0, 30.5, true, 'due'],
     [6, 0, 2.9, false, 'ok'], // short-lived: half the lifetime
     [6, 0, 3.1, true, 'critical'],
+    [6, 30, 2.9, false, 'ok'], // the default renewal_days_before does not make a 6-day cert due from birth
+    [45, 30, 29, false, 'ok'], // nor a 45-day one (30 > half of 45)
+    [45, 20, 25.5, true, 'due'], // 20 days (under half) still comes first
     [365, 30, 200, false, 'ok'],
     [365, 30, 244, true, 'due'],
   ]
