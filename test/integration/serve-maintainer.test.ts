@@ -82,7 +82,7 @@ describe('serve keeps its own certificates (CertificateMaintainer, real Pebble)'
     it('renews by itself several times while a client makes requests: no failed request, each new serial on all three ports, same pid', async () => {
       const domain = 'self.mfc.example'
       // The client asks ~30 times a second: above serve's default per-address limit (60/min).
-      const {serve} = await issueAndServe(pebble, domain, {rate_limit_per_minute: 100_000})
+      const {serve, env} = await issueAndServe(pebble, domain, {rate_limit_per_minute: 100_000})
       const ca = await pebble.root()
       const tls = {ca, servername: domain}
       const agent = new Agent({keepAlive: true, maxSockets: 2})
@@ -131,17 +131,22 @@ describe('serve keeps its own certificates (CertificateMaintainer, real Pebble)'
       const health = JSON.parse((await get(serve.ports.api, '/health', tls)).body) as Health
       expect(health.renewal?.certificates.map((c) => c.consecutive_failures)).to.deep.equal([0])
       expect(serve.output()).to.not.match(/renewal failed/)
+      // A short-lived certificate with serve's maintainer running: cert monitor has nothing to say about renewal.
+      const monitored = parseJson<{certificates: {warnings: string[]}[]}>(await runCli(['cert', 'monitor', '--json'], {env}))
+      expect(monitored.certificates.flatMap((c) => c.warnings).join('\n')).to.not.match(/auto_renew/)
     })
 
     it('auto_renew false: serve renews nothing and /health shows no maintainer', async () => {
       const domain = 'off.mfc.example'
-      const {serve, name} = await issueAndServe(pebble, domain, {auto_renew: false})
+      const {serve, name, env} = await issueAndServe(pebble, domain, {auto_renew: false})
       const ca = await pebble.root()
       const health = JSON.parse((await get(serve.ports.api, '/health', {ca, servername: domain})).body) as Health
       expect(health.renewal).to.equal(undefined)
       // Past the renewal date (half of 20 s) with nothing renewed.
       await sleep(12_000)
       expect(await versions(name)).to.have.length(1)
+      const monitored = parseJson<{certificates: {warnings: string[]}[]}>(await runCli(['cert', 'monitor', '--json'], {env}))
+      expect(monitored.certificates[0].warnings.join('\n')).to.match(/lives 20 seconds and no `mfc serve` with auto_renew runs here/)
     })
   })
 

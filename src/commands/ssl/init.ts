@@ -1,4 +1,5 @@
 import {readFile} from 'node:fs/promises'
+import {isIP} from 'node:net'
 
 import {Flags} from '@oclif/core'
 
@@ -29,6 +30,10 @@ export interface SslInitResult {
   key: string
   replaced: boolean
   acmeDirectory: string | null
+  /** ACME profile asked for (kept for renewals), null when none. */
+  profile: string | null
+  /** What did not stop the issuance but should be known (a preferred profile the CA lacks). */
+  warnings: string[]
 }
 
 export default class SslInit extends MfcCommand {
@@ -53,6 +58,9 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
 
   static override flags = {
     domain: Flags.string({char: 'd', description: 'A name for the certificate (repeat for more; the first is the primary).', multiple: true}),
+    'ip-address': Flags.string({description: 'An IP address for the certificate (RFC 8738; repeat for more; HTTP-01 on that address). Let\'s Encrypt issues these only with --profile shortlived.', multiple: true}),
+    profile: Flags.string({description: 'ACME profile to order under (e.g. shortlived: 6-day certificates); the CA\'s default, with a warning, if it lacks it. Kept for renewals. List them: mfc ssl profiles.', aliases: ['preferred-profile'], exclusive: ['required-profile', 'cert-file']}),
+    'required-profile': Flags.string({description: 'Like --profile, but fail (exit 2, naming the profiles the CA offers) if the CA lacks it.', exclusive: ['profile', 'cert-file']}),
     email: Flags.string({description: 'Contact email stored in the config (used by ACME CAs).'}),
     'key-type': Flags.string({description: 'Key algorithm of the certificate.', options: ['ecdsa', 'rsa']}),
     'rsa-key-size': Flags.integer({description: 'RSA key size.', options: ['2048', '3072', '4096'] as never}),
@@ -73,7 +81,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
   async run(): Promise<SslInitResult> {
     const {flags} = await this.parse(SslInit)
     const interactive = this.canPrompt(flags.yes)
-    let domains = flags.domain?.flatMap((d) => d.split(',')).map((d) => d.trim().toLowerCase()).filter(Boolean)
+    let domains = withIpAddresses(flags.domain?.flatMap((d) => d.split(',')).map((d) => d.trim().toLowerCase()).filter(Boolean), flags['ip-address'])
     const config = this.loadConfig(flags.config, {
       domains,
       email: flags.email,
@@ -143,22 +151,26 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
       caFile: meta.issuer === 'local-ca' ? config.paths.caCertFile : null, configFile: result.configFile,
       serial: meta.serial, notBefore: meta.notBefore, notAfter: meta.notAfter,
       key: meta.keySpec ? describeKeySpec(meta.keySpec) : 'as given', replaced: result.replaced, acmeDirectory: meta.acmeDirectory ?? null,
+      profile: meta.profile ?? null, warnings: result.warnings,
     }
     this.say(renderSslInit(output))
     return output
   }
 
   /** Orders from the ACME CA and remembers how (directory, port, webroot) for renewals. */
-  private async issueAcme(manager: CertManager, names: string[], email: string, replace: boolean, flags: {staging: boolean; 'acme-directory'?: string; 'http-port'?: number; webroot?: string; config?: string} & EabFlags, mode: ReturnType<typeof outputMode>) {
+  private async issueAcme(manager: CertManager, names: string[], email: string, replace: boolean, flags: {staging: boolean; 'acme-directory'?: string; 'http-port'?: number; webroot?: string; config?: string; profile?: string; 'required-profile'?: string} & EabFlags, mode: ReturnType<typeof outputMode>) {
     const config = this.loadConfig(flags.config)
     const directory = issuanceDirectory(config.settings)
     const issuer = await acmeIssuer({...config, settings: {...config.settings, email}}, directory, flags)
     const keySpec = keySpecFromSettings(config.settings)
-    return runSteps(mode, `Ordering a certificate for ${names.join(', ')} (${describeKeySpec(keySpec)}) from ${directory}`, (step) => manager.obtain({
-      domains: names, issuer, keySpec, replace, command: 'ssl init', onStep: step,
+    const wanted = flags['required-profile'] ?? flags.profile
+    const result = await runSteps(mode, `Ordering a certificate for ${names.join(', ')} (${describeKeySpec(keySpec)}) from ${directory}`, (step) => manager.obtain({
+      domains: names, issuer, keySpec, replace, command: 'ssl init', onStep: step, profile: wanted ? {name: wanted, required: Boolean(flags['required-profile'])} : undefined,
       // Only what was given: an absent flag must not erase a key the file already has.
       settings: Object.fromEntries(Object.entries({email, use_letsencrypt: true, staging: flags.staging, ca_file: null, acme_directory: flags['acme-directory'], http_port: flags['http-port'], webroot: flags.webroot}).filter(([, v]) => v !== undefined)),
     }))
+    for (const warning of result.warnings) this.warn(warning)
+    return result
   }
 
   private async readInput(file: string): Promise<string> {
@@ -168,4 +180,18 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
       throw new StoreError(`Cannot read ${file}: ${(error as Error).message}`, {code: 'MFC_CERT_INVALID', cause: error, suggestions: [`Check the path and permissions of ${file}.`]})
     }
   }
+}
+
+/** --ip-address values after the names (an address alone becomes the primary name), each checked and written canonically. */
+function withIpAddresses(domains: string[] | undefined, ips: string[] | undefined): string[] | undefined {
+  if (!ips?.length) return domains
+  const addresses = ips.flatMap((ip) => ip.split(',')).map((ip) => ip.trim()).filter(Boolean).map((ip) => {
+    const bare = ip.replace(/^\[(.*)\]$/, '$1')
+    if (!isIP(bare)) {
+      throw new ConfigError(`--ip-address ${ip} is not an IPv4 or IPv6 address.`, {code: 'MFC_CONFIG_VALUE', suggestions: ['Give the address itself (192.0.2.10, 2001:db8::1); names go in --domain.']})
+    }
+
+    return isIP(bare) === 6 ? new URL(`http://[${bare}]/`).hostname.slice(1, -1) : bare
+  })
+  return [...new Set([...(domains ?? []), ...addresses])]
 }

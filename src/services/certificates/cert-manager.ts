@@ -21,6 +21,8 @@ export interface InstallResult {
   keyFile: string
   configFile: string
   replaced: boolean
+  /** What the issuer wants the user to know (a preferred profile the CA lacks). */
+  warnings: string[]
 }
 
 export interface ObtainOptions {
@@ -33,6 +35,8 @@ export interface ObtainOptions {
   settings?: Partial<Settings>
   command: string
   onStep?: (step: string) => void
+  /** ACME profile to order under (kept in the lineage's metadata for every renewal). */
+  profile?: {name: string; required: boolean}
 }
 
 export interface ImportOptions {
@@ -129,12 +133,12 @@ export class CertManager {
       const replaced = await this.refuseUnlessReplacing(name, options.replace)
       this.events?.emit('cert:issuing', {name, domains: options.domains, issuer: options.issuer.kind})
       const now = this.clock.now()
-      const issued = await options.issuer.issue({name, domains: options.domains, keySpec: options.keySpec, now, onStep: options.onStep})
+      const issued = await options.issuer.issue({name, domains: options.domains, keySpec: options.keySpec, now, onStep: options.onStep, profile: options.profile?.name, profileRequired: options.profile?.required})
       options.onStep?.('Verifying and installing the certificate')
       const bundle = this.bundle(name, options.domains, options.issuer.kind, issued.certPem + issued.chainPem, issued.keyPem, 'the issued certificate', 'the issued key', options.keySpec)
       bundle.meta.acmeDirectory = issued.meta?.acmeDirectory
       bundle.meta.profile = issued.meta?.profile
-      const result = await this.install(name, bundle, options.settings ?? {}, replaced)
+      const result = {...await this.install(name, bundle, options.settings ?? {}, replaced), warnings: issued.warnings ?? []}
       this.events?.emit('cert:issued', {name, domains: options.domains, issuer: options.issuer.kind, version: result.stored.version, notAfter: bundle.meta.notAfter})
       return result
     })
@@ -195,7 +199,7 @@ export class CertManager {
       cert_file: live.certFile,
       key_file: live.keyFile,
     })
-    return {stored, certFile: live.certFile, keyFile: live.keyFile, configFile, replaced}
+    return {stored, certFile: live.certFile, keyFile: live.keyFile, configFile, replaced, warnings: []}
   }
 
   /**

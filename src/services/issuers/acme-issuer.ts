@@ -1,7 +1,7 @@
 import {isIP} from 'node:net'
 
 import type {Clock} from '../../lib/clock.js'
-import {IssuerError, MfcError, errnoCode} from '../../lib/errors.js'
+import {EXIT, IssuerError, MfcError, errnoCode} from '../../lib/errors.js'
 import {type Logger, silentLogger} from '../../lib/logger.js'
 import {type BackoffOptions, backoffDelay, parseRetryAfter, retry, sleep} from '../../lib/retry.js'
 import {type AccountRecord, AccountStore} from '../acme/account-store.js'
@@ -85,6 +85,7 @@ interface Call {
   retryAfters: Map<string, number | undefined>
   /** Challenges presented, cleaned up whatever happens. */
   presented: {solver: ChallengeSolver; challenge: SolverChallenge}[]
+  warnings: string[]
 }
 
 /** A failed HTTP exchange the transport may retry. */
@@ -119,7 +120,7 @@ export class AcmeIssuer implements Issuer {
    * challenges presented are cleaned up and the solvers closed.
    */
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
-    const call: Call = {request, signal: request.signal, step: 'contacting the CA', retryAfters: new Map(), presented: []}
+    const call: Call = {request, signal: request.signal, step: 'contacting the CA', retryAfters: new Map(), presented: [], warnings: []}
     const {solvers} = this.options
     try {
       for (const solver of solvers) {
@@ -127,8 +128,9 @@ export class AcmeIssuer implements Issuer {
         await solver.prepare(call.signal)
       }
 
-      const acme = await loadAcme(this.options)
-      const {client, order} = await this.order(acme, call)
+      const acme = await loadAcme()
+      const profile = await this.chooseProfile(acme, call)
+      const {client, order} = await this.order(acme, call, profile)
       const authorizations = await client.getAuthorizations(order)
       await Promise.all(authorizations.map((authz) => this.authorize(client, authz, call)))
       // Fetched fresh first: once its authorizations are valid the order is usually ready already.
@@ -141,7 +143,8 @@ export class AcmeIssuer implements Issuer {
       this.setStep(call, 'Downloading the certificate')
       const [leaf, ...chain] = splitPemChain(await client.getCertificate(valid))
       call.signal?.throwIfAborted()
-      return {certPem: leaf, chainPem: chain.join(''), keyPem, meta: {acmeDirectory: this.options.directoryUrl}}
+      // The profile asked for is kept even when this CA lacked it: renewals ask for it again.
+      return {certPem: leaf, chainPem: chain.join(''), keyPem, meta: {acmeDirectory: this.options.directoryUrl, ...(request.profile ? {profile: request.profile} : {})}, warnings: call.warnings}
     } catch (error) {
       throw this.wrap(error, call)
     } finally {
@@ -197,11 +200,51 @@ export class AcmeIssuer implements Issuer {
    * Creates the order. If the CA forgot the stored account (a test CA restarted, an account
    * deactivated), registers the same key again once and retries.
    */
-  private async order(acme: AcmeParts, call: Call): Promise<{client: AcmeClient; order: Order}> {
+  /**
+   * The profiles this CA offers (directory `meta.profiles`, draft-ietf-acme-profiles): name to
+   * description; empty when it offers none. Throws an IssuerError when the directory cannot be read.
+   */
+  async profiles(signal?: AbortSignal): Promise<Record<string, string>> {
+    const acme = await loadAcme()
+    const {directoryUrl} = this.options
+    try {
+      const response = await acme.axios.get(directoryUrl, {timeout: this.options.requestTimeoutMs ?? 30_000, headers: {'User-Agent': this.options.userAgent ?? 'mfc node-acme-client/5'}, ...(signal ? {signal} : {})})
+      const profiles = (response.data as {meta?: {profiles?: unknown}}).meta?.profiles
+      return typeof profiles === 'object' && profiles !== null ? Object.fromEntries(Object.entries(profiles).map(([name, text]) => [name, String(text)])) : {}
+    } catch (error) {
+      if (isTlsTrustError(error)) throw this.trustError(directoryUrl, error)
+      throw new IssuerError(`Cannot read the ACME directory ${directoryUrl}: ${describeNetworkError(error)}.`, {
+        code: 'MFC_ISSUER_UNREACHABLE', cause: error, suggestions: [`Check the directory URL and the network (curl -sS ${directoryUrl}).`],
+      })
+    }
+  }
+
+  /** The profile to send: the one asked for when offered; none (with a warning) or an error when not. */
+  private async chooseProfile(acme: AcmeParts, call: Call): Promise<string | undefined> {
+    const {profile, profileRequired} = call.request
+    if (!profile) return undefined
+    this.setStep(call, `Checking that the CA offers the "${profile}" profile`)
+    const offered = await this.profiles(call.signal)
+    if (profile in offered) return profile
+    const names = Object.keys(offered)
+    const list = names.length > 0 ? `it offers ${names.map((n) => `"${n}"`).join(', ')}` : 'it offers no profiles'
+    if (profileRequired) {
+      throw new MfcError(`The CA at ${this.options.directoryUrl} does not offer the required profile "${profile}" (${list}).`, {
+        code: 'MFC_USAGE', exitCode: EXIT.USAGE,
+        suggestions: [names.length > 0 ? `Pick one of them: --required-profile ${names[0]} (\`mfc ssl profiles --acme-directory ${this.options.directoryUrl}\` describes each).` : 'Drop --required-profile, or use a CA that offers profiles (Let\'s Encrypt: classic, tlsserver, shortlived).'],
+      })
+    }
+
+    call.warnings.push(`The CA at ${this.options.directoryUrl} does not offer the profile "${profile}" (${list}): ordered its default instead. Renewals will ask for "${profile}" again.`)
+    this.log.warn({profile, offered: names}, 'preferred ACME profile not offered')
+    return undefined
+  }
+
+  private async order(acme: AcmeParts, call: Call, profile: string | undefined): Promise<{client: AcmeClient; order: Order}> {
     const {request} = call
     let client = await this.account(acme, call)
     this.setStep(call, `Ordering a certificate for ${request.domains.join(', ')}`)
-    const payload = {identifiers: request.domains.map(identifier), ...(request.profile ? {profile: request.profile} : {})}
+    const payload = {identifiers: request.domains.map(identifier), ...(profile ? {profile} : {})}
     try {
       return {client, order: await client.createOrder(payload)}
     } catch (error) {
@@ -234,11 +277,15 @@ export class AcmeIssuer implements Issuer {
     http.maxBadNonceRetries = 20
     const transport = {...TRANSPORT, ...this.options.retry}
     const maxWait = this.options.maxRetryAfterMs ?? 20_000
-    http.request = (url, method, opts) => retry(async () => {
+    // Per request, not on acme-client's shared axios defaults: timeout, User-Agent and this call's AbortSignal.
+    const perRequest = {timeout: this.options.requestTimeoutMs ?? 30_000, userAgent: this.options.userAgent ?? 'mfc node-acme-client/5'}
+    http.request = (url, method, opts = {}) => retry(async () => {
       let response: RawResponse
       try {
-        response = await send(url, method, opts)
+        const headers = {...(opts as {headers?: Record<string, string>}).headers, 'User-Agent': perRequest.userAgent}
+        response = await send(url, method, {...opts, headers, timeout: perRequest.timeout, ...(call.signal ? {signal: call.signal} : {})})
       } catch (error) {
+        call.signal?.throwIfAborted()
         if (isTlsTrustError(error)) throw this.trustError(url, error)
         throw new TransientError(`${method.toUpperCase()} ${url} failed: ${describeNetworkError(error)}`)
       }
@@ -400,7 +447,7 @@ export class AcmeIssuer implements Issuer {
       code: rateLimited ? 'MFC_ISSUER_RATE_LIMITED' : 'MFC_ISSUER_FAILED',
       cause: error,
       problem: problem ? {type: problem.type, detail: problem.detail, status: problem.status, url: problem.url} : {detail},
-      suggestions: suggestionsFor(problem?.type, detail, errnoCode(error)),
+      suggestions: suggestionsFor(problem?.type, detail, errnoCode(error), call.request),
     })
   }
 }
@@ -410,10 +457,15 @@ let loaded: Promise<AcmeParts> | undefined
 
 /**
  * Imports acme-client once and replaces its transport policy with mfc's (see `instrument`).
- * Its index also loads node-forge for a legacy API mfc never calls (~50 ms of a ~190 ms
- * import), so the three modules used are imported directly (acme-client 5 has no exports map).
+ * Its index also loads node-forge for a legacy API mfc never calls (the full import costs
+ * about 1.2x the CPU time of these three modules, measured with hyperfine), so the three are
+ * imported directly (acme-client 5 has no exports map). These paths, the private HttpClient and
+ * the interceptor managers are internals: acme-client is pinned to one exact version and
+ * test/unit/acme-client-contract.test.ts fails, naming the part, when an upgrade moves one.
+ * Nothing process-wide is changed beyond acme-client's own axios instance, which only this
+ * module uses: timeouts, User-Agent and the AbortSignal travel with each request.
  */
-async function loadAcme(options: AcmeIssuerOptions): Promise<AcmeParts> {
+async function loadAcme(): Promise<AcmeParts> {
   loaded ??= (async () => {
     const load = async (path: string) => {
       const mod = await import(path) as {default?: unknown}
@@ -426,10 +478,7 @@ async function loadAcme(options: AcmeIssuerOptions): Promise<AcmeParts> {
     acme.axios.interceptors.response.clear()
     return acme
   })()
-  const acme = await loaded
-  acme.axios.defaults.timeout = options.requestTimeoutMs ?? 30_000
-  acme.axios.defaults.headers.common['User-Agent'] = options.userAgent ?? 'mfc node-acme-client/5'
-  return acme
+  return loaded
 }
 
 /** A cancelled order (serve shutting down): nothing was written, the next run starts afresh. */
@@ -467,7 +516,7 @@ function describeNetworkError(error: unknown): string {
   return code && !message.includes(code) ? `${message} (${code})` : message
 }
 
-function suggestionsFor(type: string | undefined, detail: string, errno: string | undefined): string[] {
+function suggestionsFor(type: string | undefined, detail: string, errno: string | undefined, request: IssueRequest): string[] {
   const kind = type?.replace(PROBLEM, '')
   // A binding the CA could not verify comes as `unauthorized` or `malformed`, told by its detail.
   if (kind !== 'externalAccountRequired' && /external account/i.test(detail)) {
@@ -477,6 +526,10 @@ function suggestionsFor(type: string | undefined, detail: string, errno: string 
   switch (kind) {
     case 'rejectedIdentifier':
     case 'unsupportedIdentifier':
+      if (request.domains.some((d) => isIP(d)) && request.profile !== 'shortlived') {
+        return ['This CA refuses IP-address certificates under this profile: Let\'s Encrypt issues them only as 6-day certificates. Add --profile shortlived (or --required-profile shortlived).']
+      }
+
       return ['The CA will not issue for one of these names: check the spelling, and that it is a public DNS name.']
     case 'caa':
       return ['A CAA record forbids this CA: add it to the CAA records of the domain.']

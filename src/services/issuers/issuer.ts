@@ -13,6 +13,11 @@ export interface IssueRequest {
   signal?: AbortSignal
   /** ACME profile (draft-ietf-acme-profiles) to order under; ignored by issuers without profiles. */
   profile?: string
+  /**
+   * Fail (MfcError, exit 2, naming the profiles offered) when the CA does not offer `profile`,
+   * instead of ordering its default profile with a warning.
+   */
+  profileRequired?: boolean
 }
 
 export interface IssuedCertificate {
@@ -21,6 +26,8 @@ export interface IssuedCertificate {
   keyPem: string
   /** Extra facts for the store's meta.json (e.g. the ACME directory URL). */
   meta?: {acmeDirectory?: string; profile?: string}
+  /** Things the user should know that did not stop the issuance (a preferred profile not offered). */
+  warnings?: string[]
 }
 
 /**
