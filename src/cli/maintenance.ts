@@ -27,7 +27,7 @@ export function createMaintainer(config: MfcConfig, events: MfcEventBus, logger:
     logger,
     onChange: options.onChange,
     lineages: () => store.list(),
-    renew: (names, signal) => manager.renew({...base, names, signal, signalServe: false}),
+    renew: (names, signal) => manager.renew({...base, names, signal, reloadServe: undefined}),
   })
 }
 

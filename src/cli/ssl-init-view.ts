@@ -1,7 +1,34 @@
-import type {SslInitResult} from '../commands/ssl/init.js'
 import {isValidName} from '../lib/config.js'
 import {askChoice, askText} from './prompts.js'
 import {facts} from './render.js'
+
+/** What `mfc ssl init` returns (its --json output) and this view renders. */
+export interface SslInitResult {
+  /** issued: a new lineage; replaced: a new version; unchanged: the valid one was kept (exit 0). */
+  action: 'issued' | 'replaced' | 'unchanged'
+  name: string
+  issuer: string
+  domains: string[]
+  version: string
+  certFile: string
+  keyFile: string
+  chainFile: string
+  caFile: string | null
+  configFile: string
+  serial: string
+  notBefore: string
+  notAfter: string
+  key: string
+  replaced: boolean
+  acmeDirectory: string | null
+  /** ACME: the challenge type used (and recorded for renewals). */
+  challenge?: string
+  /** ACME profile asked for (kept for renewals), null when none. */
+  profile: string | null
+  /** What did not stop the issuance but should be known (a preferred profile the CA lacks). */
+  warnings: string[]
+  message?: string
+}
 
 export interface SslInitAnswers {
   domains: string[]

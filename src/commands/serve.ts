@@ -125,6 +125,7 @@ supervisor that restarts the servers if they crash. Stop it with \`mfc stop\`, i
     }
 
     if (prep.token.source === 'generated') this.say(`Generated an API token (mode 0600). Read it with: cat ${prep.token.file}`)
+    if (prep.token.warning) this.warn(prep.token.warning)
   }
 
   private listening(result: ServeResult): void {

@@ -99,6 +99,7 @@ function onStreamMessage(message: {type: string; [key: string]: unknown}): void 
 }
 
 function onStreamState(state: string, retryInMs?: number): void {
+  if (state === 'session-ended') return showLogin()
   streamState = state
   const conn = $('conn')
   conn.className = `pill ${state === 'open' ? 'pill-on' : 'pill-off'}`
@@ -266,6 +267,11 @@ async function saveThresholds(): Promise<void> {
   }
 }
 
+async function logout(): Promise<void> {
+  await api('/logout', {method: 'POST'}).catch(() => undefined)
+  location.assign('/login')
+}
+
 async function boot(): Promise<void> {
   let session: {csrf_token: string | null}
   try {
@@ -288,10 +294,7 @@ async function boot(): Promise<void> {
   $('refresh').addEventListener('click', () => void refreshStatus())
   $('perf-refresh').addEventListener('click', () => void loadPerformance())
   $('alerts-save').addEventListener('click', () => void saveThresholds())
-  $('logout').addEventListener('click', async () => {
-    await api('/logout', {method: 'POST'}).catch(() => undefined)
-    location.assign('/login')
-  })
+  $('logout').addEventListener('click', () => void logout())
   window.addEventListener('resize', scheduleRender)
 
   const info = await api<Info>('/dashboard/info')

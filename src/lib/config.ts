@@ -1,5 +1,6 @@
 import {readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
+import {dirname} from 'node:path'
 
 import {ConfigError, errnoCode} from './errors.js'
 import {type MfcPaths, lineageName, livePaths, resolvePaths} from './paths.js'
@@ -70,6 +71,14 @@ export interface Settings {
   /** How long shutdown waits for in-flight requests before closing connections. */
   shutdown_timeout_ms: number
   security_header_block: boolean
+  /** A dashboard login session ends this long after login; its WebSockets are closed then. */
+  session_ttl_seconds: number
+  /** The streamer's ping period: a client that misses a pong is dropped, sessions are re-checked. */
+  ws_ping_interval_ms: number
+  /** Messages a WebSocket client may send per minute (a token bucket, burst = the same number); 0 turns it off. */
+  ws_messages_per_minute: number
+  /** TLS session-ticket keys are replaced this often; the previous key still resumes sessions. */
+  tls_ticket_rotation_seconds: number
 }
 
 export type SettingKey = keyof Settings
@@ -156,6 +165,10 @@ const SPECS: Record<SettingKey, Spec> = {
   ws_send_buffer_bytes: {kind: 'int', min: 1024},
   shutdown_timeout_ms: {kind: 'int', min: 0},
   security_header_block: {kind: 'bool', env: 'MFC_SECURITY_HEADER_BLOCK'},
+  session_ttl_seconds: {kind: 'int', min: 1},
+  ws_ping_interval_ms: {kind: 'int', min: 10},
+  ws_messages_per_minute: {kind: 'int', min: 0},
+  tls_ticket_rotation_seconds: {kind: 'int', min: 1},
 }
 
 /** Keys the Python system wrote that mfc reads but does not use for anything new. */
@@ -202,6 +215,10 @@ const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
   ws_send_buffer_bytes: 1_048_576,
   shutdown_timeout_ms: 10_000,
   security_header_block: true,
+  session_ttl_seconds: 3600,
+  ws_ping_interval_ms: 30_000,
+  ws_messages_per_minute: 120,
+  tls_ticket_rotation_seconds: 43_200,
 }
 
 /** Keys other mfc services own in the same file (notifications, servers...): known, not warned. */
@@ -394,6 +411,14 @@ function splitDomains(text: string): string[] {
   return text.split(/[\s,]+/).map((d) => d.trim().toLowerCase()).filter(Boolean)
 }
 
+/**
+ * The environment a child process of mfc (a renewal hook) starts from: a copy of mfc's own, as
+ * certbot's hooks get. Here so that services never read `process.env` themselves.
+ */
+export function childEnvironment(): NodeJS.ProcessEnv {
+  return {...process.env}
+}
+
 const DOMAIN_RE = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
 /** A DNS name (optionally one leading wildcard label) or an IP address. */
@@ -457,7 +482,6 @@ function toFileObject(settings: Partial<Settings>): Record<string, unknown> {
  */
 export async function saveSettings(config: MfcConfig, changes: Partial<Settings>): Promise<string> {
   const {writeFileAtomic, ensureDir} = await import('./fs-atomic.js')
-  const {dirname} = await import('node:path')
   const file = config.paths.sslConfigFile
   let current: Record<string, unknown> | undefined
   try {

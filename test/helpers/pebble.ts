@@ -20,6 +20,8 @@ export interface PebbleOptions {
   tls?: ListenerTls
   /** External Account Binding required, with these key IDs and base64url HMAC keys. */
   externalAccountKeys?: Record<string, string>
+  /** Resolve through this DNS server (host:port, e.g. a real BIND9) instead of challtestsrv. */
+  dnsServer?: string
 }
 
 /** A listener CA and certificate for 127.0.0.1/localhost, shared by Pebble and test stubs. */
@@ -144,7 +146,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     PEBBLE_AUTHZREUSE: String(options.authzReuse ?? 0),
   }
   const spawnCa = () => {
-    const child = spawn('pebble', ['-config', join(dir, 'pebble-config.json'), '-dnsserver', `127.0.0.1:${dns}`], {env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn('pebble', ['-config', join(dir, 'pebble-config.json'), '-dnsserver', options.dnsServer ?? `127.0.0.1:${dns}`], {env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe']})
     collect(child, 'pebble')
     return child
   }
@@ -183,7 +185,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     },
   }
   try {
-    await waitFor(async () => (await httpsGet(directory, tls.ca)).status === 200, 'Pebble', handle.logs)
+    await waitFor(async () => (await httpsGet(directory, tls.ca)).status === 200, 'Pebble', () => handle.logs())
   } catch (error) {
     await handle.stop()
     throw error

@@ -1,51 +1,54 @@
 import type {ChallengeResponder} from './challenge-responder.js'
 
-/** An ACME identifier (RFC 8555 §9.7.7 `dns`, RFC 8738 `ip`). */
-export interface AcmeIdentifier {
-  type: 'dns' | 'ip'
-  value: string
+/** The ACME challenge types mfc can answer. */
+export type ChallengeType = 'http-01' | 'dns-01'
+
+/** One challenge of one authorization, as a solver needs it. */
+export interface SolverChallenge {
+  /** The authorization's identifier; for `*.example.org` the base name `example.org`. */
+  domain: string
+  wildcard: boolean
+  token: string
+  /** http-01: the key authorization (file body); dns-01: the TXT value (RFC 8555 §8.4). */
+  validation: string
+  /** certbot's CERTBOT_REMAINING_CHALLENGES: challenges still to present after this one. */
+  remaining: number
+  /** certbot's CERTBOT_ALL_DOMAINS: every name of the order. */
+  allDomains: string[]
 }
 
-/** One challenge a solver is asked to answer. */
-export interface SolverChallenge {
-  identifier: AcmeIdentifier
-  /** The challenge type chosen (one of the solver's `types`). */
-  type: string
-  token: string
-  /**
-   * What to publish, as acme-client computes it: the key authorization for http-01, the TXT
-   * record value (base64url of its SHA-256) for dns-01.
-   */
-  keyAuthorization: string
+/** What a solver reports instead of printing: the issuer turns these into steps and log lines. */
+export interface SolverEvent {
+  kind: 'presented' | 'waiting' | 'visible' | 'removed' | 'cleanup-failed'
+  message: string
 }
 
 /**
- * Answers ACME challenges of the types it names: the seam between the ACME issuer and how a
- * name is proven (HTTP-01 token files/listener, DNS-01 through RFC 2136 or hooks...).
+ * Makes the CA's validation of one challenge type succeed, and undoes it.
  *
- * Contract: `prepare()` runs once per order before the CA is asked for anything, so a port,
- * directory or credential problem surfaces first; `present()` returns once the CA may look
- * (a DNS-01 solver waits for its record to be visible at the zone's servers); `cleanup()` is
- * idempotent and called for every challenge presented, even after a failure; `close()` is
- * idempotent and releases everything. A solver never prints; failures throw MfcErrors that
- * name the identifier and the next step. One solver instance may serve concurrent orders.
+ * Contract: `prepare()` once before the order is created (a port, file or credentials problem
+ * surfaces before the CA is asked anything); `present()` is called once per challenge, one at
+ * a time, in order; `ready()` resolves when the CA can see every presented challenge (DNS
+ * propagation) and throws an MfcError naming what is missing; `cleanup()` is called for every
+ * challenge whose `present()` was called (even if it failed), whatever happened, and never
+ * throws: failures are reported as `cleanup-failed` events; `close()` is idempotent. A solver
+ * never prints, never exits and never logs a secret.
  */
 export interface ChallengeSolver {
-  /** Challenge types it answers, in order of preference ('http-01', 'dns-01'...). */
-  readonly types: readonly string[]
-  /** For messages: "a listener on port 80", "RFC 2136 updates to 127.0.0.1:53"... */
+  readonly type: ChallengeType
+  /** For messages: "a listener on port 80", "RFC 2136 updates to 192.0.2.1:53"... */
   readonly description: string
-  /** False when it cannot answer for this identifier at all (HTTP-01 and wildcards, DNS-01 and IPs). */
-  handles(identifier: AcmeIdentifier): boolean
-  prepare(signal?: AbortSignal): Promise<void>
-  present(challenge: SolverChallenge, signal?: AbortSignal): Promise<void>
+  prepare(report: (event: SolverEvent) => void): Promise<void>
+  present(challenge: SolverChallenge): Promise<void>
+  ready(challenges: SolverChallenge[]): Promise<void>
   cleanup(challenge: SolverChallenge): Promise<void>
   close(): Promise<void>
 }
 
-/** HTTP-01 through a ChallengeResponder (shared directory, webroot, standalone listener). */
-export class Http01Solver implements ChallengeSolver {
-  readonly types = ['http-01'] as const
+/** HTTP-01 through an HTTP responder (standalone listener, webroot, shared directory for serve). */
+export class HttpSolver implements ChallengeSolver {
+  readonly type = 'http-01' as const
+  private report: (event: SolverEvent) => void = () => undefined
 
   constructor(private readonly responder: ChallengeResponder) {}
 
@@ -53,39 +56,33 @@ export class Http01Solver implements ChallengeSolver {
     return this.responder.description
   }
 
-  handles(identifier: AcmeIdentifier): boolean {
-    return !identifier.value.startsWith('*.')
+  async prepare(report: (event: SolverEvent) => void): Promise<void> {
+    this.report = report
+    await this.responder.prepare()
   }
 
-  prepare(): Promise<void> {
-    return this.responder.prepare()
+  async present(challenge: SolverChallenge): Promise<void> {
+    await this.responder.add(challenge.token, challenge.validation)
   }
 
-  present(challenge: SolverChallenge): Promise<void> {
-    return this.responder.add(challenge.token, challenge.keyAuthorization)
+  async ready(): Promise<void> {
+    // The responder answers as soon as add() returns.
   }
 
-  cleanup(challenge: SolverChallenge): Promise<void> {
-    return this.responder.remove(challenge.token)
-  }
-
-  close(): Promise<void> {
-    return this.responder.close()
-  }
-}
-
-/**
- * The solver and challenge to use for one authorization: the first solver (in the given
- * order) that handles the identifier and whose type the CA offers. Undefined when none fits.
- */
-export function pickSolver<C extends {type: string}>(solvers: readonly ChallengeSolver[], identifier: AcmeIdentifier, offered: readonly C[]): {solver: ChallengeSolver; challenge: C} | undefined {
-  for (const solver of solvers) {
-    if (!solver.handles(identifier)) continue
-    for (const type of solver.types) {
-      const challenge = offered.find((c) => c.type === type)
-      if (challenge) return {solver, challenge}
+  async cleanup(challenge: SolverChallenge): Promise<void> {
+    try {
+      await this.responder.remove(challenge.token)
+    } catch (error) {
+      this.report({kind: 'cleanup-failed', message: `could not remove the HTTP-01 answer for ${challenge.domain}: ${(error as Error).message}`})
     }
   }
 
-  return undefined
+  async close(): Promise<void> {
+    await this.responder.close()
+  }
+}
+
+/** The DNS name of a dns-01 TXT record (RFC 8555 §8.4): the wildcard label is not part of it. */
+export function dnsRecordName(domain: string): string {
+  return `_acme-challenge.${domain.replace(/^\*\./, '').replace(/\.$/, '')}`
 }

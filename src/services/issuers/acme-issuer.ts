@@ -1,11 +1,12 @@
 import {isIP} from 'node:net'
 
 import type {Clock} from '../../lib/clock.js'
-import {EXIT, IssuerError, MfcError, errnoCode} from '../../lib/errors.js'
+import {IssuerError, MfcError, UsageError, errnoCode} from '../../lib/errors.js'
 import {type Logger, silentLogger} from '../../lib/logger.js'
 import {type BackoffOptions, backoffDelay, parseRetryAfter, retry, sleep} from '../../lib/retry.js'
 import {type AccountRecord, AccountStore} from '../acme/account-store.js'
-import {type AcmeIdentifier, type ChallengeSolver, type SolverChallenge, pickSolver} from '../acme/challenge-solver.js'
+import type {ChallengeResponder} from '../acme/challenge-responder.js'
+import {type ChallengeSolver, HttpSolver, type SolverChallenge} from '../acme/challenge-solver.js'
 import type {KeySpec} from '../certificates/key-spec.js'
 import {splitPemChain} from '../certificates/inspect.js'
 import type {IssueRequest, IssuedCertificate, Issuer} from './issuer.js'
@@ -50,8 +51,15 @@ export interface AcmeIssuerOptions {
   /** Bound to the account when one is registered; CAs that require it refuse accounts without. */
   externalAccount?: ExternalAccountBinding
   acmeDir: string
-  /** How names are proven, in order of preference (HTTP-01 first today; DNS-01 solvers plug in here). */
-  solvers: ChallengeSolver[]
+  /** HTTP-01 through this responder, unless a `solver` is given. */
+  responder?: ChallengeResponder
+  /** How challenges are answered (DNS-01 over RFC 2136 or hooks, HTTP-01...); wins over `responder`. */
+  solver?: ChallengeSolver
+  /**
+   * The user agreed to the CA's terms of service (--agree-tos or the wizard). Without it a new
+   * account is refused (UsageError naming the terms URL); a stored account needs nothing.
+   */
+  termsOfServiceAgreed?: boolean
   clock: Clock
   logger?: Logger
   /** Transport retries on network errors, HTTP 5xx and short 429s. */
@@ -61,6 +69,7 @@ export interface AcmeIssuerOptions {
   /** The longest Retry-After waited out in-process; longer ones fail with the time to retry. */
   maxRetryAfterMs?: number
   requestTimeoutMs?: number
+  signal?: AbortSignal
   userAgent?: string
 }
 
@@ -70,24 +79,6 @@ const TRANSPORT = {attempts: 4, minMs: 500, maxMs: 4000}
 const POLL = {minMs: 50, maxMs: 2000, timeoutMs: 120_000}
 const PROBLEM = 'urn:ietf:params:acme:error:'
 
-/**
- * The state of one `issue()` call. Kept out of the instance so one issuer serves concurrent
- * orders (serve's maintainer renewing two lineages at once) without mixing their problems.
- */
-interface Call {
-  request: IssueRequest
-  signal?: AbortSignal
-  /** What is being done, for error messages ("finalizing the order"). */
-  step: string
-  /** The CA's latest problem document, kept until the next answer so an acme-client error can be explained. */
-  lastProblem?: Problem & {url: string}
-  /** Retry-After of the latest answer per URL: polling honours it. */
-  retryAfters: Map<string, number | undefined>
-  /** Challenges presented, cleaned up whatever happens. */
-  presented: {solver: ChallengeSolver; challenge: SolverChallenge}[]
-  warnings: string[]
-}
-
 /** A failed HTTP exchange the transport may retry. */
 class TransientError extends Error {
   constructor(message: string, readonly retryAfterMs?: number, readonly response?: RawResponse) {
@@ -96,78 +87,111 @@ class TransientError extends Error {
 }
 
 /**
- * Orders certificates from any RFC 8555 CA over HTTP-01: the only module that imports
- * acme-client. One account per directory (reused across runs), one order for all names,
- * challenges answered by the given responder, certificate key and CSR made by acme-client's
- * crypto. Every failure is an IssuerError (or the responder's NetworkError) that keeps the
+ * Orders certificates from any RFC 8555 CA: the only module that imports acme-client. One
+ * account per directory (reused across runs, registered only with the user's consent to the
+ * terms), one order for all names, challenges answered by the given solver (HTTP-01, DNS-01), certificate key and CSR made by acme-client's
+ * crypto. Every failure is an IssuerError (or the solver's own MfcError) that keeps the
  * CA's problem type and detail; nothing is written outside the account directory.
  */
 export class AcmeIssuer implements Issuer {
   readonly kind = 'acme' as const
   readonly label: string
-  private readonly accounts: AccountStore
-  private readonly log: Logger
 
   constructor(private readonly options: AcmeIssuerOptions) {
     this.label = `ACME ${options.directoryUrl}`
+    if (!options.solver && !options.responder) throw new TypeError('AcmeIssuer needs a solver or a responder')
+  }
+
+  /**
+   * One AcmeOrder per call, so concurrent calls never share a step, a problem document or a
+   * Retry-After. `request.signal` cancels between any two requests or polls (and aborts the
+   * request in flight): nothing is written, presented challenges are cleaned up.
+   */
+  issue(request: IssueRequest): Promise<IssuedCertificate> {
+    return new AcmeOrder(this.options, request.signal ?? this.options.signal).issue(request)
+  }
+
+  /**
+   * The profiles this CA offers (directory `meta.profiles`, draft-ietf-acme-profiles): name to
+   * description; empty when it offers none. Throws an IssuerError when the directory cannot be read.
+   */
+  profiles(signal?: AbortSignal): Promise<Record<string, string>> {
+    return new AcmeOrder(this.options, signal).profiles()
+  }
+}
+
+/** The state and steps of one issuance (see AcmeIssuer.issue). */
+class AcmeOrder {
+  private readonly accounts: AccountStore
+  private readonly log: Logger
+  private lastProblem?: Problem & {url: string}
+  /** Retry-After of the latest answer per URL: polling honours it. */
+  private readonly retryAfters = new Map<string, number | undefined>()
+  private step = 'contacting the CA'
+  private readonly solver: ChallengeSolver
+  private readonly warnings: string[] = []
+
+  constructor(private readonly options: AcmeIssuerOptions, private readonly signal?: AbortSignal) {
+    this.solver = options.solver ?? new HttpSolver(options.responder!)
     this.accounts = new AccountStore(options.acmeDir)
     this.log = (options.logger ?? silentLogger).child({issuer: 'acme', directory: options.directoryUrl})
   }
 
-  /**
-   * The orchestrator of one issuance; every step reports progress through `request.onStep`.
-   * `request.signal` aborts it between any two requests or polls: nothing is written, the
-   * challenges presented are cleaned up and the solvers closed.
-   */
+  /** The orchestrator of one issuance; every step reports progress through `request.onStep`. */
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
-    const call: Call = {request, signal: request.signal, step: 'contacting the CA', retryAfters: new Map(), presented: [], warnings: []}
-    const {solvers} = this.options
+    const {solver} = this
+    const presented: SolverChallenge[] = []
     try {
-      for (const solver of solvers) {
-        this.setStep(call, `Preparing ${solver.types.join('/')} (${solver.description})`)
-        await solver.prepare(call.signal)
-      }
-
+      this.setStep(request, `Preparing the ${solver.type.toUpperCase()} solver (${solver.description})`)
+      await solver.prepare((event) => this.setStep(request, event.message, event.kind === 'cleanup-failed'))
       const acme = await loadAcme()
-      const profile = await this.chooseProfile(acme, call)
-      const {client, order} = await this.order(acme, call, profile)
-      const authorizations = await client.getAuthorizations(order)
-      await Promise.all(authorizations.map((authz) => this.authorize(client, authz, call)))
+      const profile = await this.chooseProfile(request)
+      const {client, order} = await this.order(acme, request, profile)
+      // In the order the names were given (CAs list authorizations in any order), like certbot.
+      const position = (authz: Authorization) => request.domains.indexOf(`${(authz as {wildcard?: boolean}).wildcard ? '*.' : ''}${authz.identifier.value}`)
+      const pending = (await client.getAuthorizations(order)).filter((authz) => authz.status !== 'valid').sort((a, b) => position(a) - position(b))
+      const challenges = []
+      // One at a time, in order: certbot's hooks count CERTBOT_REMAINING_CHALLENGES down.
+      for (const [index, authz] of pending.entries()) challenges.push(await this.present(client, authz, pending.length - 1 - index, presented, request))
+      await solver.ready(presented)
+      await Promise.all(challenges.map(({authz, challenge}) => this.validate(client, authz, challenge, request)))
       // Fetched fresh first: once its authorizations are valid the order is usually ready already.
-      await this.pollStatus(client, await client.getOrder(order), ['ready', 'valid'], 'order', call)
+      await this.pollStatus(client, await client.getOrder(order), ['ready', 'valid'], 'order')
       const keyPem = await this.createKey(acme, request.keySpec)
       const [, csr] = await acme.crypto.createCsr(csrSubject(request.domains), keyPem)
-      this.setStep(call, 'Finalizing the order')
+      this.setStep(request, 'Finalizing the order')
       const finalized = await client.finalizeOrder(order, csr)
-      const valid = await this.pollStatus(client, finalized, ['valid'], 'order', call)
-      this.setStep(call, 'Downloading the certificate')
+      const valid = await this.pollStatus(client, finalized, ['valid'], 'order')
+      this.setStep(request, 'Downloading the certificate')
       const [leaf, ...chain] = splitPemChain(await client.getCertificate(valid))
-      call.signal?.throwIfAborted()
+      this.signal?.throwIfAborted()
       // The profile asked for is kept even when this CA lacked it: renewals ask for it again.
-      return {certPem: leaf, chainPem: chain.join(''), keyPem, meta: {acmeDirectory: this.options.directoryUrl, ...(request.profile ? {profile: request.profile} : {})}, warnings: call.warnings}
+      return {certPem: leaf, chainPem: chain.join(''), keyPem, meta: {acmeDirectory: this.options.directoryUrl, ...(request.profile ? {profile: request.profile} : {})}, warnings: this.warnings}
     } catch (error) {
-      throw this.wrap(error, call)
+      throw this.wrap(error, request)
     } finally {
-      await Promise.allSettled(call.presented.map(({solver, challenge}) => solver.cleanup(challenge)))
-      await Promise.allSettled(solvers.map((solver) => solver.close()))
+      if (presented.length > 0) this.setStep(request, `Removing the ${solver.type.toUpperCase()} answers`)
+      await Promise.allSettled(presented.map((challenge) => solver.cleanup(challenge)))
+      await solver.close()
     }
   }
 
-  private setStep(call: Call, step: string): void {
-    call.signal?.throwIfAborted()
-    call.step = step.charAt(0).toLowerCase() + step.slice(1)
-    this.log.debug({step}, 'acme step')
-    call.request.onStep?.(step)
+  private setStep(request: IssueRequest, step: string, warning = false): void {
+    if (!warning) this.signal?.throwIfAborted()
+    if (!warning) this.step = step.charAt(0).toLowerCase() + step.slice(1)
+    if (warning) this.log.warn({step}, 'acme solver')
+    else this.log.debug({step}, 'acme step')
+    request.onStep?.(step)
   }
 
   /** Reuses the stored account of this directory, or registers one (agreeing to the CA's terms). */
-  private async account(acme: AcmeParts, call: Call): Promise<AcmeClient> {
+  private async account(acme: AcmeParts, request: IssueRequest): Promise<AcmeClient> {
     const {directoryUrl} = this.options
     const key = await this.accounts.key(directoryUrl)
     const record = key.created ? undefined : await this.accounts.record(directoryUrl)
-    const client = this.client(acme, call, key.pem, record?.url)
-    if (!record) await this.register(client, call)
-    else if (this.options.email && this.options.email !== record.email) await this.updateContact(client, record, call)
+    const client = this.client(acme, key.pem, record?.url)
+    if (!record) await this.register(client, request)
+    else if (this.options.email && this.options.email !== record.email) await this.updateContact(client, record, request)
     return client
   }
 
@@ -176,22 +200,26 @@ export class AcmeIssuer implements Issuer {
    * update_account. Secondary to the order: if the CA refuses, the order goes on with the old
    * contact (and a forgotten account is registered again, with the new one, by `order`).
    */
-  private async updateContact(client: AcmeClient, record: AccountRecord, call: Call): Promise<void> {
+  private async updateContact(client: AcmeClient, record: AccountRecord, request: IssueRequest): Promise<void> {
     const {email} = this.options
-    this.setStep(call, `Updating the account's contact to ${email}`)
+    this.setStep(request, `Updating the account's contact to ${email}`)
     try {
       await client.updateAccount({contact: [`mailto:${email}`]})
       await this.accounts.save({...record, email})
     } catch (error) {
-      this.log.warn({err: (error as Error).message, problem: call.lastProblem}, 'account contact not updated')
-      call.lastProblem = undefined
+      this.log.warn({err: (error as Error).message, problem: this.lastProblem}, 'account contact not updated')
+      this.lastProblem = undefined
     }
   }
 
-  private async register(client: AcmeClient, call: Call): Promise<void> {
+  /** `agreedBefore`: the CA forgot an account the user registered (and agreed for) earlier. */
+  private async register(client: AcmeClient, request: IssueRequest, agreedBefore = false): Promise<void> {
     const {directoryUrl, email} = this.options
-    this.setStep(call, `Registering an ACME account${email ? ` for ${email}` : ''}`)
-    await client.createAccount({termsOfServiceAgreed: true, ...(email ? {contact: [`mailto:${email}`]} : {})})
+    const terms = await client.getTermsOfServiceUrl()
+    // RFC 8555 7.3: agreeing is the user's act; mfc never sends it on its own.
+    if (terms && !this.options.termsOfServiceAgreed && !agreedBefore) throw termsNotAgreed(directoryUrl, terms)
+    this.setStep(request, `Registering an ACME account${email ? ` for ${email}` : ''}`)
+    await client.createAccount({...(terms ? {termsOfServiceAgreed: true} : {}), ...(email ? {contact: [`mailto:${email}`]} : {})})
     const eabKid = this.options.externalAccount?.kid
     await this.accounts.save({directory: directoryUrl, url: client.getAccountUrl(), email, ...(eabKid ? {eabKid} : {}), createdAt: this.options.clock.now().toISOString()})
   }
@@ -200,15 +228,12 @@ export class AcmeIssuer implements Issuer {
    * Creates the order. If the CA forgot the stored account (a test CA restarted, an account
    * deactivated), registers the same key again once and retries.
    */
-  /**
-   * The profiles this CA offers (directory `meta.profiles`, draft-ietf-acme-profiles): name to
-   * description; empty when it offers none. Throws an IssuerError when the directory cannot be read.
-   */
-  async profiles(signal?: AbortSignal): Promise<Record<string, string>> {
+  /** The profiles this CA offers (see AcmeIssuer.profiles). */
+  async profiles(): Promise<Record<string, string>> {
     const acme = await loadAcme()
     const {directoryUrl} = this.options
     try {
-      const response = await acme.axios.get(directoryUrl, {timeout: this.options.requestTimeoutMs ?? 30_000, headers: {'User-Agent': this.options.userAgent ?? 'mfc node-acme-client/5'}, ...(signal ? {signal} : {})})
+      const response = await acme.axios.get(directoryUrl, {timeout: this.options.requestTimeoutMs ?? 30_000, headers: {'User-Agent': this.options.userAgent ?? 'mfc node-acme-client/5'}, ...(this.signal ? {signal: this.signal} : {})})
       const profiles = (response.data as {meta?: {profiles?: unknown}}).meta?.profiles
       return typeof profiles === 'object' && profiles !== null ? Object.fromEntries(Object.entries(profiles).map(([name, text]) => [name, String(text)])) : {}
     } catch (error) {
@@ -220,46 +245,45 @@ export class AcmeIssuer implements Issuer {
   }
 
   /** The profile to send: the one asked for when offered; none (with a warning) or an error when not. */
-  private async chooseProfile(acme: AcmeParts, call: Call): Promise<string | undefined> {
-    const {profile, profileRequired} = call.request
+  private async chooseProfile(request: IssueRequest): Promise<string | undefined> {
+    const {profile, profileRequired} = request
     if (!profile) return undefined
-    this.setStep(call, `Checking that the CA offers the "${profile}" profile`)
-    const offered = await this.profiles(call.signal)
+    this.setStep(request, `Checking that the CA offers the "${profile}" profile`)
+    const offered = await this.profiles()
     if (profile in offered) return profile
     const names = Object.keys(offered)
     const list = names.length > 0 ? `it offers ${names.map((n) => `"${n}"`).join(', ')}` : 'it offers no profiles'
     if (profileRequired) {
-      throw new MfcError(`The CA at ${this.options.directoryUrl} does not offer the required profile "${profile}" (${list}).`, {
-        code: 'MFC_USAGE', exitCode: EXIT.USAGE,
+      throw new UsageError(`The CA at ${this.options.directoryUrl} does not offer the required profile "${profile}" (${list}).`, {
+        code: 'MFC_USAGE',
         suggestions: [names.length > 0 ? `Pick one of them: --required-profile ${names[0]} (\`mfc ssl profiles --acme-directory ${this.options.directoryUrl}\` describes each).` : 'Drop --required-profile, or use a CA that offers profiles (Let\'s Encrypt: classic, tlsserver, shortlived).'],
       })
     }
 
-    call.warnings.push(`The CA at ${this.options.directoryUrl} does not offer the profile "${profile}" (${list}): ordered its default instead. Renewals will ask for "${profile}" again.`)
+    this.warnings.push(`The CA at ${this.options.directoryUrl} does not offer the profile "${profile}" (${list}): ordered its default instead. Renewals will ask for "${profile}" again.`)
     this.log.warn({profile, offered: names}, 'preferred ACME profile not offered')
     return undefined
   }
 
-  private async order(acme: AcmeParts, call: Call, profile: string | undefined): Promise<{client: AcmeClient; order: Order}> {
-    const {request} = call
-    let client = await this.account(acme, call)
-    this.setStep(call, `Ordering a certificate for ${request.domains.join(', ')}`)
+  private async order(acme: AcmeParts, request: IssueRequest, profile: string | undefined): Promise<{client: AcmeClient; order: Order}> {
+    let client = await this.account(acme, request)
+    this.setStep(request, `Ordering a certificate for ${request.domains.join(', ')}`)
     const payload = {identifiers: request.domains.map(identifier), ...(profile ? {profile} : {})}
     try {
       return {client, order: await client.createOrder(payload)}
     } catch (error) {
-      if (call.lastProblem?.type !== `${PROBLEM}accountDoesNotExist`) throw error
-      client = this.client(acme, call, (await this.accounts.key(this.options.directoryUrl)).pem)
-      await this.register(client, call)
-      this.setStep(call, `Ordering a certificate for ${request.domains.join(', ')}`)
+      if (this.lastProblem?.type !== `${PROBLEM}accountDoesNotExist`) throw error
+      client = this.client(acme, (await this.accounts.key(this.options.directoryUrl)).pem)
+      await this.register(client, request, true)
+      this.setStep(request, `Ordering a certificate for ${request.domains.join(', ')}`)
       return {client, order: await client.createOrder(payload)}
     }
   }
 
-  private client(acme: AcmeParts, call: Call, accountKey: string, accountUrl?: string): AcmeClient {
+  private client(acme: AcmeParts, accountKey: string, accountUrl?: string): AcmeClient {
     const {directoryUrl, externalAccount} = this.options
     const client = new acme.Client({directoryUrl, accountKey, ...(accountUrl ? {accountUrl} : {}), ...(externalAccount ? {externalAccountBinding: externalAccount} : {})})
-    this.instrument(client, call)
+    this.instrument(client)
     return client
   }
 
@@ -271,7 +295,7 @@ export class AcmeIssuer implements Issuer {
    * document kept for error messages, and more badNonce retries than its default 5 (a CA may
    * reject a large share of nonces: Pebble's tests use up to 50 %).
    */
-  private instrument(client: AcmeClient, call: Call): void {
+  private instrument(client: AcmeClient): void {
     const http = (client as unknown as {http: HttpClientInternals}).http
     const send = http.request.bind(http)
     http.maxBadNonceRetries = 20
@@ -283,16 +307,16 @@ export class AcmeIssuer implements Issuer {
       let response: RawResponse
       try {
         const headers = {...(opts as {headers?: Record<string, string>}).headers, 'User-Agent': perRequest.userAgent}
-        response = await send(url, method, {...opts, headers, timeout: perRequest.timeout, ...(call.signal ? {signal: call.signal} : {})})
+        response = await send(url, method, {...opts, headers, timeout: perRequest.timeout, ...(this.signal ? {signal: this.signal} : {})})
       } catch (error) {
-        call.signal?.throwIfAborted()
+        this.signal?.throwIfAborted()
         if (isTlsTrustError(error)) throw this.trustError(url, error)
         throw new TransientError(`${method.toUpperCase()} ${url} failed: ${describeNetworkError(error)}`)
       }
 
-      call.retryAfters.set(url, parseRetryAfter(response.headers['retry-after']))
+      this.retryAfters.set(url, parseRetryAfter(response.headers['retry-after']))
       // Kept until the next answer, so an error acme-client raises from it can be explained.
-      call.lastProblem = response.status >= 400 && isProblem(response.data) ? {...response.data, url} : undefined
+      this.lastProblem = response.status >= 400 && isProblem(response.data) ? {...response.data, url} : undefined
       if (response.status === 429 || response.status >= 500) {
         throw new TransientError(`${method.toUpperCase()} ${url} answered HTTP ${response.status}`, parseRetryAfter(response.headers['retry-after']), response)
       }
@@ -300,7 +324,7 @@ export class AcmeIssuer implements Issuer {
       return response
     }, {
       ...transport,
-      signal: call.signal,
+      signal: this.signal,
       retryable: (error) => {
         if (!(error instanceof TransientError)) return false
         if (error.retryAfterMs === undefined) return true
@@ -308,35 +332,39 @@ export class AcmeIssuer implements Issuer {
       },
       onRetry: (error, attempt, delay) => this.log.warn({attempt: attempt + 1, delayMs: delay, error: (error as Error).message}, 'retrying ACME request'),
     }).catch((error: unknown) => {
-      throw error instanceof TransientError ? this.transportError(error, call) : error
+      throw error instanceof TransientError ? this.transportError(error) : error
     })
   }
 
-  /** Has the first fitting solver answer one authorization and waits until the CA has validated it. */
-  private async authorize(client: AcmeClient, authz: Authorization, call: Call): Promise<void> {
-    if (authz.status === 'valid') return
-    const identifier = {type: authz.identifier.type, value: authz.identifier.value} as AcmeIdentifier
-    // RFC 8555 §7.1.4: the identifier of a wildcard authorization comes without its "*." prefix.
-    if ((authz as {wildcard?: boolean}).wildcard) identifier.value = `*.${identifier.value}`
-    const picked = pickSolver(this.options.solvers, identifier, authz.challenges)
-    if (!picked) {
-      const offered = authz.challenges.map((c) => c.type).join(', ') || 'none'
-      throw new IssuerError(`The CA offers no challenge mfc can answer for ${identifier.value} (it offers ${offered}; mfc has ${this.options.solvers.flatMap((s) => s.types).join(', ')}).`, {
+  /** Hands one authorization's challenge of the solver's type to the solver (not yet to the CA). */
+  private async present(client: AcmeClient, authz: Authorization, remaining: number, presented: SolverChallenge[], request: IssueRequest): Promise<{authz: Authorization; challenge: Authorization['challenges'][number]}> {
+    const {type} = this.solver
+    const domain = authz.identifier.value
+    const challenge = authz.challenges.find((c) => c.type === type)
+    if (!challenge) {
+      const wildcard = (authz as {wildcard?: boolean}).wildcard === true
+      throw new IssuerError(`The CA offers no ${type.toUpperCase()} challenge for ${wildcard ? '*.' : ''}${domain} (only ${authz.challenges.map((c) => c.type).join(', ') || 'none'}).`, {
         code: 'MFC_CHALLENGE_FAILED',
-        suggestions: [identifier.value.startsWith('*.') ? 'Wildcard names need DNS-01: configure a DNS-01 solver, or list the names instead.' : 'Use a CA that offers HTTP-01 for this name.'],
+        suggestions: [wildcard || type === 'http-01' ? 'Wildcard names need DNS-01: add --preferred-challenges dns with --dns-rfc2136-credentials FILE or --manual-auth-hook CMD.' : `Use a CA that offers ${type.toUpperCase()} for this name.`],
       })
     }
 
-    const {solver, challenge} = picked
-    const presented: SolverChallenge = {identifier, type: challenge.type, token: challenge.token, keyAuthorization: await client.getChallengeKeyAuthorization(challenge)}
-    call.presented.push({solver, challenge: presented})
-    await solver.present(presented, call.signal)
-    this.setStep(call, `Answering the ${challenge.type.toUpperCase()} challenge for ${identifier.value}`)
+    const validation = await client.getChallengeKeyAuthorization(challenge)
+    const solved: SolverChallenge = {domain, wildcard: (authz as {wildcard?: boolean}).wildcard === true, token: challenge.token, validation, remaining, allDomains: request.domains}
+    presented.push(solved)
+    this.setStep(request, `Presenting the ${type.toUpperCase()} challenge for ${solved.wildcard ? '*.' : ''}${domain}`)
+    await this.solver.present(solved)
+    return {authz, challenge}
+  }
+
+  /** Tells the CA the challenge is ready and waits until it has validated it. */
+  private async validate(client: AcmeClient, authz: Authorization, challenge: Authorization['challenges'][number], request: IssueRequest): Promise<void> {
+    this.setStep(request, `Answering the ${challenge.type.toUpperCase()} challenge for ${authz.identifier.value}`)
     await client.completeChallenge(challenge)
     try {
-      await this.pollStatus(client, authz, ['valid'], 'authorization', call)
+      await this.pollStatus(client, authz, ['valid'], 'authorization')
     } catch (error) {
-      throw await this.challengeError(client, authz, presented, solver, error)
+      throw await this.challengeError(client, authz, challenge.token, error)
     }
   }
 
@@ -344,7 +372,7 @@ export class AcmeIssuer implements Issuer {
    * Polls an order or authorization (POST-as-GET) until it reaches one of `done`: a 50 ms
    * floor doubling to 2 s, or the CA's Retry-After when it sends one; bounded by `timeoutMs`.
    */
-  private async pollStatus<T extends Order | Authorization>(client: AcmeClient, item: T, done: string[], kind: 'order' | 'authorization', call: Call): Promise<T> {
+  private async pollStatus<T extends Order | Authorization>(client: AcmeClient, item: T, done: string[], kind: 'order' | 'authorization'): Promise<T> {
     const poll = {...POLL, ...this.options.poll}
     const deadline = Date.now() + poll.timeoutMs
     let current = item
@@ -362,8 +390,8 @@ export class AcmeIssuer implements Issuer {
         })
       }
 
-      const hinted = call.retryAfters.get(current.url)
-      await sleep(Math.min(Math.max(hinted ?? backoffDelay(attempt, poll), poll.minMs), Math.max(0, deadline - Date.now())), call.signal)
+      const hinted = this.retryAfters.get(current.url)
+      await sleep(Math.min(Math.max(hinted ?? backoffDelay(attempt, poll), poll.minMs), Math.max(0, deadline - Date.now())), this.signal)
       current = (kind === 'order' ? await client.getOrder(current as Order) : (await client.getAuthorizations({authorizations: [current.url]} as Order))[0]) as T
     }
   }
@@ -374,13 +402,20 @@ export class AcmeIssuer implements Issuer {
   }
 
   /** A failed authorization, told the way a user can act on: the CA's words and the URL it tried. */
-  private async challengeError(client: AcmeClient, authz: Authorization, presented: SolverChallenge, solver: ChallengeSolver, cause: unknown): Promise<MfcError> {
-    const {token} = presented
+  private async challengeError(client: AcmeClient, authz: Authorization, token: string, cause: unknown): Promise<MfcError> {
     if (cause instanceof MfcError && !(cause instanceof IssuerError && cause.code === 'MFC_ISSUER_FAILED')) return cause
     const domain = authz.identifier.value
     const [latest] = await client.getAuthorizations({authorizations: [authz.url]} as Order).catch(() => [authz])
-    const challenge = latest.challenges.find((c) => c.type === presented.type) as {error?: Problem; validationRecord?: {url?: string}[]} | undefined
+    const challenge = latest.challenges.find((c) => c.type === this.solver.type) as {error?: Problem; validationRecord?: {url?: string}[]} | undefined
     const problem: Problem = challenge?.error ?? (cause as IssuerError).problem ?? {detail: (cause as Error).message}
+    if (this.solver.type === 'dns-01') {
+      const record = `_acme-challenge.${domain}`
+      return new IssuerError(`The CA could not validate ${domain}: ${problem.detail ?? 'no detail given'}${problem.type ? ` (${problem.type.replace(PROBLEM, '')})` : ''}. It looked up TXT ${record}.`, {
+        code: 'MFC_CHALLENGE_FAILED', cause, problem: {type: problem.type, detail: problem.detail, status: problem.status, url: record},
+        suggestions: [`Check what the world sees: dig +short TXT ${record} (through a public resolver), and that the zone's NS records point at the server mfc updated (${this.solver.description}).`],
+      })
+    }
+
     // Boulder lists the URL in validationRecord; Pebble only inside its detail text.
     const tried = challenge?.validationRecord?.find((r) => r.url)?.url
       ?? problem.detail?.match(/https?:\/\/[^\s"']+/)?.[0]
@@ -390,7 +425,7 @@ export class AcmeIssuer implements Issuer {
       cause,
       problem: {type: problem.type, detail: problem.detail, status: problem.status, url: tried},
       suggestions: [
-        `Check that ${domain} resolves (A/AAAA) to this machine and that HTTP to it reaches ${solver.description}.`,
+        `Check that ${domain} resolves (A/AAAA) to this machine and that HTTP to it reaches ${this.solver.description}.`,
         `Test from outside: curl -i ${tried.replace(token, 'test')} should reach this machine (a 404 from mfc is fine).`,
       ],
     })
@@ -406,13 +441,13 @@ export class AcmeIssuer implements Issuer {
     })
   }
 
-  private transportError(error: TransientError, call: Call): IssuerError {
+  private transportError(error: TransientError): IssuerError {
     const status = error.response?.status
     const problem = isProblem(error.response?.data) ? error.response.data : undefined
     if (status === 429 || problem?.type === `${PROBLEM}rateLimited`) {
       const waitMs = error.retryAfterMs
       const when = waitMs === undefined ? 'later' : `after ${new Date(this.options.clock.now().getTime() + waitMs).toISOString()}`
-      return new IssuerError(`The CA rate-limited ${call.step}: ${problem?.detail ?? `HTTP ${status}`}. Try again ${when}.`, {
+      return new IssuerError(`The CA rate-limited ${this.step}: ${problem?.detail ?? `HTTP ${status}`}. Try again ${when}.`, {
         code: 'MFC_ISSUER_RATE_LIMITED',
         problem: {type: problem?.type, detail: problem?.detail, status, url: this.options.directoryUrl},
         ...(waitMs === undefined ? {} : {retryAfter: new Date(this.options.clock.now().getTime() + waitMs)}),
@@ -423,7 +458,7 @@ export class AcmeIssuer implements Issuer {
 
     const down = status === undefined
     const retryAfter = error.retryAfterMs === undefined ? undefined : new Date(this.options.clock.now().getTime() + error.retryAfterMs)
-    return new IssuerError(`The CA at ${this.options.directoryUrl} ${down ? 'could not be reached' : `failed (HTTP ${status})`} while ${call.step}, after ${(this.options.retry ?? TRANSPORT).attempts} attempts: ${problem?.detail ?? error.message}.`, {
+    return new IssuerError(`The CA at ${this.options.directoryUrl} ${down ? 'could not be reached' : `failed (HTTP ${status})`} while ${this.step}, after ${(this.options.retry ?? TRANSPORT).attempts} attempts: ${problem?.detail ?? error.message}.`, {
       code: down ? 'MFC_ISSUER_UNREACHABLE' : 'MFC_ISSUER_FAILED',
       cause: error,
       ...(retryAfter ? {retryAfter} : {}),
@@ -436,18 +471,18 @@ export class AcmeIssuer implements Issuer {
   }
 
   /** Every error leaves as an MfcError; acme-client's plain Errors get the CA's problem document back. */
-  private wrap(error: unknown, call: Call): MfcError {
+  private wrap(error: unknown, request: IssueRequest): MfcError {
     if (error instanceof MfcError) return error
-    if (call.signal?.aborted) return abortedError(call)
-    const problem = call.lastProblem
+    if (this.signal?.aborted) return abortedError(request, this.step, this.signal)
+    const problem = this.lastProblem
     const rateLimited = problem?.type === `${PROBLEM}rateLimited`
     const detail = problem?.detail ?? (error as Error).message
     const type = problem?.type ? ` (${problem.type.replace(PROBLEM, '')})` : ''
-    return new IssuerError(`The CA at ${this.options.directoryUrl} refused ${call.step} for ${call.request.domains.join(', ')}: ${detail}${type}.`, {
+    return new IssuerError(`The CA at ${this.options.directoryUrl} refused ${this.step} for ${request.domains.join(', ')}: ${detail}${type}.`, {
       code: rateLimited ? 'MFC_ISSUER_RATE_LIMITED' : 'MFC_ISSUER_FAILED',
       cause: error,
       problem: problem ? {type: problem.type, detail: problem.detail, status: problem.status, url: problem.url} : {detail},
-      suggestions: suggestionsFor(problem?.type, detail, errnoCode(error), call.request),
+      suggestions: suggestionsFor(problem?.type, detail, errnoCode(error), request),
     })
   }
 }
@@ -481,11 +516,31 @@ async function loadAcme(): Promise<AcmeParts> {
   return loaded
 }
 
+/** Exit 2, like any missing flag: the user must read and accept the terms (certbot's --agree-tos). */
+function termsNotAgreed(directoryUrl: string, terms: string): UsageError {
+  return new UsageError(`The CA at ${directoryUrl} requires agreeing to its terms of service (${terms}) before mfc may register an account.`, {
+    code: 'MFC_TOS_REQUIRED',
+    suggestions: [`Read ${terms}, then run again with --agree-tos (or on a terminal without --yes, to be asked).`],
+  })
+}
+
+/**
+ * The CA's terms-of-service URL when registering at `directoryUrl` would need the user's
+ * consent (no stored account for it yet); undefined when there is an account or no terms.
+ * Lets a command ask before its progress display starts.
+ */
+export async function termsToAccept(directoryUrl: string, acmeDir: string): Promise<string | undefined> {
+  if (await new AccountStore(acmeDir).record(directoryUrl)) return undefined
+  const acme = await loadAcme()
+  const client = new acme.Client({directoryUrl, accountKey: Buffer.alloc(0)})
+  return (await client.getTermsOfServiceUrl()) ?? undefined
+}
+
 /** A cancelled order (serve shutting down): nothing was written, the next run starts afresh. */
-function abortedError(call: Call): IssuerError {
-  return new IssuerError(`The order for ${call.request.domains.join(', ')} was cancelled while ${call.step}.`, {
+function abortedError(request: IssueRequest, step: string, signal: AbortSignal): IssuerError {
+  return new IssuerError(`The order for ${request.domains.join(', ')} was cancelled while ${step}.`, {
     code: 'MFC_ISSUER_FAILED',
-    cause: call.signal?.reason,
+    cause: signal.reason,
     suggestions: ['Nothing was changed: the current certificate stays in place; the next renewal run orders again.'],
   })
 }
