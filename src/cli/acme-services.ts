@@ -33,8 +33,7 @@ export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: E
 
 /** The profiles (name -> description) the CA at `directoryUrl` offers; {} when none. */
 export async function acmeProfiles(config: MfcConfig, directoryUrl: string): Promise<Record<string, string>> {
-  const {AcmeIssuer} = await import('../services/issuers/acme-issuer.js')
-  const issuer = await acmeIssuer(config, directoryUrl) as InstanceType<typeof AcmeIssuer>
+  const issuer = await acmeIssuer(config, directoryUrl) as import('../services/issuers/acme-issuer.js').AcmeIssuer
   return issuer.profiles()
 }
 

@@ -174,7 +174,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     async startCa() {
       pebble = spawnCa()
       track(pebble)
-      await waitFor(async () => (await httpsGet(directory, tls.ca)).status === 200, 'Pebble (restarted)', handle.logs)
+      await waitFor(async () => (await httpsGet(directory, tls.ca)).status === 200, 'Pebble (restarted)', () => output.slice(-8000))
     },
     finalizedOrders: () => fullOutput.match(/^.*Issued certificate serial/gm)?.length ?? 0,
     async stop() {
