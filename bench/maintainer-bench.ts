@@ -116,7 +116,7 @@ async function p99(url: string): Promise<number> {
 async function renewing(pebble: Pebble): Promise<{p99: number; renewals: number}> {
   const [on, off] = [instance('renew-on', pebble.env), instance('renew-off', pebble.env)]
   for (const inst of [on, off]) {
-    await cli(inst, ['ssl', 'init', '--domain', `${inst.name}.mfc.example`, '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--yes'])
+    await cli(inst, ['ssl', 'init', '--agree-tos', '--domain', `${inst.name}.mfc.example`, '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--yes'])
   }
 
   setConfig(off, {auto_renew: false})

@@ -41,7 +41,7 @@ describe('IP-address certificates (RFC 8738) from Pebble over HTTP-01', function
 
   it('ssl init --ip-address 127.0.0.1: an ip identifier, openssl verify passes, serve serves it on https://127.0.0.1, test-ssl checks the IP SAN', async () => {
     const env = {...t.env, ...pebble.env}
-    const init = await runCli(['ssl', 'init', '--ip-address', '127.0.0.1', '--email', 'ops@mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--json'], {env})
+    const init = await runCli(['ssl', 'init', '--agree-tos', '--ip-address', '127.0.0.1', '--email', 'ops@mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--json'], {env})
     expect(init.code, init.stderr).to.equal(0)
     const out = parseJson<{domains: string[]; certFile: string; chainFile: string}>(init)
     expect(out.domains).to.deep.equal(['127.0.0.1'])
@@ -68,7 +68,7 @@ describe('IP-address certificates (RFC 8738) from Pebble over HTTP-01', function
   })
 
   it('rejects an --ip-address that is not an address, naming it (exit 3)', async () => {
-    const result = await runCli(['ssl', 'init', '--ip-address', '300.1.2.3', '--acme-directory', pebble.directory, '--json'], {env: {...t.env, ...pebble.env}})
+    const result = await runCli(['ssl', 'init', '--agree-tos', '--ip-address', '300.1.2.3', '--acme-directory', pebble.directory, '--json'], {env: {...t.env, ...pebble.env}})
     expect(result.code).to.equal(3)
     expect(result.stdout + result.stderr).to.include('--ip-address 300.1.2.3 is not an IPv4 or IPv6 address')
   })

@@ -81,7 +81,7 @@ describe('ACME profiles (stub directory with meta.profiles; Pebble for issuance)
 
   afterEach(async () => t?.cleanup())
 
-  const init = (directory: string, extra: string[]) => runCli(['ssl', 'init', '--domain', 'prof.mfc.example', '--email', 'ops@mfc.example', '--acme-directory', directory, '--http-port', String(pebble.httpPort), '--json', ...extra], {env})
+  const init = (directory: string, extra: string[]) => runCli(['ssl', 'init', '--agree-tos', '--domain', 'prof.mfc.example', '--email', 'ops@mfc.example', '--acme-directory', directory, '--http-port', String(pebble.httpPort), '--json', ...extra], {env})
 
   it('ssl profiles lists what the CA offers, with descriptions; a CA without profiles says so', async () => {
     const listed = await runCli(['ssl', 'profiles', '--acme-directory', stub.directory, '--json'], {env})
@@ -114,7 +114,7 @@ describe('ACME profiles (stub directory with meta.profiles; Pebble for issuance)
     const {name, profile, warnings} = parseJson<{name: string; profile: string; warnings: string[]}>(result)
     expect(warnings.join('\n')).to.include('does not offer the profile "shortlived" (it offers no profiles): ordered its default instead')
     expect(profile).to.equal('shortlived')
-    const human = await runCli(['ssl', 'init', '--domain', 'prof2.mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--profile', 'shortlived', '--yes'], {env})
+    const human = await runCli(['ssl', 'init', '--agree-tos', '--domain', 'prof2.mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--profile', 'shortlived', '--yes'], {env})
     expect(human.code, human.stderr).to.equal(0)
     // oclif wraps warnings ("›" continuation marks) to the terminal width.
     expect(human.stderr.replaceAll(/\s*›\s*/g, ' ').replaceAll(/\s+/g, ' ')).to.include('does not offer the profile "shortlived"')
