@@ -49,6 +49,9 @@ describe('mfc ssl init', function () {
     expect(config.key_file).to.equal(out.keyFile)
     expect(config.domain).to.equal('localhost')
     expect(config.use_letsencrypt).to.equal(false)
+    // Only what this run set: no copied defaults (verify_mode, ports, limits...), so a later
+    // release's better default still reaches this install.
+    expect(Object.keys(config).sort()).to.deep.equal(['ca_file', 'cert_file', 'domain', 'domains', 'key_file', 'use_letsencrypt'])
     expect(openssl('pkey', '-in', config.key_file, '-pubout')).to.equal(openssl('x509', '-in', config.cert_file, '-noout', '-pubkey'))
   })
 

@@ -227,7 +227,7 @@ function udpExchange(server: DnsServer, message: Buffer, id: number, timeoutMs: 
     socket.on('error', (error) => done(error))
     // Answers from elsewhere or to another ID are ignored (RFC 5452: no blind spoofing).
     socket.on('message', (answer, from) => {
-      if (answer.length >= 12 && answer.readUInt16BE(0) === id && from.port === server.port) done(undefined, answer)
+      if (answer.length >= 12 && answer.readUInt16BE(0) === id && from.port === server.port && from.address === server.host) done(undefined, answer)
     })
     socket.send(message, server.port, server.host, (error) => {
       if (error) done(error)

@@ -6,6 +6,7 @@ import Fastify, {type FastifyError, type FastifyInstance, type FastifyReply, Log
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
+import type {ErrorCode} from '../../lib/errors.js'
 import {CAN_PREPEND_HEADERS, type HeaderBlock, responseClassWithHeaders} from './header-block.js'
 import type {Admission, SecurityContext} from './security.js'
 import type {TlsContextManager} from './tls-context.js'
@@ -21,7 +22,7 @@ export interface HttpsAppOptions {
   loginRedirect?: string
 }
 
-const CODE_BY_STATUS: Record<number, string> = {
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: 'MFC_BAD_REQUEST', 404: 'MFC_NOT_FOUND', 405: 'MFC_METHOD_NOT_ALLOWED', 413: 'MFC_BODY_TOO_LARGE',
   415: 'MFC_UNSUPPORTED_MEDIA_TYPE', 429: 'MFC_RATE_LIMITED', 503: 'MFC_UNAVAILABLE',
 }
@@ -143,7 +144,7 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
       return reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? 'MFC_INTERNAL', message: 'Internal server error'}})
     }
 
-    return reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? `MFC_HTTP_${status}`, message: error.message}})
+    return reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? 'MFC_BAD_REQUEST', message: error.message}})
   })
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).send({error: {code: 'MFC_NOT_FOUND', message: 'Not found'}})

@@ -4,6 +4,7 @@ import {isIP} from 'node:net'
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
+import type {ErrorCode} from '../../lib/errors.js'
 import {type ApiToken, CSRF_HEADER, SESSION_COOKIE, SessionStore, constantTimeEqual, readCookie, sha256} from './auth.js'
 import {IpFilter} from './ip-filter.js'
 import {proxiedOrigin} from './proxy.js'
@@ -14,7 +15,7 @@ import type {AuthInfo, ServiceName} from './types.js'
 
 export type Admission =
   | {ok: true; ip: string; auth: AuthInfo | null}
-  | {ok: false; ip: string; status: number; code: string; message: string; retryAfterSeconds?: number}
+  | {ok: false; ip: string; status: number; code: ErrorCode; message: string; retryAfterSeconds?: number}
 
 export interface AdmitPolicy {
   /** No credentials needed (only /health and the login page). */
@@ -180,7 +181,7 @@ export class SecurityContext {
    */
   admitClient(req: IncomingMessage, service: ServiceName, sessionId?: string): Admission {
     const ip = this.clientIp(req)
-    const deny = (status: number, code: string, message: string, retryAfterSeconds?: number): Admission => ({ok: false, ip, status, code, message, retryAfterSeconds})
+    const deny = (status: number, code: ErrorCode, message: string, retryAfterSeconds?: number): Admission => ({ok: false, ip, status, code, message, retryAfterSeconds})
     // The socket peer is always an address: only a trusted proxy's X-Forwarded-For can give
     // something else, and then the real client is unknown (never fall back to the proxy).
     if (isIP(ip) === 0) {
@@ -213,7 +214,7 @@ export class SecurityContext {
     const client = this.admitClient(req, service, sessionId)
     if (!client.ok || policy.public) return client
     const {ip} = client
-    const deny = (status: number, code: string, message: string): Admission => ({ok: false, ip, status, code, message})
+    const deny = (status: number, code: ErrorCode, message: string): Admission => ({ok: false, ip, status, code, message})
     const session = sessionId ? this.sessions.get(sessionId) : undefined
 
     if (authorization !== undefined) {

@@ -9,6 +9,7 @@ import {type RawData, WebSocket, WebSocketServer} from 'ws'
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
+import type {ErrorCode} from '../../lib/errors.js'
 import type {HealthRegistry} from './health.js'
 import {createHardenedHttpsServer, presetsHeaders} from './http-app.js'
 import {RateLimiter} from './rate-limiter.js'
@@ -56,7 +57,7 @@ function encode(obj: object): Buffer {
   return lastFrame!
 }
 
-function refuse(socket: Duplex, status: number, code: string, message: string, retryAfter?: number): void {
+function refuse(socket: Duplex, status: number, code: ErrorCode, message: string, retryAfter?: number): void {
   const body = JSON.stringify({error: {code, message}})
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n`
     + `Content-Length: ${Buffer.byteLength(body)}\r\n${retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`}\r\n${body}`)

@@ -1,4 +1,4 @@
-import type {KeySpec} from '../certificates/key-spec.js'
+import type {KeySpec} from '../../lib/key-spec.js'
 
 export type IssuerKind = 'local-ca' | 'acme' | 'custom'
 
