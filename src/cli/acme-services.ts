@@ -19,7 +19,7 @@ import {solverFor} from './challenge-options.js'
  * HTTP-01 through the shared challenge directory plus `webroot` or a listener on `http_port`.
  * The issuer module (and acme-client) load only here, on demand.
  */
-export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}, challenge?: ChallengeRecord, termsOfServiceAgreed = false, lineage?: LineageChallenge): Promise<Issuer> {
+export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}, challenge?: ChallengeRecord, termsOfServiceAgreed = false, lineage?: LineageChallenge, selfServesHttp = false): Promise<Issuer> {
   const externalAccount = externalAccountBinding(config, eab)
   const {AcmeIssuer} = await import('../services/issuers/acme-issuer.js')
   const {settings, paths} = config
@@ -29,7 +29,7 @@ export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: E
     email: settings.email,
     externalAccount,
     acmeDir: paths.acmeDir,
-    solver: await solverFor(challenge, effective),
+    solver: await solverFor(challenge, effective, selfServesHttp),
     termsOfServiceAgreed,
     clock: systemClock,
   })
@@ -50,6 +50,12 @@ async function lineageChallenge(config: MfcConfig, name: string): Promise<Lineag
   } catch {
     return undefined
   }
+}
+
+/** The profiles (name -> description) the CA at `directoryUrl` offers; {} when none. */
+export async function acmeProfiles(config: MfcConfig, directoryUrl: string): Promise<Record<string, string>> {
+  const issuer = await acmeIssuer(config, directoryUrl) as import('../services/issuers/acme-issuer.js').AcmeIssuer
+  return issuer.profiles()
 }
 
 export interface EabFlags {
@@ -84,7 +90,7 @@ export function externalAccountBinding(config: MfcConfig, flags: EabFlags): Exte
 }
 
 /** The renewal parts that depend on a lineage's issuer: which CA to ask, and its ARI window. */
-export function renewalWiring(config: MfcConfig, localCa: Issuer, agreeTos = false): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
+export function renewalWiring(config: MfcConfig, localCa: Issuer, agreeTos = false, selfServesHttp = false): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
   const ari = new AriClient()
   return {
     async issuerFor(stored: StoredCert, dryRun: boolean) {
@@ -93,7 +99,7 @@ export function renewalWiring(config: MfcConfig, localCa: Issuer, agreeTos = fal
       // The lineage's own challenge record: a DNS-01 certificate renews over DNS-01. An adopted
       // certbot lineage other than the configured one keeps its own webroot/port (renewal.json).
       const own = config.settings.cert_file.startsWith(livePaths(config.paths, stored.name).dir + '/') ? undefined : await lineageChallenge(config, stored.name)
-      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory, {}, stored.meta.challenge, agreeTos, own)
+      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory, {}, stored.meta.challenge, agreeTos, own, selfServesHttp)
     },
     async renewalWindow(stored: StoredCert, certPem: string) {
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
@@ -114,10 +120,10 @@ export interface RenewFlags {
   'agree-tos'?: boolean
 }
 
-export function renewOptions(config: MfcConfig, localCa: Issuer, flags: RenewFlags, command: string): RenewOptions {
+export function renewOptions(config: MfcConfig, localCa: Issuer, flags: RenewFlags, command: string, selfServesHttp = false): RenewOptions {
   const {settings} = config
   return {
-    ...renewalWiring(config, localCa, Boolean(flags['agree-tos'])),
+    ...renewalWiring(config, localCa, Boolean(flags['agree-tos']), selfServesHttp),
     names: flags['cert-name'],
     force: Boolean(flags.force),
     dryRun: Boolean(flags['dry-run']),

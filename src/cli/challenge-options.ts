@@ -83,7 +83,7 @@ export function challengeRecord(flags: ChallengeFlags, domains: string[]): Chall
  * solver modules load only here, on demand; the credentials file is read (and its mode
  * checked) on every use, so a rotated key is picked up.
  */
-export async function solverFor(record: ChallengeRecord | undefined, config: MfcConfig): Promise<ChallengeSolver> {
+export async function solverFor(record: ChallengeRecord | undefined, config: MfcConfig, selfServesHttp = false): Promise<ChallengeSolver> {
   const {settings, paths} = config
   const propagation: PropagationOptions = {
     timeoutMs: (record?.propagationTimeoutS ?? DEFAULT_PROPAGATION.timeoutMs / 1000) * 1000,
@@ -100,5 +100,6 @@ export async function solverFor(record: ChallengeRecord | undefined, config: Mfc
     return new Rfc2136Solver(await readRfc2136Credentials(record.rfc2136Credentials), propagation)
   }
 
-  return new HttpSolver(await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot}))
+  // selfServesHttp: this process is the serve answering on its HTTP port (its maintainer renewing).
+  return new HttpSolver(await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot, selfServesHttp}))
 }

@@ -10,9 +10,11 @@ import {lineageName, livePaths} from '../lib/paths.js'
 import {keySpecFromSettings} from '../services/certificates/key-spec.js'
 import {PidFile, type PidRecord, type ServePorts, alreadyRunning, isRunning} from '../services/daemon/pid-file.js'
 import {Supervisor, type WorkerMessage} from '../services/daemon/supervisor.js'
+import {leafFingerprint} from '../services/daemon/status.js'
 import {probeHttps, probeWss} from '../services/http-client.js'
 import {type ApiToken, resolveApiToken} from '../services/servers/auth.js'
 import {ServeRuntime, type ServeInfo} from '../services/servers/runtime.js'
+import {createMaintainer, renewalHealth} from './maintenance.js'
 import {logNotifications} from './notify.js'
 import {ssl} from './services.js'
 
@@ -133,16 +135,29 @@ export async function runServers(prep: Preparation, options: {version: string; w
   if (options.worker) process.send?.({type: 'ready', ports: portsOf(info)} satisfies WorkerMessage)
   else await pidFile.update({ports: portsOf(info), ready: true})
 
-  // SIGHUP (sent by `mfc restore` and forwarded by the supervisor) reloads the certificate and
-  // reopens the history database, which restore may have replaced.
+  // auto_renew: serve keeps its own certificates; `cert:renewed` on the bus reloads them (runtime).
+  const maintainer = config.settings.auto_renew
+    ? createMaintainer(config, events, logger, {httpServed: info.http !== null, onChange: (status) => runtime!.health.setRenewal(renewalHealth(status))})
+    : undefined
+  const renewLog = logger.child({component: 'maintainer'})
+  events.on('cert:renewing', ({name, reason}) => renewLog.info({name, reason}, 'Renewing certificate'))
+  events.on('cert:renewed', ({name, version, notAfter}) => renewLog.info({name, version, notAfter}, 'Certificate renewed'))
+  maintainer?.start()
+
+  // SIGHUP (sent by `mfc restore`, by a renewal in another process, and forwarded by the
+  // supervisor) reloads the certificate, reopens the history database, which restore may have
+  // replaced, and has the maintainer check now.
   const onHup = () => {
     data.reload()
     void runtime!.reload('SIGHUP')
+    maintainer?.check('SIGHUP')
   }
 
   const stopped = waitForSignal(onHup, logger, (stop) => {
     if (options.worker) process.once('disconnect', stop)
   }).then(async () => {
+    // Cancels an order in flight: nothing half-written, the lock released, before the servers go.
+    await maintainer?.stop()
     await runtime!.close()
     data.close()
     await notifications.finish(5000)
@@ -203,8 +218,10 @@ export async function startDaemon(prep: Preparation, options: {bin: string; args
   closeSync(fd)
   child.unref()
   const pidFile = new PidFile(config.paths.pidFile)
-  const ca = config.settings.ca_file ? await fs.readFile(config.settings.ca_file, 'utf8').catch(() => null) : null
-  const probe = {ca, servername: config.settings.domain, timeoutMs: 2000}
+  // Readiness is liveness: the certificate serve loads answers, whether or not this machine
+  // trusts its chain (LE staging, Pebble, a private CA); `mfc status` reports the trust.
+  const pin = await leafFingerprint(config.settings.cert_file)
+  const probe = {pin, servername: config.settings.domain, timeoutMs: 2000}
   const deadline = Date.now() + options.timeoutMs
   let last = 'the servers did not report ready'
   while (Date.now() < deadline) {

@@ -3,6 +3,7 @@ import type {MfcConfig} from '../lib/config.js'
 import {MfcEventBus} from '../lib/events.js'
 import {CertManager} from '../services/certificates/cert-manager.js'
 import {CertMonitor} from '../services/certificates/monitor.js'
+import {PidFile} from '../services/daemon/pid-file.js'
 import {LocalCaIssuer} from '../services/issuers/local-ca-issuer.js'
 import {FileCertStore} from '../services/store/file-cert-store.js'
 
@@ -25,7 +26,8 @@ export async function ssl(config: MfcConfig, domains?: string[]) {
 }
 
 export function monitor(config: MfcConfig): CertMonitor {
-  return new CertMonitor(config, new FileCertStore(config.paths.storeDir), systemClock)
+  const maintained = async () => config.settings.auto_renew && (await new PidFile(config.paths.pidFile).read())?.alive === true
+  return new CertMonitor(config, new FileCertStore(config.paths.storeDir), systemClock, maintained)
 }
 
 /** The lifecycle verbs (list, revoke, delete) over the store. */

@@ -26,7 +26,7 @@ export interface SslInitTrial extends TrialResult {
 }
 
 /** The flags the flows read, beyond the config overrides the command applied already. */
-export type InitFlags = {staging: boolean; 'acme-directory'?: string; 'http-port'?: number; webroot?: string; 'agree-tos': boolean; 'cert-name'?: string; expand: boolean; force: boolean} & EabFlags & ChallengeFlags
+export type InitFlags = {staging: boolean; 'acme-directory'?: string; 'http-port'?: number; webroot?: string; 'agree-tos': boolean; 'cert-name'?: string; expand: boolean; force: boolean; profile?: string; 'required-profile'?: string} & EabFlags & ChallengeFlags
 
 /** One `ssl init` run: its config, services, output mode and how it talks to the user. */
 export interface InitContext {
@@ -38,7 +38,7 @@ export interface InitContext {
   warn(line: string): void
 }
 
-function describeInit(context: InitContext, stored: StoredCert, files: {action: SslInitResult['action']; replaced: boolean; configFile?: string; certFile?: string; keyFile?: string}, message?: string): SslInitResult {
+function describeInit(context: InitContext, stored: StoredCert, files: {action: SslInitResult['action']; replaced: boolean; configFile?: string; certFile?: string; keyFile?: string; warnings?: string[]}, message?: string): SslInitResult {
   const {meta} = stored
   const {config} = context
   return {
@@ -47,6 +47,7 @@ function describeInit(context: InitContext, stored: StoredCert, files: {action: 
     caFile: meta.issuer === 'local-ca' ? config.paths.caCertFile : null, configFile: files.configFile ?? config.paths.sslConfigFile,
     serial: meta.serial, notBefore: meta.notBefore, notAfter: meta.notAfter,
     key: meta.keySpec ? describeKeySpec(meta.keySpec) : 'as given', replaced: files.replaced, acmeDirectory: meta.acmeDirectory ?? null,
+    profile: meta.profile ?? null, warnings: files.warnings ?? [],
     ...(meta.challenge ? {challenge: meta.challenge.type} : {}), ...(message ? {message} : {}),
   }
 }
@@ -122,13 +123,19 @@ export async function issueCertificate(context: InitContext, request: {acme: boo
     const agreed = await termsConsent(context, directory, flags['agree-tos'])
     const issuer = await acmeIssuer({...config, settings: {...config.settings, email: request.email}}, directory, flags, challenge, agreed)
     return runSteps(mode, `Ordering a certificate for ${names.join(', ')} (${describeKeySpec(keySpec)}, ${challenge.type}) from ${directory}`, (step) => services.manager.obtain({
-      domains: names, name, issuer, keySpec, replace: decision.replace, command: 'ssl init', onStep: step, challenge,
+      domains: names, name, issuer, keySpec, replace: decision.replace, command: 'ssl init', onStep: step, challenge, profile: profileOf(flags),
       // Only what was given: an absent flag must not erase a key the file already has.
       settings: Object.fromEntries(Object.entries({...saved, email: request.email, use_letsencrypt: true, staging: flags.staging, ca_file: null, acme_directory: flags['acme-directory'], http_port: flags['http-port'], webroot: flags.webroot}).filter(([, v]) => v !== undefined)),
     }))
   }, (r) => ({RENEWED_LINEAGE: livePaths(config.paths, r.stored.name).dir, RENEWED_DOMAINS: r.stored.meta.domains.join(' ')}))
-  for (const warning of warnings) context.warn(warning)
+  for (const warning of [...warnings, ...result.warnings]) context.warn(warning)
   return installed(context, result)
+}
+
+/** --profile/--preferred-profile (fall back with a warning) or --required-profile (fail). */
+function profileOf(flags: InitFlags): {name: string; required: boolean} | undefined {
+  const name = flags['required-profile'] ?? flags.profile
+  return name ? {name, required: flags['required-profile'] !== undefined} : undefined
 }
 
 /** certbot's --dry-run: the test directory, the same checks, nothing saved. */

@@ -23,6 +23,10 @@ export interface SslInitResult {
   acmeDirectory: string | null
   /** ACME: the challenge type used (and recorded for renewals). */
   challenge?: string
+  /** ACME profile asked for (kept for renewals), null when none. */
+  profile: string | null
+  /** What did not stop the issuance but should be known (a preferred profile the CA lacks). */
+  warnings: string[]
   message?: string
 }
 

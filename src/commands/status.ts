@@ -53,5 +53,9 @@ determined, e.g. an unreadable config).`
 
     if (report.stalePidFile) this.say('  A stale pid file was found (its process is gone); the next `mfc serve` reclaims it.')
     for (const problem of report.problems) this.say(`  Problem: ${problem}`)
+    for (const warning of report.warnings) this.say(`  Warning: ${warning}`)
+    for (const cert of report.renewal?.certificates ?? []) {
+      this.say(`  Renewal  ${cert.name}: last check ${cert.last_check ?? 'not yet'} (${cert.last_result ?? '-'}), next ${cert.next_renewal ?? 'at the next check'}, ${cert.consecutive_failures} failure(s) in a row`)
+    }
   }
 }

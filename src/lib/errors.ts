@@ -67,9 +67,12 @@ export class StoreError extends MfcError {
 /** An issuer (local CA, ACME CA) refused or failed. `problem` keeps an ACME problem document. */
 export class IssuerError extends MfcError {
   readonly problem?: {type?: string; detail?: string; status?: number; url?: string}
-  constructor(message: string, options: SubclassOptions & {problem?: IssuerError['problem']}) {
+  /** The CA's Retry-After as a moment: no retry may come sooner (RFC 8555 §6.6). */
+  readonly retryAfter?: Date
+  constructor(message: string, options: SubclassOptions & {problem?: IssuerError['problem']; retryAfter?: Date}) {
     super(message, {...options, exitCode: EXIT.ISSUER})
     this.problem = options.problem
+    this.retryAfter = options.retryAfter
   }
 }
 

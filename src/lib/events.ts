@@ -10,6 +10,8 @@ export interface MfcEvents {
   'cert:renewing': {name: string; domains: string[]; reason: string}
   'cert:renewed': {name: string; domains: string[]; version: string; notAfter: string}
   'cert:renew-failed': {name: string; domains: string[]; error: Error}
+  /** A renewal succeeded after `failures` failed attempts in a row (serve's maintainer). */
+  'cert:renew-recovered': {name: string; domains: string[]; failures: number; version: string; notAfter: string}
   'cert:skipped': {name: string; reason: string}
   'cert:expiring': {name: string; domains: string[]; daysLeft: number; expired: boolean}
   'issuer:step': {name: string; step: string}

@@ -98,9 +98,29 @@ function makeLock(file: string): Lock {
   }
 }
 
-/** Runs `work` under the lock, releasing it whatever happens. */
-export async function withLock<T>(file: string, command: string, work: () => Promise<T>): Promise<T> {
-  const lock = await acquireLock(file, command)
+/**
+ * Takes the lock, waiting up to `waitMs` while a live process holds it (polling, so a waiter
+ * never stalls the holder), then gives up with the holder's LockError. Renewals wait: cron's
+ * `renew-if-needed`, `cert renew` and serve's maintainer may start at the same instant, and
+ * the one that comes second must see the fresh certificate rather than fail.
+ */
+export async function acquireLockWaiting(file: string, command: string, waitMs: number, signal?: AbortSignal): Promise<Lock> {
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    try {
+      return await acquireLock(file, command)
+    } catch (error) {
+      if (!(error instanceof LockError) || Date.now() >= deadline) throw error
+    }
+
+    signal?.throwIfAborted()
+    await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 100))
+  }
+}
+
+/** Runs `work` under the lock (waiting up to `waitMs` for it, default 0), releasing it whatever happens. */
+export async function withLock<T>(file: string, command: string, work: () => Promise<T>, waitMs = 0, signal?: AbortSignal): Promise<T> {
+  const lock = waitMs > 0 ? await acquireLockWaiting(file, command, waitMs, signal) : await acquireLock(file, command)
   try {
     return await work()
   } finally {

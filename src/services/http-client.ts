@@ -1,4 +1,4 @@
-import {rootCertificates} from 'node:tls'
+import {type TLSSocket, rootCertificates} from 'node:tls'
 
 /** What one probe saw. `ok` means the expected answer: HTTP 2xx, or a completed WSS handshake. */
 export interface ProbeResult {
@@ -17,6 +17,13 @@ export interface ProbeOptions {
   servername?: string
   headers?: Record<string, string>
   timeoutMs?: number
+  /**
+   * Liveness instead of trust: accept exactly the leaf certificate with this SHA-256
+   * fingerprint (X509Certificate.fingerprint256), whoever issued it, and nothing else. For
+   * probing the certificate serve itself loaded (Pebble, LE staging, a private CA) when this
+   * machine does not trust its chain; trust is checked and reported separately.
+   */
+  pin?: string
 }
 
 function describe(error: unknown): string {
@@ -28,14 +35,27 @@ function describe(error: unknown): string {
 /**
  * The only importer of undici: outbound HTTPS and WSS for probes (`status`, `serve --daemon`)
  * and webhook notifications. Certificates are verified against the system roots plus `ca`
- * (NODE_EXTRA_CA_CERTS too when no `ca` is given); nothing is ever `rejectUnauthorized: false`.
+ * (NODE_EXTRA_CA_CERTS too when no `ca` is given), or, with `pin`, compared byte for byte
+ * with the one certificate expected (the chain is then not judged: a pin is stricter).
  */
 async function dispatcherFor(options: ProbeOptions) {
-  const {Agent} = await import('undici')
+  const {Agent, buildConnector} = await import('undici')
+  const tls = {ca: options.ca ? [...rootCertificates, options.ca] : undefined, servername: options.servername, timeout: options.timeoutMs ?? 5000}
+  const timeouts = {headersTimeout: options.timeoutMs ?? 5000, bodyTimeout: options.timeoutMs ?? 5000}
+  const {pin} = options
+  if (!pin) return new Agent({connect: tls, ...timeouts})
+  const connect = buildConnector({...tls, rejectUnauthorized: false})
   return new Agent({
-    connect: {ca: options.ca ? [...rootCertificates, options.ca] : undefined, servername: options.servername, timeout: options.timeoutMs ?? 5000},
-    headersTimeout: options.timeoutMs ?? 5000,
-    bodyTimeout: options.timeoutMs ?? 5000,
+    ...timeouts,
+    connect(opts, callback) {
+      connect(opts, (error, socket) => {
+        if (error) return callback(error, null)
+        const presented = (socket as TLSSocket).getPeerX509Certificate?.()?.fingerprint256
+        if (presented === pin) return callback(null, socket)
+        socket.destroy()
+        callback(new Error(`the server presented a certificate other than the expected one (SHA-256 ${presented ?? 'none'})`), null)
+      })
+    },
   })
 }
 

@@ -52,6 +52,10 @@ export interface Pebble {
   logs(): string
   /** Stops Pebble only (the CA goes down); challtestsrv keeps running until stop(). */
   stopCa(): Promise<void>
+  /** Starts Pebble again on the same ports after stopCa() (a new root; accounts forgotten). */
+  startCa(): Promise<void>
+  /** How many orders Pebble has finalized since it started first (counted from its log). */
+  finalizedOrders(): number
   /** Stops both processes and removes the temp directory; idempotent. */
   stop(): Promise<void>
 }
@@ -141,8 +145,22 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     PEBBLE_WFE_NONCEREJECT: String(options.nonceReject ?? 5),
     PEBBLE_AUTHZREUSE: String(options.authzReuse ?? 0),
   }
-  const pebble = spawn('pebble', ['-config', join(dir, 'pebble-config.json'), '-dnsserver', options.dnsServer ?? `127.0.0.1:${dns}`], {env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe']})
-  collect(pebble, 'pebble')
+  const spawnCa = () => {
+    const child = spawn('pebble', ['-config', join(dir, 'pebble-config.json'), '-dnsserver', options.dnsServer ?? `127.0.0.1:${dns}`], {env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe']})
+    collect(child, 'pebble')
+    return child
+  }
+
+  let pebble = spawnCa()
+  let fullOutput = ''
+  const track = (child: ChildProcess) => {
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.on('data', (chunk) => {
+        fullOutput += chunk
+      })
+    }
+  }
+  track(pebble)
   const directory = `https://127.0.0.1:${listen}/dir`
   const managementUrl = `https://127.0.0.1:${management}`
   let stopped = false
@@ -153,6 +171,12 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     intermediate: async () => (await httpsGet(`${managementUrl}/intermediates/0`, tls.ca)).body,
     logs: () => output.slice(-8000),
     stopCa: () => stopChild(pebble),
+    async startCa() {
+      pebble = spawnCa()
+      track(pebble)
+      await waitFor(async () => (await httpsGet(directory, tls.ca)).status === 200, 'Pebble (restarted)', () => output.slice(-8000))
+    },
+    finalizedOrders: () => fullOutput.match(/^.*Issued certificate serial/gm)?.length ?? 0,
     async stop() {
       if (stopped) return
       stopped = true

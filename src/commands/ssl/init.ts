@@ -1,3 +1,5 @@
+import {isIP} from 'node:net'
+
 import {Flags} from '@oclif/core'
 
 import {MfcCommand} from '../../cli/base-command.js'
@@ -39,6 +41,9 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
 
   static override flags = {
     domain: Flags.string({char: 'd', aliases: ['domains'], description: 'A name for the certificate (repeat for more; the first is the primary; *.name for a wildcard over DNS-01).', multiple: true}),
+    'ip-address': Flags.string({description: 'An IP address for the certificate (RFC 8738; repeat for more; HTTP-01 on that address). Let\'s Encrypt issues these only with --profile shortlived.', multiple: true}),
+    profile: Flags.string({description: 'ACME profile to order under (e.g. shortlived: 6-day certificates); the CA\'s default, with a warning, if it lacks it. Kept for renewals. List them: mfc ssl profiles.', aliases: ['preferred-profile'], exclusive: ['required-profile', 'cert-file']}),
+    'required-profile': Flags.string({description: 'Like --profile, but fail (exit 2, naming the profiles the CA offers) if the CA lacks it.', exclusive: ['profile', 'cert-file']}),
     email: Flags.string({char: 'm', description: 'Contact email stored in the config (used by ACME CAs).'}),
     'agree-tos': Flags.boolean({description: 'Agree to the ACME CA\'s terms of service (asked on a terminal; required with -n when a new account is registered).'}),
     'key-type': Flags.string({description: 'Key algorithm of the certificate.', options: ['ecdsa', 'rsa']}),
@@ -67,7 +72,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
   async run(): Promise<SslInitResult | SslInitTrial> {
     const {flags} = await this.parse(SslInit, certbotArgv(this.argv))
     const interactive = this.canPrompt(flags.yes)
-    let domains = flags.domain?.flatMap((d) => d.split(',')).map((d) => d.trim().toLowerCase()).filter(Boolean)
+    let domains = withIpAddresses(flags.domain?.flatMap((d) => d.split(',')).map((d) => d.trim().toLowerCase()).filter(Boolean), flags['ip-address'])
     const config = this.loadConfig(flags.config, {
       domains: flags['cert-file'] ? undefined : domains, email: flags.email,
       key_type: flags['key-type'] as 'ecdsa' | 'rsa' | undefined, rsa_key_size: flags['rsa-key-size'] as 2048 | undefined, elliptic_curve: curveOf(flags['elliptic-curve']),
@@ -100,4 +105,18 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
     if (flags['dry-run']) return rehearse(context, names, email, flags)
     return issueCertificate(context, {acme, names, email, flags, hooks: {pre: flags['pre-hook'], deploy: flags['deploy-hook'], post: flags['post-hook']}})
   }
+}
+
+/** --ip-address values after the names (an address alone becomes the primary name), each checked and written canonically. */
+function withIpAddresses(domains: string[] | undefined, ips: string[] | undefined): string[] | undefined {
+  if (!ips?.length) return domains
+  const addresses = ips.flatMap((ip) => ip.split(',')).map((ip) => ip.trim()).filter(Boolean).map((ip) => {
+    const bare = ip.replace(/^\[(.*)\]$/, '$1')
+    if (!isIP(bare)) {
+      throw new ConfigError(`--ip-address ${ip} is not an IPv4 or IPv6 address.`, {code: 'MFC_CONFIG_VALUE', suggestions: ['Give the address itself (192.0.2.10, 2001:db8::1); names go in --domain.']})
+    }
+
+    return isIP(bare) === 6 ? new URL(`http://[${bare}]/`).hostname.slice(1, -1) : bare
+  })
+  return [...new Set([...(domains ?? []), ...addresses])]
 }

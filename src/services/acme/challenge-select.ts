@@ -9,6 +9,8 @@ export interface ResponderChoice {
   paths: MfcPaths
   httpPort: number
   webroot: string | null
+  /** This process is the `mfc serve` answering on its HTTP port (its maintainer): token files suffice. */
+  selfServesHttp?: boolean
 }
 
 /**
@@ -21,7 +23,7 @@ export async function chooseResponder(choice: ResponderChoice): Promise<Challeng
   const parts: ChallengeResponder[] = [new SharedDirResponder(choice.paths.challengeDir)]
   if (choice.webroot) {
     parts.push(new WebrootResponder(choice.webroot))
-  } else if ((await runningServe(choice.paths.pidFile))?.ports.http !== choice.httpPort) {
+  } else if (!choice.selfServesHttp && (await runningServe(choice.paths.pidFile))?.ports.http !== choice.httpPort) {
     parts.push(new StandaloneResponder(choice.httpPort, choice.paths.challengeDir))
   }
 

@@ -21,6 +21,8 @@ export interface InstallResult {
   keyFile: string
   configFile: string
   replaced: boolean
+  /** What the issuer wants the user to know (a preferred profile the CA lacks). */
+  warnings: string[]
 }
 
 export interface ObtainOptions {
@@ -33,6 +35,8 @@ export interface ObtainOptions {
   settings?: Partial<Settings>
   command: string
   onStep?: (step: string) => void
+  /** ACME profile to order under (kept in the lineage's metadata for every renewal). */
+  profile?: {name: string; required: boolean}
   /** Lineage name (certbot's --cert-name); default: the first domain. */
   name?: string
   /** How the challenges were answered, recorded for renewals. */
@@ -75,6 +79,13 @@ export interface RenewOptions {
   /** Runs once when something is due, before the lock is taken (cron's random sleep). */
   beforeRenewing?(): Promise<void>
   onStep?(name: string, step: string): void
+  /** Cancels orders in flight (serve shutting down): nothing is written, no failure is notified. */
+  signal?: AbortSignal
+  /**
+   * How long to wait for another mfc process's lock before failing (default 120 s: an order
+   * takes seconds). The waiter then checks the store again and finds the fresh certificate.
+   */
+  lockWaitMs?: number
   /**
    * Tells a running `mfc serve` to reload, once, after at least one renewal (before the post
    * hook); resolves with the pid told, undefined when none runs. Never rejects. The composition
@@ -97,7 +108,7 @@ export interface RenewalOutcome {
   notAfter: string
   version: string
   ari: {start: string; end: string} | {error: string} | null
-  error?: {code: string; message: string; suggestions: string[]; problem?: unknown}
+  error?: {code: string; message: string; suggestions: string[]; problem?: unknown; retryAfter?: string}
 }
 
 export interface RenewalReport {
@@ -141,12 +152,13 @@ export class CertManager {
       const replaced = await this.refuseUnlessReplacing(name, options.replace)
       this.events?.emit('cert:issuing', {name, domains: options.domains, issuer: options.issuer.kind})
       const now = this.clock.now()
-      const issued = await options.issuer.issue({name, domains: options.domains, keySpec: options.keySpec, now, onStep: options.onStep})
+      const issued = await options.issuer.issue({name, domains: options.domains, keySpec: options.keySpec, now, onStep: options.onStep, profile: options.profile?.name, profileRequired: options.profile?.required})
       options.onStep?.('Verifying and installing the certificate')
       const bundle = this.bundle(name, options.domains, options.issuer.kind, issued.certPem + issued.chainPem, issued.keyPem, 'the issued certificate', 'the issued key', options.keySpec)
       bundle.meta.acmeDirectory = issued.meta?.acmeDirectory
+      bundle.meta.profile = issued.meta?.profile
       if (options.challenge) bundle.meta.challenge = options.challenge
-      const result = await this.install(name, bundle, options.settings ?? {}, replaced)
+      const result = {...await this.install(name, bundle, options.settings ?? {}, replaced), warnings: issued.warnings ?? []}
       this.events?.emit('cert:issued', {name, domains: options.domains, issuer: options.issuer.kind, version: result.stored.version, notAfter: bundle.meta.notAfter})
       return result
     })
@@ -221,7 +233,7 @@ export class CertManager {
       cert_file: live.certFile,
       key_file: live.keyFile,
     })
-    return {stored, certFile: live.certFile, keyFile: live.keyFile, configFile, replaced}
+    return {stored, certFile: live.certFile, keyFile: live.keyFile, configFile, replaced, warnings: []}
   }
 
   /**
@@ -241,6 +253,7 @@ export class CertManager {
     if (!plan.some((p) => p.due)) return report
     await options.beforeRenewing?.()
     return withLock(this.config.paths.lockFile, options.command, async () => {
+      options.signal?.throwIfAborted()
       const hooks = options.hooks ?? {}
       if (hooks.pre) report.hooks.push(await runHook('pre', hooks.pre, {}))
       for (const item of plan.filter((p) => p.due)) {
@@ -263,7 +276,7 @@ export class CertManager {
       }
 
       return report
-    })
+    }, options.lockWaitMs ?? 120_000, options.signal)
   }
 
   /** The renewal decision for every selected lineage, taken without the lock. */
@@ -331,7 +344,7 @@ export class CertManager {
 
       this.events?.emit('cert:renewing', {name: outcome.name, domains: outcome.domains, reason: outcome.reason})
       const keySpec = current.meta.keySpec ?? keySpecFromSettings(this.config.settings)
-      const issued = await issuer.issue({name: outcome.name, domains: current.meta.domains, keySpec, now: this.clock.now(), onStep: step})
+      const issued = await issuer.issue({name: outcome.name, domains: current.meta.domains, keySpec, now: this.clock.now(), onStep: step, signal: options.signal, profile: current.meta.profile})
       const bundle = this.renewedBundle(current, issuer.kind, issued, keySpec)
       if (options.dryRun) {
         Object.assign(outcome, {status: 'dry-run-ok', reason: `the CA issued a test certificate (valid until ${bundle.meta.notAfter}); nothing was saved`})
@@ -344,14 +357,15 @@ export class CertManager {
       this.events?.emit('cert:renewed', {name: outcome.name, domains: outcome.domains, version: stored.version, notAfter: bundle.meta.notAfter})
     } catch (error) {
       const mfcError = toMfcError(error)
-      Object.assign(outcome, {status: 'failed', reason: mfcError.message, error: {code: mfcError.code, message: mfcError.message, suggestions: mfcError.suggestions, problem: (mfcError as {problem?: unknown}).problem}})
-      this.events?.emit('cert:renew-failed', {name: outcome.name, domains: outcome.domains, error: mfcError})
+      Object.assign(outcome, {status: 'failed', reason: mfcError.message, error: {code: mfcError.code, message: mfcError.message, suggestions: mfcError.suggestions, problem: (mfcError as {problem?: unknown}).problem, retryAfter: (mfcError as {retryAfter?: Date}).retryAfter?.toISOString()}})
+      if (!options.signal?.aborted) this.events?.emit('cert:renew-failed', {name: outcome.name, domains: outcome.domains, error: mfcError})
     }
   }
 
   private renewedBundle(current: StoredCert, kind: IssuerKind, issued: IssuedCertificate, keySpec: KeySpec): CertBundle {
     const bundle = this.bundle(current.name, current.meta.domains, kind, issued.certPem + issued.chainPem, issued.keyPem, 'the renewed certificate', 'the renewed key', keySpec)
     bundle.meta.acmeDirectory = issued.meta?.acmeDirectory ?? current.meta.acmeDirectory
+    bundle.meta.profile = current.meta.profile
     if (current.meta.challenge) bundle.meta.challenge = current.meta.challenge
     return bundle
   }

@@ -52,7 +52,11 @@ const EXIT_OF: Record<MonitorStatus, number> = {
  * the worst wins, with CRITICAL above UNKNOWN above WARNING.
  */
 export class CertMonitor {
-  constructor(private readonly config: MfcConfig, private readonly store: CertStore, private readonly clock: Clock) {}
+  /**
+   * `maintained()`: whether a process renews these certificates by itself (a running `mfc serve`
+   * with auto_renew); short-lived certificates without one get a warning.
+   */
+  constructor(private readonly config: MfcConfig, private readonly store: CertStore, private readonly clock: Clock, private readonly maintained: () => Promise<boolean> = async () => false) {}
 
   async report(files: string[] = []): Promise<MonitorReport> {
     const targets = files.length > 0
@@ -111,8 +115,21 @@ export class CertMonitor {
     report.renewal = {...decision, renewAt: decision.renewAt.toISOString()}
     report.daysLeft = decision.daysLeft
     report.status = decision.state
+    await this.checkShortLived(report)
     if (target.keyFile) await this.checkKey(target.keyFile, report)
     return report
+  }
+
+  /**
+   * A certificate of 10 days or less (Let's Encrypt's 6-day `shortlived`) outlives no twice-a-day
+   * cron hiccup: it needs serve's maintainer, or renew-if-needed far more often than usual.
+   */
+  private async checkShortLived(report: CertReport): Promise<void> {
+    const cert = report.certificate!
+    const lifetimeMs = Date.parse(cert.notAfter) - Date.parse(cert.notBefore)
+    if (report.source === 'argument' || lifetimeMs > 10 * 86_400_000 || await this.maintained()) return
+    const hours = Math.max(1, Math.floor(lifetimeMs / 3_600_000 / 12))
+    report.warnings.push(`This certificate lives ${formatLifetime(lifetimeMs)} and no \`mfc serve\` with auto_renew runs here to renew it: start \`mfc serve --daemon\` (it renews by itself), or run \`mfc cert renew-if-needed\` at least every ${hours} hour${hours === 1 ? '' : 's'} (cron or a systemd timer).`)
   }
 
   private async checkKey(keyFile: string, report: CertReport): Promise<void> {
@@ -124,6 +141,10 @@ export class CertMonitor {
       report.warnings.push(`The private key ${keyFile} cannot be checked: ${(error as Error).message}`)
     }
   }
+}
+
+function formatLifetime(ms: number): string {
+  return ms >= 86_400_000 ? `${Math.round(ms / 86_400_000)} days` : ms >= 3_600_000 ? `${Math.round(ms / 3_600_000)} hours` : `${Math.round(ms / 1000)} seconds`
 }
 
 function summarize(certificates: CertReport[]): string {

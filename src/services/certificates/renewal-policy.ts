@@ -27,14 +27,18 @@ export interface RenewalDecision {
 /**
  * When to renew, as a pure function (certmagic/certbot/lego): renew once less than 1/3 of the
  * lifetime remains (1/2 for lifetimes of 10 days or less) or fewer than `renewalDaysBefore`
- * days remain, whichever comes first. An ARI window from the CA (RFC 9773) may pull the date
+ * days remain, whichever comes first (the days rule not for short-lived certificates of 10 days
+ * or less, which it would make due from birth). An ARI window from the CA (RFC 9773) may pull the date
  * earlier, never later.
  */
 export function decideRenewal(validity: Validity, now: Date, policy: RenewalPolicy, ariStart?: Date): RenewalDecision {
   const lifetime = validity.notAfter.getTime() - validity.notBefore.getTime()
   const remainingFraction = lifetime <= 10 * DAY_MS ? 1 / 2 : 1 / 3
   const byLifetime = validity.notAfter.getTime() - lifetime * remainingFraction
-  const byDays = validity.notAfter.getTime() - policy.renewalDaysBefore * DAY_MS
+  // renewal_days_before (30 by default, made for 90-day certificates) would make a 6-day
+  // certificate due from birth: short-lived certificates follow the lifetime rule alone.
+  const shortLived = lifetime <= 10 * DAY_MS
+  const byDays = shortLived ? Number.POSITIVE_INFINITY : validity.notAfter.getTime() - policy.renewalDaysBefore * DAY_MS
   let renewAt = Math.min(byLifetime, byDays)
   let rule = byLifetime <= byDays
     ? `${remainingFraction === 1 / 2 ? 'half' : 'a third'} of its lifetime remains`

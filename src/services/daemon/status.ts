@@ -4,6 +4,7 @@ import type {MfcConfig} from '../../lib/config.js'
 import {NAGIOS, errnoCode} from '../../lib/errors.js'
 import {parseCertificates} from '../certificates/inspect.js'
 import {type ProbeResult, probeHttps, probeWss} from '../http-client.js'
+import type {RenewalHealth} from '../servers/health.js'
 import type {ServiceName} from '../servers/types.js'
 import {PidFile, type PidRecord} from './pid-file.js'
 
@@ -31,8 +32,26 @@ export interface StatusReport {
   /** A pid file whose owner is gone was found (and left for the next serve to reclaim). */
   stalePidFile: boolean
   certificate: {file: string; daysLeft: number | null; notAfter: string | null; error: string | null}
+  /**
+   * Whether this machine trusts the served chain (system roots + ca_file). Services are probed
+   * for liveness against the certificate itself, so an untrusted chain is a warning, not down.
+   */
+  trust: {trusted: boolean; error: string | null} | null
   services: ServiceStatus[]
   problems: string[]
+  /** Things to fix that do not stop the service (an untrusted chain, failing renewals). */
+  warnings: string[]
+  /** serve's certificate maintainer as /health reports it (null: not running, or auto_renew off). */
+  renewal: RenewalHealth | null
+}
+
+/** The SHA-256 fingerprint of the leaf in a PEM file (undefined when unreadable). */
+export async function leafFingerprint(file: string): Promise<string | undefined> {
+  try {
+    return parseCertificates(await fs.readFile(file, 'utf8'), file)[0]?.fingerprint256
+  } catch {
+    return undefined
+  }
 }
 
 export interface StatusOptions {
@@ -70,7 +89,10 @@ export async function collectStatus(config: MfcConfig, options: StatusOptions): 
   const ports = record?.ports ?? {api: settings.https_port_api, dashboard: settings.https_port_frontend, streamer: settings.wss_port_streaming, http: null}
   const ca = settings.ca_file ? await fs.readFile(settings.ca_file, 'utf8').catch(() => null) : null
   const host = probeHost(settings.host)
-  const common = {ca, servername: settings.domain, timeoutMs: options.timeoutMs ?? 5000}
+  const pin = await leafFingerprint(settings.cert_file)
+  const trustProbe = {ca, servername: settings.domain, timeoutMs: options.timeoutMs ?? 5000}
+  // Liveness against the configured certificate itself; trust is judged by a separate probe.
+  const common = pin ? {pin, servername: settings.domain, timeoutMs: options.timeoutMs ?? 5000} : trustProbe
   const shown = (scheme: string, port: number) => `${scheme}://${settings.domain.includes(':') ? `[${settings.domain}]` : settings.domain}:${port}`
   const [api, dashboard, streamer] = await Promise.all([
     probeHttps(`https://${host}:${ports.api}/health`, common),
@@ -83,6 +105,12 @@ export async function collectStatus(config: MfcConfig, options: StatusOptions): 
     {name: 'streamer', url: shown('wss', ports.streamer), port: ports.streamer, healthy: streamer.ok, probe: streamer},
   ]
   const problems = services.filter((s) => !s.healthy).map((s) => `${s.name}: ${s.probe.error ?? 'no answer'}`)
+  const trust = pin && api.ok ? await trustOf(`https://${host}:${ports.api}/health`, trustProbe) : null
+  const renewal = (api.body as {renewal?: RenewalHealth} | null)?.renewal ?? null
+  const warnings = [
+    ...(trust && !trust.trusted ? [`The certificate chain is not trusted on this machine (${trust.error}): clients without its root will refuse it. Fine for Let's Encrypt staging or a test CA; for production, issue from a trusted CA, or set ca_file to the private CA's root.`] : []),
+    ...(renewal?.certificates ?? []).filter((c) => c.consecutive_failures > 0).map((c) => `Renewing "${c.name}" failed ${c.consecutive_failures} time(s) in a row; next try ${c.next_renewal ?? 'unknown'} (see the log).`),
+  ]
   const report = (api.body as {problems?: string[]} | null)?.problems
   if (api.status === 503 && report) problems.push(...report)
   const healthyCount = services.filter((s) => s.healthy).length
@@ -104,7 +132,15 @@ export async function collectStatus(config: MfcConfig, options: StatusOptions): 
     logFile: record?.logFile || paths.logFile,
     stalePidFile: state !== undefined && !state.alive,
     certificate: await certificateFacts(settings.cert_file, options.now),
+    trust,
     services,
     problems,
+    warnings,
+    renewal,
   }
+}
+
+async function trustOf(url: string, options: {ca: string | null; servername: string; timeoutMs: number}): Promise<NonNullable<StatusReport['trust']>> {
+  const probe = await probeHttps(url, options)
+  return probe.status === null ? {trusted: false, error: probe.error} : {trusted: true, error: null}
 }

@@ -2,7 +2,7 @@ import type {MfcEventName, MfcEvents} from '../../lib/events.js'
 import type {Notification} from './notifier.js'
 
 /** The events that become notifications. */
-export const NOTIFIED_EVENTS = ['cert:renewed', 'cert:renew-failed', 'cert:expiring', 'daemon:restarted', 'alert:raised'] as const satisfies readonly MfcEventName[]
+export const NOTIFIED_EVENTS = ['cert:renewed', 'cert:renew-failed', 'cert:renew-recovered', 'cert:expiring', 'daemon:restarted', 'alert:raised'] as const satisfies readonly MfcEventName[]
 export type NotifiedEvent = (typeof NOTIFIED_EVENTS)[number]
 
 /**
@@ -37,6 +37,13 @@ export function toNotification<K extends NotifiedEvent>(event: K, payload: MfcEv
       return {...base(event, ctx), kind: 'error', critical: true, subject: `Certificate renewal FAILED for ${p.domains.join(', ')}`,
         message: `Renewing the certificate "${p.name}" failed: ${p.error.message}\nThe current certificate stays in place. Run \`mfc cert renew-if-needed\` by hand to see the details.`,
         details: {...base(event, ctx).details, Domain: p.domains.join(', '), Reason: p.error.message}}
+    }
+
+    case 'cert:renew-recovered': {
+      const p = payload as MfcEvents['cert:renew-recovered']
+      return {...base(event, ctx), kind: 'renewal', critical: false, subject: `Certificate renewal recovered for ${p.domains.join(', ')}`,
+        message: `The certificate "${p.name}" was renewed (version ${p.version}, valid until ${p.notAfter}) after ${p.failures} failed attempt${p.failures === 1 ? '' : 's'}.`,
+        details: {...base(event, ctx).details, Domain: p.domains.join(', '), Version: p.version, 'Failed attempts': String(p.failures), 'Valid until': p.notAfter}}
     }
 
     case 'cert:expiring': {

@@ -10,7 +10,19 @@ export interface HealthReport {
   services: Record<ServiceName, ServiceState>
   /** Why the status is degraded (empty when healthy). */
   problems: string[]
+  /**
+   * serve's certificate maintainer, per lineage (names are on the certificate anyway; error
+   * texts are not shown here, they go to the log and `mfc status`). Absent with auto_renew off.
+   */
+  renewal?: {
+    last_check: string | null
+    next_check: string | null
+    certificates: {name: string; last_check: string | null; last_result: string | null; next_renewal: string | null; consecutive_failures: number}[]
+  }
 }
+
+/** The maintainer's side of /health (CertificateMaintainer.status(), reduced). */
+export type RenewalHealth = NonNullable<HealthReport['renewal']>
 
 /** `new Date(ms).toISOString()`, remembered for the last millisecond asked (it costs ~0.5 us). */
 export function isoAt(ms: number): string {
@@ -36,6 +48,7 @@ export class HealthRegistry {
   private readonly startedAt: number
   private lastAnswer?: HealthAnswer & {at: number; certMs: number}
   private certIso?: {ms: number; iso: string}
+  private renewal?: RenewalHealth
 
   constructor(private readonly clock: Clock, private readonly certificate: () => {notAfter: Date} | undefined) {
     this.startedAt = clock.now().getTime()
@@ -43,6 +56,12 @@ export class HealthRegistry {
 
   set(service: ServiceName, state: ServiceState): void {
     this.states[service] = state
+    this.lastAnswer = undefined
+  }
+
+  /** The maintainer's latest state (called on every change of it; rebuilds the next answer). */
+  setRenewal(renewal: RenewalHealth | undefined): void {
+    this.renewal = renewal
     this.lastAnswer = undefined
   }
 
@@ -89,6 +108,7 @@ export class HealthRegistry {
       certificate,
       services: {api: this.states.api, dashboard: this.states.dashboard, streamer: this.states.streamer},
       problems,
+      ...(this.renewal ? {renewal: this.renewal} : {}),
     }
   }
 

@@ -27,6 +27,8 @@ export interface CertMeta {
   keySpec?: KeySpec
   /** ACME directory URL the certificate came from (for renewals against the same CA). */
   acmeDirectory?: string
+  /** ACME profile it was ordered under (draft-ietf-acme-profiles): every renewal asks for it again. */
+  profile?: string
   /** ACME lineages: the challenge type and solver settings to renew with (absent: HTTP-01 as configured). */
   challenge?: ChallengeRecord
   /** Set on versions adopted from another tool (`cert import --from-certbot`). */

@@ -20,6 +20,9 @@ describe('renewal policy', () => {
     [45, 0, 30.5, true, 'due'],
     [6, 0, 2.9, false, 'ok'], // short-lived: half the lifetime
     [6, 0, 3.1, true, 'critical'],
+    [6, 30, 2.9, false, 'ok'], // the default renewal_days_before does not make a 6-day cert due from birth
+    [5, 6, 2, false, 'ok'], // nor a 5-day one with renewal_days_before 6
+    [45, 20, 25.5, true, 'due'], // 20 days still comes first for a 45-day cert
     [365, 30, 200, false, 'ok'],
     [365, 30, 244, true, 'due'],
   ]
