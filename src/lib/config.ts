@@ -83,6 +83,8 @@ export interface Secrets {
   /** ACME External Account Binding for CAs that require it (MFC_ACME_EAB_KID, MFC_ACME_EAB_HMAC_KEY). */
   acmeEabKid?: string
   acmeEabHmacKey?: string
+  /** MFC_MQTT_PASSWORD: the broker password when `mqtt_password_file` is not set. */
+  mqttPassword?: string
   sessionSecret?: string
   csrfSecret?: string
   jwtSecret?: string
@@ -209,6 +211,7 @@ const EXTRA_KNOWN_KEYS = new Set<string>([
   '$schema',
   // Monitoring data keys, validated by src/services/data/data-settings.ts.
   'data_retention_days', 'simulation_speed', 'simulation_autostart', 'simulation_sample_ms', 'simulation_seed', 'data_follow_dir', 'stack_cells', 'ingest_max_batch',
+  'source_stale_after_s', 'source_offline_after_s', 'mqtt_url', 'mqtt_topic', 'mqtt_username', 'mqtt_password_file', 'mqtt_ca_file', 'mqtt_client_id',
 ])
 
 export function registerConfigKeys(...keys: string[]): void {
@@ -432,6 +435,7 @@ function readSecrets(env: NodeJS.ProcessEnv): Secrets {
     apiToken: env.MFC_API_TOKEN || undefined,
     acmeEabKid: env.MFC_ACME_EAB_KID || undefined,
     acmeEabHmacKey: env.MFC_ACME_EAB_HMAC_KEY || undefined,
+    mqttPassword: env.MFC_MQTT_PASSWORD || undefined,
     sessionSecret: env.MFC_SESSION_SECRET || undefined,
     csrfSecret: env.MFC_CSRF_SECRET || undefined,
     jwtSecret: env.MFC_JWT_SECRET || undefined,

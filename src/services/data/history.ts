@@ -5,50 +5,15 @@ import type {Database as Db, Statement} from 'better-sqlite3'
 
 import type {Clock} from '../../lib/clock.js'
 import {MfcError, EXIT} from '../../lib/errors.js'
+import {type Bucket, type BucketQuery, BUCKET_FIELDS, type History, type InsertOptions, MAX_QUERY_LIMIT, type RangeQuery, type SourceInfo, type SourceRegistration} from './history-types.js'
 import type {Reading} from './reading.js'
 
 /** Rows per page of a streamed export or range read; bounds memory and lock time. */
 const PAGE = 1000
-export const MAX_QUERY_LIMIT = 10_000
-
-export interface RangeQuery {
-  /** Inclusive bounds, ISO 8601 or ms since the epoch. */
-  from?: number
-  to?: number
-  limit?: number
-  source?: string
-  runId?: string
-}
-
-/**
- * The monitoring history. Contract: `insert` commits a whole batch in one transaction and
- * returns only once it is durable (WAL + synchronous=FULL), or throws and writes nothing;
- * readers see whole batches only. Readings come back oldest first. Single process, single
- * connection (better-sqlite3 is synchronous, so calls never interleave).
- */
-export interface HistoryStore {
-  insert(readings: readonly Reading[], setting?: {key: string; value: string}): number
-  latest(limit: number): Reading[]
-  range(query: RangeQuery): Reading[]
-  /** Keyset-paged scan, so a long export never holds the connection between pages. */
-  pages(query?: Omit<RangeQuery, 'limit'>): Generator<Reading[]>
-  count(): number
-  /** Deletes readings older than the retention; returns how many. 0 days keeps everything. */
-  prune(): number
-  getSetting(key: string): string | undefined
-  putSetting(key: string, value: string): void
-  /**
-   * Closes the connection and opens `file` again, so a database renamed into place (`mfc
-   * restore`) is the one written from now on instead of the replaced, unlinked one. The old
-   * connection is closed first: closing it afterwards would delete the new database's `-wal`
-   * file by name. Synchronous, so no call runs in between; if the open fails the store stays
-   * closed (calls throw HistoryError) and the next reopen tries again.
-   */
-  reopen(): void
-  readonly file: string
-  readonly retentionDays: number
-  close(): void
-}
+export {MAX_QUERY_LIMIT} from './history-types.js'
+export type {History, RangeQuery} from './history-types.js'
+/** The name the rest of the code has used for the role; kept so existing callers read the same. */
+export type HistoryStore = History
 
 interface Row {
   id: number
@@ -64,6 +29,7 @@ interface Row {
   epsilon: number | null
   reward: number | null
   cells: string
+  seq: number
 }
 
 const SCHEMA = `
@@ -84,6 +50,33 @@ CREATE TABLE IF NOT EXISTS readings (
 );
 CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`
+
+/**
+ * Version 1 (user_version): sources first-class. Rows that ingest stored as `ingest:<name>` get
+ * the name that was posted (unless it would merge into the simulator's or a followed file's
+ * rows: those keep their prefix); duplicates of (source, timestamp) that retried POSTs left are
+ * dropped, the first one kept; the CSV follower's rows, which all carry their file's mtime, are
+ * told apart by `seq` (row number within the source). One transaction: a crash leaves version 0.
+ */
+const MIGRATION_1 = `
+ALTER TABLE readings ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE readings ADD COLUMN voltage_mean REAL;
+UPDATE readings SET source = substr(source, 8)
+  WHERE source LIKE 'ingest:%' AND substr(source, 8) <> 'simulator' AND substr(source, 8) NOT LIKE 'file:%'
+  AND substr(source, 8) NOT IN (SELECT DISTINCT source FROM readings WHERE source NOT LIKE 'ingest:%');
+UPDATE readings SET seq = w.rn FROM (SELECT id, row_number() OVER (PARTITION BY source ORDER BY id) - 1 AS rn FROM readings WHERE source LIKE 'file:%') AS w
+  WHERE readings.id = w.id;
+DELETE FROM readings WHERE id NOT IN (SELECT min(id) FROM readings GROUP BY source, ts, seq);
+UPDATE readings SET voltage_mean = (SELECT avg(value) FROM json_each(readings.cells, '$.v')) WHERE json_type(cells, '$.v') = 'array';
+CREATE UNIQUE INDEX readings_key ON readings (source, ts, seq);
+CREATE TABLE sources (
+  name TEXT PRIMARY KEY, cells INTEGER, description TEXT, location TEXT,
+  first_seen INTEGER, last_seen INTEGER, readings INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO sources (name, cells, first_seen, last_seen, readings)
+  SELECT source, (SELECT json_array_length(cells, '$.b') FROM readings r2 WHERE r2.source = readings.source ORDER BY id LIMIT 1),
+    min(ts), max(ts), count(*) FROM readings GROUP BY source;
 `
 
 export class HistoryError extends MfcError {
@@ -107,6 +100,7 @@ function connect(Database: DatabaseClass, file: string): Db {
     db.pragma('synchronous = FULL')
     db.pragma('busy_timeout = 5000')
     db.exec(SCHEMA)
+    migrate(db)
     return db
   } catch (error) {
     db?.close()
@@ -114,15 +108,31 @@ function connect(Database: DatabaseClass, file: string): Db {
   }
 }
 
-/** Opens (creating if needed) the SQLite history; better-sqlite3 is loaded only here, lazily. */
-export async function openHistory(file: string, options: {retentionDays: number; clock: Clock}): Promise<HistoryStore> {
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', {simple: true}) as number
+  if (version >= 1) return
+  db.transaction(() => {
+    db.exec(MIGRATION_1)
+    db.pragma('user_version = 1')
+  }).immediate()
+}
+
+/** Opens (creating or migrating if needed) the SQLite history; better-sqlite3 is loaded only here, lazily. */
+export async function openHistory(file: string, options: {retentionDays: number; clock: Clock}): Promise<History> {
   const {default: Database} = await import('better-sqlite3')
   return new SqliteHistory(Database, connect(Database, file), file, options.retentionDays, options.clock)
 }
 
-class SqliteHistory implements HistoryStore {
-  private statements!: Record<'insert' | 'latest' | 'page' | 'count' | 'prune' | 'get' | 'put', Statement>
-  private insertMany!: (readings: readonly Reading[], setting?: {key: string; value: string}) => number
+type StatementName = 'insert' | 'latest' | 'latestOf' | 'page' | 'pageOf' | 'count' | 'prune' | 'pruned' | 'get' | 'put'
+  | 'buckets' | 'sources' | 'source' | 'touch' | 'register' | 'forget'
+
+const AGGREGATES = [['reservoir', 'reservoir'], ['outlet', 'outlet'], ['total_power', 'total_power'], ['addition', 'addition'], ['voltage_mean', 'vmean']]
+  .map(([column, alias]) => `min(${column}) AS ${alias}_min, max(${column}) AS ${alias}_max, avg(${column}) AS ${alias}_mean`).join(', ')
+const BUCKET_ALIASES = ['reservoir', 'outlet', 'total_power', 'addition', 'vmean']
+
+class SqliteHistory implements History {
+  private statements!: Record<StatementName, Statement>
+  private insertMany!: (readings: readonly Reading[], options: InsertOptions) => Reading[]
   private closed = false
 
   constructor(private readonly Database: DatabaseClass, private db: Db, readonly file: string, readonly retentionDays: number, private readonly clock: Clock) {
@@ -132,45 +142,107 @@ class SqliteHistory implements HistoryStore {
   private attach(db: Db): void {
     this.db = db
     this.statements = {
-      insert: db.prepare(`INSERT INTO readings (ts, source, run_id, time_hours, reservoir, outlet, total_power, addition, q_action, epsilon, reward, cells)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insert: db.prepare(`INSERT INTO readings (ts, source, run_id, time_hours, reservoir, outlet, total_power, addition, q_action, epsilon, reward, cells, seq, voltage_mean)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, ts, seq) DO NOTHING`),
       latest: db.prepare('SELECT * FROM (SELECT * FROM readings ORDER BY id DESC LIMIT ?) ORDER BY id'),
+      latestOf: db.prepare('SELECT * FROM (SELECT * FROM readings WHERE source = ? ORDER BY ts DESC, seq DESC LIMIT ?) ORDER BY ts, seq'),
       page: db.prepare(`SELECT * FROM readings WHERE id > @after AND ts >= @from AND ts <= @to
-        AND (@source IS NULL OR source = @source) AND (@run IS NULL OR run_id = @run) ORDER BY id LIMIT @limit`),
+        AND (@run IS NULL OR run_id = @run) ORDER BY id LIMIT @limit`),
+      pageOf: db.prepare(`SELECT * FROM readings WHERE source = @source AND (ts, seq) > (@afterTs, @afterSeq) AND ts >= @from AND ts <= @to
+        AND (@run IS NULL OR run_id = @run) ORDER BY ts, seq LIMIT @limit`),
       count: db.prepare('SELECT count(*) AS n FROM readings'),
       prune: db.prepare('DELETE FROM readings WHERE ts < ?'),
+      pruned: db.prepare('SELECT source, count(*) AS n, (SELECT min(ts) FROM readings r2 WHERE r2.source = readings.source AND r2.ts >= @cutoff) AS first FROM readings WHERE ts < @cutoff GROUP BY source'),
       get: db.prepare('SELECT value FROM settings WHERE key = ?'),
       put: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      buckets: db.prepare(`SELECT CAST((ts - @from) / @width AS INTEGER) AS b, count(*) AS n, ${AGGREGATES} FROM readings
+        WHERE source = @source AND ts >= @from AND ts <= @to GROUP BY b ORDER BY b`),
+      sources: db.prepare('SELECT * FROM sources ORDER BY name'),
+      source: db.prepare('SELECT * FROM sources WHERE name = ?'),
+      touch: db.prepare(`INSERT INTO sources (name, cells, first_seen, last_seen, readings) VALUES (@name, @cells, @first, @last, @n)
+        ON CONFLICT (name) DO UPDATE SET cells = coalesce(cells, excluded.cells), first_seen = min(coalesce(first_seen, excluded.first_seen), excluded.first_seen),
+        last_seen = max(coalesce(last_seen, excluded.last_seen), excluded.last_seen), readings = readings + excluded.readings`),
+      register: db.prepare(`INSERT INTO sources (name, cells, description, location) VALUES (@name, @cells, @description, @location)
+        ON CONFLICT (name) DO UPDATE SET cells = CASE WHEN @setCells THEN excluded.cells ELSE cells END,
+        description = CASE WHEN @setDescription THEN excluded.description ELSE description END,
+        location = CASE WHEN @setLocation THEN excluded.location ELSE location END`),
+      forget: db.prepare('UPDATE sources SET readings = max(0, readings - @n), first_seen = @first, last_seen = CASE WHEN @first IS NULL THEN NULL ELSE last_seen END WHERE name = @name'),
     }
-    this.insertMany = db.transaction((readings: readonly Reading[], setting?: {key: string; value: string}) => {
-      for (const r of readings) this.statements.insert.run(...toRow(r))
-      if (setting) this.statements.put.run(setting.key, setting.value)
-      return readings.length
+    this.insertMany = db.transaction((readings: readonly Reading[], options: InsertOptions) => {
+      const stored: Reading[] = []
+      const touched = new Map<string, {name: string; cells: number | null; first: number; last: number; n: number}>()
+      for (const [i, r] of readings.entries()) {
+        const row = toRow(r, options.seqs?.[i] ?? 0)
+        if (this.statements.insert.run(...row).changes === 0) continue
+        stored.push(r)
+        const ts = row[0] as number
+        const seen = touched.get(r.source)
+        if (seen) Object.assign(seen, {first: Math.min(seen.first, ts), last: Math.max(seen.last, ts), n: seen.n + 1})
+        else touched.set(r.source, {name: r.source, cells: cellsOf(r), first: ts, last: ts, n: 1})
+      }
+
+      for (const t of touched.values()) this.statements.touch.run(t)
+      if (options.setting) this.statements.put.run(options.setting.key, options.setting.value)
+      return stored
     })
   }
 
-  insert(readings: readonly Reading[], setting?: {key: string; value: string}): number {
-    return this.guard('write', () => this.insertMany(readings, setting))
+  insert(readings: readonly Reading[], options: InsertOptions = {}): Reading[] {
+    return this.guard('write', () => this.insertMany(readings, options))
   }
 
-  latest(limit: number): Reading[] {
-    return this.guard('read', () => (this.statements.latest.all(clampLimit(limit)) as Row[]).map(fromRow))
+  latest(limit: number, source?: string): Reading[] {
+    return this.guard('read', () => (source === undefined
+      ? this.statements.latest.all(clampLimit(limit))
+      : this.statements.latestOf.all(source, clampLimit(limit)) as Row[]).map((row) => fromRow(row as Row)))
   }
 
   range(query: RangeQuery): Reading[] {
     const limit = clampLimit(query.limit ?? 1000)
-    return this.guard('read', () => (this.statements.page.all(this.params(query, 0, limit)) as Row[]).map(fromRow))
+    return this.guard('read', () => this.page(query, undefined, limit).map(fromRow))
   }
 
   * pages(query: Omit<RangeQuery, 'limit'> = {}): Generator<Reading[]> {
-    let after = 0
+    let after: Row | undefined
     for (;;) {
-      const rows = this.guard('read', () => this.statements.page.all(this.params(query, after, PAGE)) as Row[])
+      const rows = this.guard('read', () => this.page(query, after, PAGE))
       if (rows.length === 0) return
-      after = rows.at(-1)!.id
+      after = rows.at(-1)!
       yield rows.map(fromRow)
       if (rows.length < PAGE) return
     }
+  }
+
+  buckets(query: BucketQuery): Bucket[] {
+    const width = Math.max(1, Math.trunc(query.bucketMs))
+    const rows = this.guard('read', () => this.statements.buckets.all({source: query.source, from: Math.trunc(query.from), to: Math.trunc(query.to), width})) as Record<string, number | null>[]
+    return rows.map((row) => {
+      const values = Object.fromEntries(BUCKET_FIELDS.map((field, i) => {
+        const alias = BUCKET_ALIASES[i]
+        const min = row[`${alias}_min`]
+        return [field, min === null ? null : [min, row[`${alias}_max`]!, row[`${alias}_mean`]!]]
+      })) as Bucket['values']
+      return {t: Math.trunc(query.from) + (row.b as number) * width, n: row.n as number, values}
+    })
+  }
+
+  sources(): SourceInfo[] {
+    return this.guard('read', () => this.statements.sources.all() as SourceInfo[])
+  }
+
+  source(name: string): SourceInfo | undefined {
+    return this.guard('read', () => this.statements.source.get(name) as SourceInfo | undefined)
+  }
+
+  putSource(registration: SourceRegistration): SourceInfo {
+    const has = (key: keyof SourceRegistration) => (registration[key] === undefined ? 0 : 1)
+    return this.guard('write', () => {
+      this.statements.register.run({
+        name: registration.name, cells: registration.cells ?? null, description: registration.description ?? null, location: registration.location ?? null,
+        setCells: has('cells'), setDescription: has('description'), setLocation: has('location'),
+      })
+      return this.statements.source.get(registration.name) as SourceInfo
+    })
   }
 
   count(): number {
@@ -180,7 +252,11 @@ class SqliteHistory implements HistoryStore {
   prune(): number {
     if (this.retentionDays <= 0) return 0
     const cutoff = this.clock.now().getTime() - this.retentionDays * 86_400_000
-    return this.guard('write', () => this.statements.prune.run(cutoff).changes)
+    return this.guard('write', () => this.db.transaction(() => {
+      const gone = this.statements.pruned.all({cutoff}) as {source: string; n: number; first: number | null}[]
+      for (const g of gone) this.statements.forget.run({name: g.source, n: g.n, first: g.first})
+      return this.statements.prune.run(cutoff).changes
+    })())
   }
 
   getSetting(key: string): string | undefined {
@@ -207,8 +283,10 @@ class SqliteHistory implements HistoryStore {
     this.db.close()
   }
 
-  private params(query: Omit<RangeQuery, 'limit'>, after: number, limit: number) {
-    return {after, from: query.from ?? 0, to: query.to ?? Number.MAX_SAFE_INTEGER, source: query.source ?? null, run: query.runId ?? null, limit}
+  private page(query: Omit<RangeQuery, 'limit'>, after: Row | undefined, limit: number): Row[] {
+    const bounds = {from: query.from ?? 0, to: query.to ?? Number.MAX_SAFE_INTEGER, run: query.runId ?? null, limit}
+    if (query.source === undefined) return this.statements.page.all({...bounds, after: after?.id ?? 0}) as Row[]
+    return this.statements.pageOf.all({...bounds, source: query.source, afterTs: after?.ts ?? -1, afterSeq: after?.seq ?? 0}) as Row[]
   }
 
   private guard<T>(what: 'read' | 'write', work: () => T): T {
@@ -225,10 +303,17 @@ function clampLimit(limit: number): number {
   return Math.max(1, Math.min(Math.trunc(limit) || 1, MAX_QUERY_LIMIT))
 }
 
-function toRow(r: Reading): unknown[] {
+function cellsOf(r: Reading): number | null {
+  const n = r.cell_voltages?.length ?? r.cell_powers?.length ?? r.biofilm_thicknesses.length
+  return n > 0 ? n : null
+}
+
+function toRow(r: Reading, seq: number): unknown[] {
   const cells = JSON.stringify({b: r.biofilm_thicknesses, v: r.cell_voltages, p: r.cell_powers, ph: r.cell_ph, t: r.cell_temperatures})
+  const voltages = r.cell_voltages
+  const voltageMean = voltages && voltages.length > 0 ? voltages.reduce((a, b) => a + b, 0) / voltages.length : null
   return [Date.parse(r.timestamp), r.source, r.run_id, r.time_hours, r.reservoir_concentration, r.outlet_concentration, r.total_power,
-    r.substrate_addition_rate, r.q_action, r.epsilon, r.reward, cells]
+    r.substrate_addition_rate, r.q_action, r.epsilon, r.reward, cells, seq, voltageMean]
 }
 
 function fromRow(row: Row): Reading {

@@ -5,13 +5,16 @@ import type {Logger} from '../../lib/logger.js'
 import {AlertManager} from './alerts.js'
 import {type DataSettings, DEFAULT_DATA_SETTINGS, dataSettings} from './data-settings.js'
 import {CsvFollower} from './follower.js'
-import {type HistoryStore, openHistory} from './history.js'
-import {IngestService} from './ingest.js'
+import {GroupCommit} from './group-commit.js'
+import {openHistory} from './history.js'
+import type {History} from './history-types.js'
+import {IngestService, reservedSource} from './ingest.js'
 import {RequestCounter, renderMetrics} from './metrics.js'
 import type {Reading} from './reading.js'
 import type {ApiPlugin, StreamHub} from './server-types.js'
 import {dataPlugins} from '../servers/routes/data-routes.js'
 import {type SimulationConfig, SimulationRunner} from './simulation-runner.js'
+import {SourceRegistry, type SourceTimes, type SourceView} from './sources.js'
 import {MonitoringStreamHub} from './stream-hub.js'
 
 export interface MonitoringOptions {
@@ -47,12 +50,19 @@ export class Monitoring {
   readonly hub: MonitoringStreamHub
   readonly ingest: IngestService
   readonly follower: CsvFollower | undefined
+  readonly sources: SourceRegistry
+  readonly commit: GroupCommit
+  readonly times: SourceTimes
   ingested = 0
   private pruneTimer: NodeJS.Timeout | undefined
+  private silenceTimer: NodeJS.Timeout | undefined
   private closed = false
 
-  constructor(readonly history: HistoryStore, readonly settings: DataSettings, private readonly options: MonitoringOptions) {
+  constructor(readonly history: History, readonly settings: DataSettings, private readonly options: MonitoringOptions) {
     const {clock, events, logger} = options
+    this.times = {staleAfterMs: settings.source_stale_after_s * 1000, offlineAfterMs: settings.source_offline_after_s * 1000}
+    this.sources = new SourceRegistry(history, () => clock.now().getTime())
+    this.commit = new GroupCommit(history, (readings) => this.published(readings))
     this.alerts = new AlertManager(history, events, clock)
     this.hub = new MonitoringStreamHub({clock, heartbeatMs: options.heartbeatMs}, history.latest(1000))
     this.runner = new SimulationRunner({
@@ -60,10 +70,7 @@ export class Monitoring {
       publish: (reading) => this.store([reading]),
       finished: (status) => logger.info({run: status.run_id, state: status.state, hours: status.current_time_hours}, 'simulation finished'),
     })
-    this.ingest = new IngestService(history, {cells: settings.stack_cells, maxBatch: settings.ingest_max_batch}, clock, (readings) => {
-      this.ingested += readings.length
-      this.published(readings)
-    })
+    this.ingest = new IngestService(this.commit, {cells: settings.stack_cells, maxBatch: settings.ingest_max_batch, cellsOf: (name) => this.sources.cellsOf(name)}, clock)
     if (settings.data_follow_dir) this.follower = new CsvFollower(settings.data_follow_dir, history, (r) => this.published(r), logger)
   }
 
@@ -72,6 +79,9 @@ export class Monitoring {
     this.history.prune()
     this.pruneTimer = setInterval(() => this.safely('prune', () => this.history.prune()), 3_600_000)
     this.pruneTimer.unref()
+    const every = Math.min(5000, Math.max(200, this.times.staleAfterMs / 2))
+    this.silenceTimer = setInterval(() => this.safely('silence check', () => this.checkSilence()), every)
+    this.silenceTimer.unref()
     this.follower?.start()
     if (this.settings.simulation_autostart) this.runner.start(AUTOSTART_CONFIG)
   }
@@ -93,9 +103,31 @@ export class Monitoring {
     return this.options.certificates?.() ?? []
   }
 
+  /** Raises "no data" for sources gone silent (the simulator only while a run goes). */
+  checkSilence(): void {
+    const running = this.runner.status().is_running
+    const expected = this.sources.active().filter((s) => s.name !== 'simulator' || running)
+    for (const change of this.alerts.silence(expected, this.times.offlineAfterMs)) this.hub.alert(change)
+  }
+
+  /** Every source with its state, newest reading and alerts (GET /sources, the dashboard's overview). */
+  sourceViews(): SourceView[] {
+    return this.sources.list().map((info) => this.view(info))
+  }
+
+  sourceView(name: string): SourceView | undefined {
+    const info = this.sources.get(name)
+    return info && this.view(info)
+  }
+
+  private view(info: NonNullable<ReturnType<SourceRegistry['get']>>): SourceView {
+    const latest = this.sources.newestOf(info.name) ?? this.history.latest(1, info.name)[0] ?? null
+    return {...info, ...this.sources.state(info.name, this.times), latest, alerts: this.alerts.list(info.name)}
+  }
+
   metricsText(): string {
     return renderMetrics({
-      latest: this.hub.latest(), alerts: this.alerts.list(), certificates: this.certificates(), requests: this.requests,
+      latest: this.hub.latestBySource(), alerts: this.alerts.list(), certificates: this.certificates(), requests: this.requests,
       streamClients: this.hub.clientCount, streamDropped: this.hub.dropped, historyReadings: this.history.count(),
       ingested: this.ingested, simulation: this.runner.status(),
     })
@@ -113,6 +145,7 @@ export class Monitoring {
     this.safely('reopen', () => {
       this.history.reopen()
       this.alerts.reload()
+      this.sources.reload()
       this.hub.reseed(this.history.latest(1000))
       this.follower?.forget()
       this.options.logger.info({file: this.history.file, readings: this.history.count()}, 'history database reopened')
@@ -128,18 +161,21 @@ export class Monitoring {
     this.runner.close()
     this.follower?.close()
     clearInterval(this.pruneTimer)
+    clearInterval(this.silenceTimer)
     this.hub.close()
     this.history.close()
   }
 
   private store(readings: Reading[]): void {
     this.safely('store', () => {
-      this.history.insert(readings)
-      this.published(readings)
+      const stored = this.history.insert(readings)
+      if (stored.length > 0) this.published(stored)
     })
   }
 
   private published(readings: Reading[]): void {
+    this.ingested += readings.reduce((n, r) => n + (reservedSource(r.source) ? 0 : 1), 0)
+    this.sources.arrived(readings)
     for (const reading of readings) for (const change of this.alerts.evaluate(reading)) this.hub.alert(change)
     this.hub.publish(readings)
   }
