@@ -1,4 +1,8 @@
+import {readFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
+
 import {type Clock, systemClock} from '../../lib/clock.js'
+import {ConfigError} from '../../lib/errors.js'
 import type {MfcConfig} from '../../lib/config.js'
 import type {MfcEventBus} from '../../lib/events.js'
 import type {Logger} from '../../lib/logger.js'
@@ -8,9 +12,10 @@ import {CsvFollower} from './follower.js'
 import {GroupCommit} from './group-commit.js'
 import {openHistory} from './history.js'
 import type {History} from './history-types.js'
-import {IngestService, reservedSource} from './ingest.js'
+import {IngestService, parseIngestBatch, reservedSource} from './ingest.js'
+import {type MqttOptions, type MqttStatus, MqttSubscriber} from './mqtt-subscriber.js'
 import {RequestCounter, renderMetrics} from './metrics.js'
-import type {Reading} from './reading.js'
+import {DataValidationError, type Reading} from './reading.js'
 import type {ApiPlugin, StreamHub} from './server-types.js'
 import {dataPlugins} from '../servers/routes/data-routes.js'
 import {type SimulationConfig, SimulationRunner} from './simulation-runner.js'
@@ -31,6 +36,8 @@ export interface MonitoringOptions {
   services?: () => Record<string, {ok: boolean; url: string}>
   /** Overrides of the stream hub (tests shorten the heartbeat). */
   heartbeatMs?: number
+  /** MQTT ingest, when `mqtt_url` is set. */
+  mqtt?: MqttOptions
 }
 
 /** The default run `simulation_autostart` starts: the original's defaults, for one year. */
@@ -53,6 +60,7 @@ export class Monitoring {
   readonly sources: SourceRegistry
   readonly commit: GroupCommit
   readonly times: SourceTimes
+  readonly mqtt: MqttSubscriber | undefined
   ingested = 0
   private pruneTimer: NodeJS.Timeout | undefined
   private silenceTimer: NodeJS.Timeout | undefined
@@ -71,6 +79,7 @@ export class Monitoring {
       finished: (status) => logger.info({run: status.run_id, state: status.state, hours: status.current_time_hours}, 'simulation finished'),
     })
     this.ingest = new IngestService(this.commit, {cells: settings.stack_cells, maxBatch: settings.ingest_max_batch, cellsOf: (name) => this.sources.cellsOf(name)}, clock)
+    if (options.mqtt) this.mqtt = new MqttSubscriber(options.mqtt, (source, payload) => this.fromMqtt(source, payload), logger)
     if (settings.data_follow_dir) this.follower = new CsvFollower(settings.data_follow_dir, history, (r) => this.published(r), logger)
   }
 
@@ -83,6 +92,7 @@ export class Monitoring {
     this.silenceTimer = setInterval(() => this.safely('silence check', () => this.checkSilence()), every)
     this.silenceTimer.unref()
     this.follower?.start()
+    void this.mqtt?.start()
     if (this.settings.simulation_autostart) this.runner.start(AUTOSTART_CONFIG)
   }
 
@@ -101,6 +111,26 @@ export class Monitoring {
 
   certificates(): {name: string; notAfter: Date}[] {
     return this.options.certificates?.() ?? []
+  }
+
+  mqttStatus(): MqttStatus | null {
+    return this.mqtt?.status() ?? null
+  }
+
+  /** One MQTT message: the ingest body's shapes (a reading, a list, or {"readings": [...]}) under the topic's source. */
+  private async fromMqtt(source: string, payload: Buffer): Promise<void> {
+    let body: unknown
+    try {
+      body = JSON.parse(payload.toString('utf8'))
+    } catch {
+      throw new DataValidationError(`Payload from ${source} is not JSON`, [{loc: ['payload'], msg: 'Invalid JSON', type: 'json_invalid'}], 400)
+    }
+
+    const envelope = Array.isArray(body) ? {readings: body} : body !== null && typeof body === 'object' && 'readings' in body ? body : {readings: [body]}
+    const named = (envelope as {source?: unknown}).source
+    if (named !== undefined && named !== source) throw new DataValidationError(`Payload names source ${String(named).slice(0, 64)} on the topic of ${source}`, [{loc: ['payload', 'source'], msg: 'Source must match the topic', type: 'value_error'}], 400)
+    const readings = parseIngestBatch({...envelope, source}, {cells: this.settings.stack_cells, maxBatch: this.settings.ingest_max_batch, cellsOf: (name) => this.sources.cellsOf(name)}, this.options.clock.now())
+    await this.commit.submit(readings)
   }
 
   /** Raises "no data" for sources gone silent (the simulator only while a run goes). */
@@ -129,7 +159,7 @@ export class Monitoring {
     return renderMetrics({
       latest: this.hub.latestBySource(), alerts: this.alerts.list(), certificates: this.certificates(), requests: this.requests,
       streamClients: this.hub.clientCount, streamDropped: this.hub.dropped, historyReadings: this.history.count(),
-      ingested: this.ingested, simulation: this.runner.status(),
+      ingested: this.ingested, simulation: this.runner.status(), mqtt: this.mqtt?.status(),
     })
   }
 
@@ -160,6 +190,7 @@ export class Monitoring {
     this.closed = true
     this.runner.close()
     this.follower?.close()
+    void this.mqtt?.close()
     clearInterval(this.pruneTimer)
     clearInterval(this.silenceTimer)
     this.hub.close()
@@ -224,16 +255,39 @@ export async function createMonitoring(options: MonitoringOptions): Promise<Moni
  * of ssl-config.json. `certificate` returns the served certificate's notAfter (or undefined
  * before the TLS context has loaded).
  */
-export function createMonitoringFor(config: MfcConfig, deps: {logger: Logger; events: MfcEventBus; certificate?: () => Date | undefined}): Promise<MonitoringWiring> {
+export async function createMonitoringFor(config: MfcConfig, deps: {logger: Logger; events: MfcEventBus; certificate?: () => Date | undefined}): Promise<MonitoringWiring> {
+  const settings = dataSettings(config)
   return createMonitoring({
     historyDb: config.paths.historyDb,
-    settings: dataSettings(config),
+    settings,
     clock: systemClock,
     events: deps.events,
     logger: deps.logger,
+    mqtt: await mqttOptions(settings, config),
     certificates() {
       const notAfter = deps.certificate?.()
       return notAfter ? [{name: config.settings.domain, notAfter}] : []
     },
   })
+}
+
+/** The subscription from the data keys; the password from `mqtt_password_file`, else MFC_MQTT_PASSWORD. */
+async function mqttOptions(settings: DataSettings, config: Pick<MfcConfig, 'file' | 'secrets'>): Promise<MqttOptions | undefined> {
+  if (!settings.mqtt_url) return undefined
+  const read = async (key: 'mqtt_password_file' | 'mqtt_ca_file', file: string) => {
+    try {
+      return await readFile(file, 'utf8')
+    } catch (error) {
+      throw new ConfigError(`Cannot read ${file} ("${key}" in ${config.file.path}): ${(error as Error).message}`, {
+        code: 'MFC_CONFIG_VALUE', suggestions: [`Create ${file} (mode 0600) or fix "${key}" in ${config.file.path}.`],
+      })
+    }
+  }
+
+  const password = settings.mqtt_password_file ? (await read('mqtt_password_file', settings.mqtt_password_file)).replace(/\r?\n$/, '') : config.secrets.mqttPassword
+  return {
+    url: settings.mqtt_url, topic: settings.mqtt_topic, username: settings.mqtt_username, password: password ?? null,
+    ca: settings.mqtt_ca_file ? await read('mqtt_ca_file', settings.mqtt_ca_file) : null,
+    clientId: settings.mqtt_client_id ?? `mfc-${hostname()}`.replaceAll(/[^\w.-]/g, '-').slice(0, 64),
+  }
 }

@@ -175,6 +175,8 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
 
     app.post('/data/ingest', {bodyLimit: INGEST_BODY_LIMIT}, async (request) => monitoring.ingest.ingest(request.body))
 
+    app.get('/mqtt/status', async () => ({configured: monitoring.mqtt !== undefined, ...monitoring.mqttStatus()}))
+
     app.get('/metrics', async (request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(monitoring.metricsText()))
 
     // stream.url: the proxy's /ws/ when this page came through a trusted proxy (see proxy.ts),
