@@ -12,7 +12,7 @@ import {freePort} from '../helpers/ports.js'
 import {type ServeProcess, spawnServe, writeDataSettings} from '../helpers/serve-site.js'
 import {TEST_TOKEN, type TestSite, testSite} from '../helpers/serve.js'
 
-type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any
 
 const reading = (ts: number, overrides: Record<string, unknown> = {}) => ({
   timestamp: ts, time_hours: 0, reservoir_concentration: 25, outlet_concentration: 24.9, total_power: 0.002, cell_voltages: [0.5, 0.5, 0.5, 0.5, 0.5], ...overrides,

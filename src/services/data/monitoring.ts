@@ -16,8 +16,7 @@ import {IngestService, parseIngestBatch, reservedSource} from './ingest.js'
 import {type MqttOptions, type MqttStatus, MqttSubscriber} from './mqtt-subscriber.js'
 import {RequestCounter, renderMetrics} from './metrics.js'
 import {DataValidationError, type Reading} from './reading.js'
-import type {ApiPlugin, StreamHub} from './server-types.js'
-import {dataPlugins} from '../servers/routes/data-routes.js'
+import type {StreamHub} from './server-types.js'
 import {type SimulationConfig, SimulationRunner} from './simulation-runner.js'
 import {SourceRegistry, type SourceTimes, type SourceView} from './sources.js'
 import {MonitoringStreamHub} from './stream-hub.js'
@@ -128,7 +127,7 @@ export class Monitoring {
 
     const envelope = Array.isArray(body) ? {readings: body} : body !== null && typeof body === 'object' && 'readings' in body ? body : {readings: [body]}
     const named = (envelope as {source?: unknown}).source
-    if (named !== undefined && named !== source) throw new DataValidationError(`Payload names source ${String(named).slice(0, 64)} on the topic of ${source}`, [{loc: ['payload', 'source'], msg: 'Source must match the topic', type: 'value_error'}], 400)
+    if (named !== undefined && named !== source) throw new DataValidationError(`Payload names source ${JSON.stringify(named).slice(0, 64)} on the topic of ${source}`, [{loc: ['payload', 'source'], msg: 'Source must match the topic', type: 'value_error'}], 400)
     const readings = parseIngestBatch({...envelope, source}, {cells: this.settings.stack_cells, maxBatch: this.settings.ingest_max_batch, cellsOf: (name) => this.sources.cellsOf(name)}, this.options.clock.now())
     await this.commit.submit(readings)
   }
@@ -220,11 +219,12 @@ export class Monitoring {
   }
 }
 
-/** What `mfc serve` needs from the data side: API route plugins, the stream hub, a close. */
+/**
+ * What `mfc serve` needs from the data side: the stream hub, the monitoring (its routes come
+ * from `dataPlugins(monitoring)` in data-routes.ts, wired by the composition root so this module
+ * and the routes do not import each other), a reload and a close.
+ */
 export interface MonitoringWiring {
-  plugins: ApiPlugin[]
-  /** The same routes for the dashboard server, so the SPA calls its own origin (strict CSP, one cookie). */
-  dashboardPlugins: ApiPlugin[]
   hub: StreamHub
   monitoring: Monitoring
   /** SIGHUP: reopen the history database (see `Monitoring.reload`). */
@@ -233,7 +233,7 @@ export interface MonitoringWiring {
 }
 
 /**
- * Creates history + simulator + alerts + hub and returns the plugins for the API server and the
+ * Creates history + simulator + alerts + hub and returns the monitoring (for the routes) and the
  * hub for the streamer. The caller starts the servers, then calls `monitoring.start()`.
  */
 export async function createMonitoring(options: MonitoringOptions): Promise<MonitoringWiring> {
@@ -241,8 +241,6 @@ export async function createMonitoring(options: MonitoringOptions): Promise<Moni
   const history = await openHistory(options.historyDb, {retentionDays: settings.data_retention_days, clock: options.clock})
   const monitoring = new Monitoring(history, settings, options)
   return {
-    plugins: dataPlugins(monitoring),
-    dashboardPlugins: dataPlugins(monitoring),
     hub: monitoring.hub,
     monitoring,
     reload: () => monitoring.reload(),
