@@ -54,6 +54,10 @@ class LiveChart {
 
     this.plot!.setData(columns as uPlot.AlignedData)
     this.host.dataset.points = String(points.length)
+    // What the first series spans: lets a reader (and the browser tests) see which data is drawn.
+    const first = (columns[1] ?? []).filter((v): v is number => v !== null)
+    this.host.dataset.ymin = first.length > 0 ? String(Math.min(...first)) : ''
+    this.host.dataset.ymax = first.length > 0 ? String(Math.max(...first)) : ''
   }
 
   private build(count: number, width: number): void {
