@@ -7,6 +7,7 @@ import {join} from 'node:path'
 import mqtt from 'mqtt'
 import {Agent, fetch} from 'undici'
 
+import {collectStatus} from '../../src/services/daemon/status.js'
 import {type Mosquitto, startMosquitto} from '../helpers/mosquitto.js'
 import {freePort} from '../helpers/ports.js'
 import {type ServeProcess, spawnServe, writeDataSettings} from '../helpers/serve-site.js'
@@ -81,6 +82,9 @@ describe('MQTT ingest from a real Mosquitto into a real `mfc serve`', function (
     const status = (await call('/mqtt/status')).json
     expect(status).to.include({configured: true, connected: true, url: `mqtt://127.0.0.1:${port}`, subscription: 'lab/+/readings', messages: 3, rejected: 0})
     expect((await call('/sources/rig-m')).json).to.include({readings: 4, state: 'online'})
+    // `mfc status` asks the running serve for its subscription.
+    const report = await collectStatus(site.config, {now: new Date(), token: TEST_TOKEN})
+    expect(report.mqtt).to.include({connected: true, url: `mqtt://127.0.0.1:${port}`, subscription: 'lab/+/readings', messages: 3})
   })
 
   it('logs, counts and acknowledges bad payloads without blocking the subscription', async () => {
@@ -99,6 +103,9 @@ describe('MQTT ingest from a real Mosquitto into a real `mfc serve`', function (
   it('reconnects with backoff after a broker restart and goes on storing', async () => {
     await broker.stop()
     await until('the lost connection', () => call('/mqtt/status'), (s) => s.json?.connected === false)
+    const report = await collectStatus(site.config, {now: new Date(), token: TEST_TOKEN})
+    expect(report.status, 'status says so while the broker is away').to.equal('degraded')
+    expect(report.problems.join('; ')).to.match(/mqtt: not connected to mqtt:\/\/127\.0\.0\.1/)
     broker = await startMosquitto(dir, port)
     await until('the reconnect', () => call('/mqtt/status'), (s) => s.json?.connected === true)
     expect((await call('/mqtt/status')).json.reconnects).to.be.greaterThan(0)

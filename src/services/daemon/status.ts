@@ -4,6 +4,7 @@ import type {MfcConfig} from '../../lib/config.js'
 import {NAGIOS, errnoCode} from '../../lib/errors.js'
 import {parseCertificates} from '../certificates/inspect.js'
 import {type ProbeResult, probeHttps, probeWss} from '../http-client.js'
+import type {MqttStatus} from '../data/mqtt-subscriber.js'
 import type {ServiceName} from '../servers/types.js'
 import {PidFile, type PidRecord} from './pid-file.js'
 
@@ -32,6 +33,8 @@ export interface StatusReport {
   stalePidFile: boolean
   certificate: {file: string; daysLeft: number | null; notAfter: string | null; error: string | null}
   services: ServiceStatus[]
+  /** The running serve's MQTT subscription (GET /mqtt/status with the token); null when none is configured or it cannot be asked. */
+  mqtt: MqttStatus | null
   problems: string[]
 }
 
@@ -85,6 +88,8 @@ export async function collectStatus(config: MfcConfig, options: StatusOptions): 
   const problems = services.filter((s) => !s.healthy).map((s) => `${s.name}: ${s.probe.error ?? 'no answer'}`)
   const report = (api.body as {problems?: string[]} | null)?.problems
   if (api.status === 503 && report) problems.push(...report)
+  const mqtt = api.ok && options.token ? await mqttFacts(`https://${host}:${ports.api}/mqtt/status`, {...common, headers: {authorization: `Bearer ${options.token}`}}) : null
+  if (mqtt && !mqtt.connected) problems.push(`mqtt: not connected to ${mqtt.url}${mqtt.last_error ? ` (${mqtt.last_error})` : ''}`)
   const healthyCount = services.filter((s) => s.healthy).length
   // Down: nothing accepts connections. A TLS or auth failure means something runs, but wrong.
   const unreachable = (probe: ProbeResult) => probe.status === null && /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|CONNECT_TIMEOUT|timed out|aborted/i.test(probe.error ?? '')
@@ -105,6 +110,15 @@ export async function collectStatus(config: MfcConfig, options: StatusOptions): 
     stalePidFile: state !== undefined && !state.alive,
     certificate: await certificateFacts(settings.cert_file, options.now),
     services,
+    mqtt,
     problems,
   }
+}
+
+async function mqttFacts(url: string, options: Parameters<typeof probeHttps>[1]): Promise<MqttStatus | null> {
+  const probe = await probeHttps(url, options)
+  const body = probe.body as (MqttStatus & {configured?: boolean}) | null
+  if (!probe.ok || !body?.configured) return null
+  const {configured: _configured, ...status} = body
+  return status
 }
