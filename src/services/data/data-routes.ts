@@ -109,9 +109,17 @@ function historyOf(monitoring: Monitoring, query: Record<string, string | undefi
   const {from, to} = {from: queryTime(query, 'from')!, to: queryTime(query, 'to')!}
   if (!(to > from)) throw new DataValidationError('"to" must be after "from"', [{loc: ['query', 'to'], msg: 'Input should be after from', type: 'value_error', input: query.to}], 400)
   const wanted = Number(query.buckets ?? 600)
-  const bucketMs = Math.max(1000, Math.ceil((to - from + 1) / wanted))
+  let bucketMs = Math.max(1000, Math.ceil((to - from + 1) / wanted))
+  let start = from
+  // Buckets of a minute or more are whole minutes from a minute boundary: served from the
+  // per-minute rollups, so a month costs what an hour does.
+  if (bucketMs >= 60_000) {
+    bucketMs = Math.ceil(bucketMs / 60_000) * 60_000
+    start = Math.floor(from / 60_000) * 60_000
+  }
+
   const source = query.source!
-  return {source, from, to, bucket_ms: bucketMs, fields: BUCKET_FIELDS, buckets: monitoring.history.buckets({source, from, to, bucketMs})}
+  return {source, from: start, to, bucket_ms: bucketMs, fields: BUCKET_FIELDS, buckets: monitoring.history.buckets({source, from: start, to, bucketMs})}
 }
 
 function unknownSource(name: string): DataValidationError {

@@ -79,6 +79,30 @@ INSERT INTO sources (name, cells, first_seen, last_seen, readings)
     min(ts), max(ts), count(*) FROM readings GROUP BY source;
 `
 
+/**
+ * Version 2: per-minute rollups (count, min, max, sum per channel and source), kept in the same
+ * transaction as the readings, so a downsampled read of a month scans 43,200 rows per source
+ * instead of 2.6 million (and never blocks serve for seconds).
+ */
+const ROLLUP_FIELDS = ['reservoir', 'outlet', 'total_power', 'addition', 'voltage_mean'] as const
+const MIGRATION_2 = `
+CREATE TABLE rollup_1m (
+  source TEXT NOT NULL, minute INTEGER NOT NULL, n INTEGER NOT NULL,
+  ${ROLLUP_FIELDS.map((f) => `${f}_min REAL, ${f}_max REAL, ${f}_sum REAL, ${f}_n INTEGER NOT NULL DEFAULT 0`).join(', ')},
+  PRIMARY KEY (source, minute)
+) WITHOUT ROWID;
+INSERT INTO rollup_1m SELECT source, (ts / 60000) * 60000, count(*),
+  ${ROLLUP_FIELDS.map((f) => `min(${f}), max(${f}), sum(${f}), count(${f})`).join(', ')}
+  FROM readings GROUP BY source, ts / 60000;
+`
+const ROLLUP_UPSERT = `INSERT INTO rollup_1m (source, minute, n, ${ROLLUP_FIELDS.map((f) => `${f}_min, ${f}_max, ${f}_sum, ${f}_n`).join(', ')})
+  VALUES (@source, @minute, @n, ${ROLLUP_FIELDS.map((f) => `@${f}_min, @${f}_max, @${f}_sum, @${f}_n`).join(', ')})
+  ON CONFLICT (source, minute) DO UPDATE SET n = n + excluded.n,
+  ${ROLLUP_FIELDS.map((f) => `${f}_min = min(coalesce(${f}_min, excluded.${f}_min), coalesce(excluded.${f}_min, ${f}_min)), ${f}_max = max(coalesce(${f}_max, excluded.${f}_max), coalesce(excluded.${f}_max, ${f}_max)), ${f}_sum = coalesce(${f}_sum, 0) + coalesce(excluded.${f}_sum, 0), ${f}_n = ${f}_n + excluded.${f}_n`).join(',\n  ')}`
+const ROLLUP_BUCKETS = `SELECT CAST((minute - @from) / @width AS INTEGER) AS b, sum(n) AS n,
+  ${ROLLUP_FIELDS.map((f, i) => `min(${f}_min) AS ${['reservoir', 'outlet', 'total_power', 'addition', 'vmean'][i]}_min, max(${f}_max) AS ${['reservoir', 'outlet', 'total_power', 'addition', 'vmean'][i]}_max, sum(${f}_sum) / nullif(sum(${f}_n), 0) AS ${['reservoir', 'outlet', 'total_power', 'addition', 'vmean'][i]}_mean`).join(', ')}
+  FROM rollup_1m WHERE source = @source AND minute >= @from AND minute <= @to GROUP BY b ORDER BY b`
+
 export class HistoryError extends MfcError {
   constructor(message: string, file: string, cause?: unknown) {
     super(message, {
@@ -110,10 +134,11 @@ function connect(Database: DatabaseClass, file: string): Db {
 
 function migrate(db: Db): void {
   const version = db.pragma('user_version', {simple: true}) as number
-  if (version >= 1) return
+  if (version >= 2) return
   db.transaction(() => {
-    db.exec(MIGRATION_1)
-    db.pragma('user_version = 1')
+    if (version < 1) db.exec(MIGRATION_1)
+    db.exec(MIGRATION_2)
+    db.pragma('user_version = 2')
   }).immediate()
 }
 
@@ -124,7 +149,7 @@ export async function openHistory(file: string, options: {retentionDays: number;
 }
 
 type StatementName = 'insert' | 'latest' | 'latestOf' | 'page' | 'pageOf' | 'count' | 'prune' | 'pruned' | 'get' | 'put'
-  | 'buckets' | 'sources' | 'source' | 'touch' | 'register' | 'forget'
+  | 'buckets' | 'sources' | 'source' | 'touch' | 'register' | 'forget' | 'rollup' | 'rollupBuckets' | 'rollupPrune'
 
 const AGGREGATES = [['reservoir', 'reservoir'], ['outlet', 'outlet'], ['total_power', 'total_power'], ['addition', 'addition'], ['voltage_mean', 'vmean']]
   .map(([column, alias]) => `min(${column}) AS ${alias}_min, max(${column}) AS ${alias}_max, avg(${column}) AS ${alias}_mean`).join(', ')
@@ -166,15 +191,20 @@ class SqliteHistory implements History {
         ON CONFLICT (name) DO UPDATE SET cells = CASE WHEN @setCells THEN excluded.cells ELSE cells END,
         description = CASE WHEN @setDescription THEN excluded.description ELSE description END,
         location = CASE WHEN @setLocation THEN excluded.location ELSE location END`),
+      rollup: db.prepare(ROLLUP_UPSERT),
+      rollupBuckets: db.prepare(ROLLUP_BUCKETS),
+      rollupPrune: db.prepare('DELETE FROM rollup_1m WHERE minute < ?'),
       forget: db.prepare('UPDATE sources SET readings = max(0, readings - @n), first_seen = @first, last_seen = CASE WHEN @first IS NULL THEN NULL ELSE last_seen END WHERE name = @name'),
     }
     this.insertMany = db.transaction((readings: readonly Reading[], options: InsertOptions) => {
       const stored: Reading[] = []
       const touched = new Map<string, {name: string; cells: number | null; first: number; last: number; n: number}>()
+      const minutes = new Map<string, Record<string, number | string | null>>()
       for (const [i, r] of readings.entries()) {
         const row = toRow(r, options.seqs?.[i] ?? 0)
         if (this.statements.insert.run(...row).changes === 0) continue
         stored.push(r)
+        addToRollup(minutes, r.source, row)
         const ts = row[0] as number
         const seen = touched.get(r.source)
         if (seen) Object.assign(seen, {first: Math.min(seen.first, ts), last: Math.max(seen.last, ts), n: seen.n + 1})
@@ -182,6 +212,7 @@ class SqliteHistory implements History {
       }
 
       for (const t of touched.values()) this.statements.touch.run(t)
+      for (const m of minutes.values()) this.statements.rollup.run(m)
       if (options.setting) this.statements.put.run(options.setting.key, options.setting.value)
       return stored
     })
@@ -215,7 +246,10 @@ class SqliteHistory implements History {
 
   buckets(query: BucketQuery): Bucket[] {
     const width = Math.max(1, Math.trunc(query.bucketMs))
-    const rows = this.guard('read', () => this.statements.buckets.all({source: query.source, from: Math.trunc(query.from), to: Math.trunc(query.to), width})) as Record<string, number | null>[]
+    const from = Math.trunc(query.from)
+    // Whole minutes from a minute boundary: the rollups hold exactly these buckets' aggregates.
+    const statement = width % 60_000 === 0 && from % 60_000 === 0 ? this.statements.rollupBuckets : this.statements.buckets
+    const rows = this.guard('read', () => statement.all({source: query.source, from, to: Math.trunc(query.to), width})) as Record<string, number | null>[]
     return rows.map((row) => {
       const values = Object.fromEntries(BUCKET_FIELDS.map((field, i) => {
         const alias = BUCKET_ALIASES[i]
@@ -255,6 +289,8 @@ class SqliteHistory implements History {
     return this.guard('write', () => this.db.transaction(() => {
       const gone = this.statements.pruned.all({cutoff}) as {source: string; n: number; first: number | null}[]
       for (const g of gone) this.statements.forget.run({name: g.source, n: g.n, first: g.first})
+      // Minutes wholly before the cutoff; a minute straddling it keeps its rollup until the next prune.
+      this.statements.rollupPrune.run(Math.floor(cutoff / 60_000) * 60_000)
       return this.statements.prune.run(cutoff).changes
     })())
   }
@@ -296,6 +332,29 @@ class SqliteHistory implements History {
     } catch (error) {
       throw new HistoryError(`Cannot ${what} the history database ${this.file}: ${(error as Error).message}`, this.file, error)
     }
+  }
+}
+
+/** Adds one stored row (toRow's order) to its source-minute's aggregates. */
+function addToRollup(minutes: Map<string, Record<string, number | string | null>>, source: string, row: unknown[]): void {
+  const minute = Math.floor((row[0] as number) / 60_000) * 60_000
+  const key = `${source}\u0000${minute}`
+  let m = minutes.get(key)
+  if (!m) {
+    m = {source, minute, n: 0}
+    for (const f of ROLLUP_FIELDS) Object.assign(m, {[`${f}_min`]: null, [`${f}_max`]: null, [`${f}_sum`]: null, [`${f}_n`]: 0})
+    minutes.set(key, m)
+  }
+
+  m.n = (m.n as number) + 1
+  const values = [row[4], row[5], row[6], row[7], row[13]] as (number | null)[]
+  for (const [i, f] of ROLLUP_FIELDS.entries()) {
+    const v = values[i]
+    if (v === null || v === undefined) continue
+    m[`${f}_min`] = m[`${f}_min`] === null ? v : Math.min(m[`${f}_min`] as number, v)
+    m[`${f}_max`] = m[`${f}_max`] === null ? v : Math.max(m[`${f}_max`] as number, v)
+    m[`${f}_sum`] = ((m[`${f}_sum`] as number | null) ?? 0) + v
+    m[`${f}_n`] = (m[`${f}_n`] as number) + 1
   }
 }
 

@@ -77,6 +77,25 @@ export function historyContract(name: string, adapter: {open(): Promise<History>
       expect(buckets[0].values.reservoir_concentration).to.deep.equal([25, 25, 25])
     })
 
+    it('gives the same aggregates for whole-minute buckets (rollups) as for the raw rows', () => {
+      const start = Date.UTC(2026, 0, 1)
+      const rows = Array.from({length: 240}, (_, s) => reading({source: 'rig-1', timestamp: new Date(start + s * 1000 + 500).toISOString(), total_power: (s * 7) % 13, cell_voltages: [s / 100, s / 100, s / 100, s / 100, s / 100]}))
+      history.insert(rows.slice(0, 100))
+      history.insert([...rows.slice(50, 240)]) // overlapping: the duplicates must not count twice
+      const minutes = history.buckets({source: 'rig-1', from: start, to: start + 239_999, bucketMs: 120_000})
+      const raw = history.buckets({source: 'rig-1', from: start + 1, to: start + 239_999, bucketMs: 120_000})
+      expect(minutes.map((b) => [b.t - start, b.n])).to.deep.equal([[0, 120], [120_000, 120]])
+      expect(raw.map((b) => b.n)).to.deep.equal([120, 120])
+      for (const [i, b] of minutes.entries()) {
+        for (const field of ['total_power', 'cell_voltage_mean'] as const) {
+          const [min, max, mean] = b.values[field]!
+          const [rmin, rmax, rmean] = raw[i].values[field]!
+          expect([min, max]).to.deep.equal([rmin, rmax])
+          expect(mean).to.be.closeTo(rmean, 1e-9)
+        }
+      }
+    })
+
     it('keeps source counts when pruning past the retention', () => {
       history.insert(series(3, Date.UTC(2025, 11, 1), {source: 'rig-1'}))
       history.insert(series(2, Date.UTC(2026, 0, 9), {source: 'rig-1'}))
