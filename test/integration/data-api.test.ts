@@ -196,6 +196,7 @@ describe('data API and stream of a real `mfc serve` process', function () {
     const all = (await call('GET', '/data/latest?limit=10000')).json
     expect(all.length).to.equal(before + 2)
     const latest = (await call('GET', '/data/latest?limit=2')).json
+    expect(latest, 'served from memory, the same as the history says').to.deep.equal(all.slice(-2))
     expect(latest.map((r: Json) => r.timestamp)).to.deep.equal(['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z'])
     expect((await call('GET', '/data/latest?limit=abc')).status).to.equal(422)
     const range = await call('GET', '/data/range?from=2026-01-01T00:00:02Z&to=2026-01-01T00:00:05Z')

@@ -148,7 +148,12 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
       return {status: 'stopped', message: wasRunning ? 'Simulation stopped successfully' : 'No simulation was running', simulation: status, timestamp: now()}
     })
 
-    app.get<Query>('/data/latest', async (request) => monitoring.history.latest(queryInt(request.query, 'limit', 100, MAX_QUERY_LIMIT), request.query.source || undefined))
+    app.get<Query>('/data/latest', async (request, reply) => {
+      const limit = queryInt(request.query, 'limit', 100, MAX_QUERY_LIMIT)
+      const source = request.query.source || undefined
+      const memo = source === undefined ? monitoring.latestJson(limit) : undefined
+      return memo === undefined ? monitoring.history.latest(limit, source) : reply.type('application/json; charset=utf-8').send(memo)
+    })
     app.get<Query>('/data/history', {schema: HISTORY_SCHEMA}, async (request) => historyOf(monitoring, request.query))
 
     app.get('/sources', async () => ({sources: monitoring.sourceViews(), stale_after_s: monitoring.settings.source_stale_after_s, offline_after_s: monitoring.settings.source_offline_after_s}))

@@ -63,6 +63,7 @@ export class Monitoring {
   ingested = 0
   private pruneTimer: NodeJS.Timeout | undefined
   private silenceTimer: NodeJS.Timeout | undefined
+  private latestMemo: {version: number; texts: Map<number, string>} = {version: -1, texts: new Map()}
   private closed = false
 
   constructor(readonly history: History, readonly settings: DataSettings, private readonly options: MonitoringOptions) {
@@ -110,6 +111,25 @@ export class Monitoring {
 
   certificates(): {name: string; notAfter: Date}[] {
     return this.options.certificates?.() ?? []
+  }
+
+  /**
+   * GET /data/latest without a source: the hub holds the newest 1000 stored readings in
+   * insertion order (the history's order), so they are served from memory, and the JSON text is
+   * built once per limit until the next reading arrives. Undefined: ask the history.
+   */
+  latestJson(limit: number): string | undefined {
+    const version = this.hub.version
+    if (this.latestMemo.version !== version) this.latestMemo = {version, texts: new Map()}
+    let text = this.latestMemo.texts.get(limit)
+    if (text === undefined) {
+      const recent = this.hub.recent(limit)
+      if (recent === undefined) return undefined
+      text = JSON.stringify(recent)
+      if (this.latestMemo.texts.size < 16) this.latestMemo.texts.set(limit, text)
+    }
+
+    return text
   }
 
   mqttStatus(): MqttStatus | null {

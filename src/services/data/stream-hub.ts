@@ -62,6 +62,15 @@ export class MonitoringStreamHub implements StreamHub {
     return this.cache.at(-1)
   }
 
+  /** The newest `limit` stored readings (oldest first), when the hub remembers that many; else undefined. */
+  recent(limit: number): Reading[] | undefined {
+    if (limit > this.options.cacheSize || (limit > this.cache.length && this.cache.length === this.options.cacheSize)) return undefined
+    return this.cache.slice(-limit)
+  }
+
+  /** Counts publications and reseeds, so a reader can memoize what it built from `recent`. */
+  version = 0
+
   /** The newest reading of each source the hub has seen (for /metrics' `source` label). */
   latestBySource(): Reading[] {
     return [...this.newest.values()].sort((a, b) => a.source.localeCompare(b.source))
@@ -193,6 +202,7 @@ export class MonitoringStreamHub implements StreamHub {
   }
 
   private remember(readings: readonly Reading[]): void {
+    this.version++
     for (const r of readings) this.newest.set(r.source, r)
     this.cache.push(...readings.slice(-this.options.cacheSize))
     if (this.cache.length > this.options.cacheSize) this.cache.splice(0, this.cache.length - this.options.cacheSize)
