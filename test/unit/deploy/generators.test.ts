@@ -1,4 +1,5 @@
 import {expect} from 'chai'
+import {existsSync} from 'node:fs'
 
 import {resolveConfig} from '../../../src/lib/config.js'
 import {CRON_TAG, cronLine, installCronLine, isMfcLine, parseSchedule, randomSchedule, removeCronLines} from '../../../src/services/deploy/cron.js'
@@ -15,6 +16,10 @@ function config(env: Record<string, string> = {}) {
 }
 
 describe('deploy generators', () => {
+  // The generators are checked with root's default paths, which resolveConfig reads: a real
+  // /etc/mfc/ssl-config.json on this machine (a stray test, a real install) would change them.
+  before(() => expect(existsSync('/etc/mfc/ssl-config.json'), '/etc/mfc/ssl-config.json exists on this machine: move it away to run these tests').to.equal(false))
+
   describe('cron', () => {
     const command = renewalCommand(config(), install)
 
