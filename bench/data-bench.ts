@@ -146,8 +146,185 @@ async function dashboard(): Promise<void> {
   await stack.close()
 }
 
-simulator()
-await ingest()
-await dashboard()
+/** Median of per-round ratios a/b over interleaved rounds (both measured in every round). */
+async function interleaved(rounds: number, a: () => Promise<number>, b: () => Promise<number>): Promise<{a: number; b: number; ratio: number; spread: string}> {
+  const ratios: number[] = []
+  const as: number[] = []
+  const bs: number[] = []
+  for (let i = 0; i < rounds; i++) {
+    const [x, y] = i % 2 === 0 ? [await a(), await b()] : await b().then(async (y2) => [await a(), y2])
+    as.push(x)
+    bs.push(y)
+    ratios.push(x / y)
+  }
+
+  const median = (v: number[]) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)]
+  const sorted = [...ratios].sort((p, q) => p - q)
+  return {a: median(as), b: median(bs), ratio: median(ratios), spread: `${sorted[0].toFixed(2)}-${sorted.at(-1)!.toFixed(2)}`}
+}
+
+/**
+ * The data path of issue 13, against one real serve: latest vs /simulation/status, group commit
+ * (16 concurrent single-reading clients) vs one client and vs direct single-row commits, the
+ * downsampled 30-day range of three sources vs the same aggregate SQL run directly, and MQTT
+ * ingest vs HTTP batch ingest through a real Mosquitto.
+ */
+async function dataPath(): Promise<void> {
+  const {default: Database} = await import('better-sqlite3')
+  const {startMosquitto} = await import('../test/helpers/mosquitto.js')
+  const {freePort} = await import('../test/helpers/ports.js')
+  const mqtt = (await import('mqtt')).default
+  const dir = await mkdtemp(join(tmpdir(), 'mfc-bench-path-'))
+  const brokerPort = await freePort()
+  const broker = await startMosquitto(dir, brokerPort)
+  const site = await testSite()
+  const now = Math.floor(Date.now() / 1000) * 1000
+  const days = 30
+  const from = now - days * 86_400_000
+  // A 30-day, 1 Hz history of three sources, written straight into serve's database (readings
+  // and their per-minute rollups, as the store writes them).
+  const historyFile = site.config.paths.historyDb
+  ;(await openHistory(historyFile, {retentionDays: 0, clock: {now: () => new Date()}})).close()
+  const db = new Database(historyFile)
+  const cells = JSON.stringify({b: [10, 10, 10, 10, 10], v: [0.5, 0.5, 0.5, 0.5, 0.5], p: null, ph: null, t: null})
+  for (const [i, source] of ['lab-1', 'lab-2', 'lab-3'].entries()) {
+    db.prepare(`WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < ?)
+      INSERT INTO readings (ts, source, time_hours, reservoir, outlet, total_power, addition, cells, seq, voltage_mean)
+      SELECT ? + n * 1000, ?, n / 3600.0, 20 + (n % 600) / 60.0, 19, 0.001 + ${i} * 0.0001 + (n % 97) * 1e-6, 0, ?, 0, 0.5 FROM s`).run(days * 86_400 - 1, from, source, cells)
+    db.prepare('INSERT INTO sources (name, cells, first_seen, last_seen, readings) VALUES (?, 5, ?, ?, ?)').run(source, from, now - 1000, days * 86_400)
+  }
+
+  db.exec(`INSERT INTO rollup_1m SELECT source, (ts / 60000) * 60000, count(*), ${['reservoir', 'outlet', 'total_power', 'addition', 'voltage_mean'].map((f) => `min(${f}), max(${f}), sum(${f}), count(${f})`).join(', ')}
+    FROM readings GROUP BY source, ts / 60000`)
+
+  db.close()
+  writeDataSettings(site, {simulation_autostart: true, simulation_sample_ms: 1000, rate_limit_per_minute: 0, data_retention_days: 0,
+    mqtt_url: `mqtt://127.0.0.1:${brokerPort}`, mqtt_topic: 'bench/<source>/readings', mqtt_client_id: `mfc-bench-${brokerPort}`})
+  const serve = await spawnServe(site)
+  const apiUrl = serve.url('api')
+  const auth = {authorization: `Bearer ${TEST_TOKEN}`}
+  const dispatcher = new Agent({connect: {ca: site.caPem}, connections: 32})
+  const get = async (path: string) => {
+    const response = await fetch(apiUrl + path, {dispatcher, headers: auth})
+    if (response.status !== 200) throw new Error(`${path}: ${response.status} ${await response.text()}`)
+    return response.arrayBuffer()
+  }
+
+  const rate = async (path: string, seconds = 2, clients = 8) => {
+    let count = 0
+    const until = performance.now() + seconds * 1000
+    await Promise.all(Array.from({length: clients}, async () => {
+      while (performance.now() < until) {
+        await get(path)
+        count++
+      }
+    }))
+    return count / seconds
+  }
+
+  try {
+    const latest = await interleaved(6, () => rate('/data/latest?limit=100'), () => rate('/simulation/status'))
+    results['GET /data/latest?limit=100 vs GET /simulation/status (8 clients)'] = `${fmt(latest.a)} vs ${fmt(latest.b)} req/s: ratio ${latest.ratio.toFixed(2)} (rounds ${latest.spread}; goal >= 0.6)`
+
+    let seq = 0
+    const post = async (source: string) => {
+      const response = await fetch(`${apiUrl}/data/ingest`, {method: 'POST', dispatcher, headers: {...auth, 'content-type': 'application/json'},
+        body: JSON.stringify({source, readings: [{timestamp: now - 86_400_000 + seq++ * 1000, time_hours: 0, reservoir_concentration: 25, outlet_concentration: 25, total_power: 0.002}]})})
+      if (response.status !== 200) throw new Error(`ingest: ${response.status}`)
+      await response.arrayBuffer()
+    }
+
+    const posting = async (clients: number, seconds = 2) => {
+      let count = 0
+      const until = performance.now() + seconds * 1000
+      await Promise.all(Array.from({length: clients}, async () => {
+        while (performance.now() < until) {
+          await post(`gc-${clients}`)
+          count++
+        }
+      }))
+      return count / seconds
+    }
+
+    const group = await interleaved(4, () => posting(16), () => posting(1))
+    const direct = await openHistory(join(dir, 'direct.sqlite'), {retentionDays: 0, clock: {now: () => new Date()}})
+    const t0 = performance.now()
+    for (let i = 0; i < 300; i++) direct.insert(series(1, Date.UTC(2026, 0, 1) + i * 1000))
+    const directSingle = 300 / ((performance.now() - t0) / 1000)
+    direct.close()
+    results['one reading per request, 16 concurrent clients (group commit) vs 1 client'] = `${fmt(group.a)} vs ${fmt(group.b)} readings/s: ${group.ratio.toFixed(2)}x (rounds ${group.spread}; goal >= 5x); direct single-row commits ${fmt(directSingle)}/s, 16 clients = ${(group.a / directSingle).toFixed(2)}x of them`
+
+    // The same aggregate SQL that GET /data/history runs, on its own read-only connection.
+    const reader = new Database(historyFile, {readonly: true})
+    const fields = ['reservoir', 'outlet', 'total_power', 'addition', 'voltage_mean']
+    const sql = reader.prepare(`SELECT CAST((minute - @from) / @width AS INTEGER) AS b, sum(n) AS n,
+      ${fields.map((f) => `min(${f}_min), max(${f}_max), sum(${f}_sum) / nullif(sum(${f}_n), 0)`).join(', ')}
+      FROM rollup_1m WHERE source = @source AND minute >= @from AND minute <= @to GROUP BY b ORDER BY b`)
+    const width = Math.ceil(Math.max(1000, Math.ceil((now - from + 1) / 600)) / 60_000) * 60_000
+    const aligned = Math.floor(from / 60_000) * 60_000
+    const sources = ['lab-1', 'lab-2', 'lab-3']
+    const viaHttp = async () => {
+      const start = performance.now()
+      await Promise.all(sources.map((s) => get(`/data/history?source=${s}&from=${from}&to=${now}&buckets=600`)))
+      return 1000 / (performance.now() - start)
+    }
+
+    const viaSql = async () => {
+      const start = performance.now()
+      for (const source of sources) JSON.stringify(sql.all({source, from: aligned, to: now, width}))
+      return 1000 / (performance.now() - start)
+    }
+
+    const range = await interleaved(5, viaHttp, viaSql)
+    reader.close()
+    results['downsampled 30-day range, 3 sources x 2.6M readings (GET /data/history) vs the same SQL directly'] = `ratio ${range.ratio.toFixed(2)} (rounds ${range.spread}; goal >= 0.8)`
+
+    // MQTT (messages of 100 readings, QoS 1) vs HTTP batches of 1000, readings/s until stored.
+    const publisher = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`, {clientId: `bench-pub-${brokerPort}`})
+    const stored = async (source: string) => JSON.parse(Buffer.from(await get(`/sources/${source}`)).toString()).readings as number
+    let round = 0
+    const readingsOf = (n: number, base: number) => Array.from({length: n}, (_, i) => ({timestamp: base + i * 1000, time_hours: 0, reservoir_concentration: 25, outlet_concentration: 25, total_power: 0.002}))
+    const viaMqtt = async () => {
+      const source = `mq-${round++}`
+      const total = 10_000
+      const start = performance.now()
+      await Promise.all(Array.from({length: total / 100}, (_, m) => publisher.publishAsync(`bench/${source}/readings`, JSON.stringify(readingsOf(100, from + m * 100_000)), {qos: 1})))
+      while (await stored(source).catch(() => 0) < total) await new Promise((resolve) => setTimeout(resolve, 5))
+      return total / ((performance.now() - start) / 1000)
+    }
+
+    const viaBatches = async () => {
+      const source = `http-${round++}`
+      const total = 10_000
+      const start = performance.now()
+      for (let b = 0; b < total / 1000; b++) {
+        const response = await fetch(`${apiUrl}/data/ingest`, {method: 'POST', dispatcher, headers: {...auth, 'content-type': 'application/json'}, body: JSON.stringify({source, readings: readingsOf(1000, from + b * 1_000_000)})})
+        await response.arrayBuffer()
+      }
+
+      return total / ((performance.now() - start) / 1000)
+    }
+
+    const ingestRatio = await interleaved(4, viaMqtt, viaBatches)
+    await publisher.endAsync()
+    results['MQTT ingest (100 readings/message, QoS 1, PUBACK after commit) vs HTTP batches of 1000'] = `${fmt(ingestRatio.a)} vs ${fmt(ingestRatio.b)} readings/s: ratio ${ingestRatio.ratio.toFixed(2)} (rounds ${ingestRatio.spread})`
+  } finally {
+    await dispatcher.close()
+    await serve.stop()
+    await broker.stop()
+    await site.temp.cleanup()
+    await rm(dir, {recursive: true, force: true})
+  }
+}
+
+const only = process.argv[2]
+if (only === 'data-path') await dataPath()
+else {
+  simulator()
+  await ingest()
+  await dataPath()
+  await dashboard()
+}
+
 console.log(`mfc data benchmarks against a real mfc serve — ${cpus().length} vCPU ${cpus()[0]?.model ?? ''}, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
 for (const [name, value] of Object.entries(results)) console.log(`- ${name}: ${value}`)

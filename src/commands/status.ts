@@ -51,6 +51,11 @@ determined, e.g. an unreadable config).`
       this.say(`  ${service.healthy ? '[up]  ' : '[down]'} ${service.name.padEnd(9)} ${service.url}  ${probe}`)
     }
 
+    if (report.mqtt) {
+      const m = report.mqtt
+      this.say(`  ${m.connected ? '[up]  ' : '[down]'} mqtt      ${m.url} ${m.subscription}  ${m.messages} messages, ${m.rejected} rejected, ${m.reconnects} reconnects`)
+    }
+
     if (report.stalePidFile) this.say('  A stale pid file was found (its process is gone); the next `mfc serve` reclaims it.')
     for (const problem of report.problems) this.say(`  Problem: ${problem}`)
     for (const warning of report.warnings) this.say(`  Warning: ${warning}`)

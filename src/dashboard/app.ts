@@ -1,12 +1,14 @@
 import {ApiError, Unauthorized, api, setCsrf} from './api.js'
 import {MonitorCharts, type Point} from './charts.js'
+import {formatAgo, formatSi, UNITS} from './format.js'
 import {LiveStream} from './stream.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
 
 interface Status {is_running: boolean; state: string; progress_percent: number | null; current_time_hours: number | null; duration_hours: number | null; speed: number | null; config: {target_concentration: number} | null}
 interface Threshold {parameter: string; threshold_min: number | null; threshold_max: number | null; enabled: boolean; email_notify: boolean}
-interface AlertState {parameter: string; active: boolean; value: number | null; message: string | null}
+interface AlertState {source: string; parameter: string; active: boolean; value: number | null; unit?: string; message: string | null}
+interface SourceView {name: string; cells: number | null; description: string | null; location: string | null; state: string; silent_s: number | null; readings: number; latest: Point | null; alerts: AlertState[]}
 interface Info {stream: {port: number | null; url: string | null; clients: number}; history: {readings: number; retention_days: number}; certificates: {name: string; days_left: number; not_after: string}[]}
 interface Health {status: string; certificate: {days_left: number; not_after: string} | null; services: Record<string, string>}
 
@@ -16,6 +18,25 @@ let streamState = 'connecting'
 let charts: MonitorCharts
 let renderQueued = false
 const activeAlerts = new Map<string, AlertState>()
+/** The source the monitor tab draws; its charts hold only this source's points. */
+let selectedSource: string | undefined
+let knownSources: SourceView[] = []
+const alertKey = (a: AlertState) => `${a.source}\u0000${a.parameter}`
+
+/** An inline SVG icon from the page's sprite (no emoji: browsers without an emoji font show boxes). */
+function icon(name: string): SVGSVGElement {
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg')
+  svg.setAttribute('class', 'icon')
+  svg.setAttribute('aria-hidden', 'true')
+  const use = document.createElementNS('http://www.w3.org/2000/svg', 'use')
+  use.setAttribute('href', `#i-${name}`)
+  svg.append(use)
+  return svg
+}
+
+function withIcon(el: HTMLElement, name: string, label: string): void {
+  el.replaceChildren(icon(name), document.createTextNode(` ${label}`))
+}
 
 function text(id: string, value: string): void {
   $(id).textContent = value
@@ -43,6 +64,7 @@ function switchTab(tab: string): void {
   for (const button of document.querySelectorAll<HTMLButtonElement>('.tabs button')) button.classList.toggle('active', button.dataset.tab === tab)
   for (const section of document.querySelectorAll<HTMLElement>('.tab')) section.hidden = section.id !== `tab-${tab}`
   if (tab === 'monitor') scheduleRender()
+  if (tab === 'sources') void loadSources()
   if (tab === 'performance') void loadPerformance()
   if (tab === 'config') void loadConfig()
 }
@@ -62,27 +84,30 @@ function renderMonitor(): void {
   text('m-time', fmt(p?.time_hours, 1, ' h'))
   text('m-conc', fmt(p?.reservoir_concentration, 2, ' mM'))
   text('m-conc-delta', p?.reservoir_concentration === undefined ? '' : `${p.reservoir_concentration - charts.target >= 0 ? '+' : ''}${(p.reservoir_concentration - charts.target).toFixed(2)} vs target`)
-  text('m-power', fmt(p?.total_power === undefined ? undefined : p.total_power * 1000, 3, ' mW'))
+  text('m-power', formatSi(p?.total_power, UNITS.total_power))
   text('m-action', p?.q_action === null || p?.q_action === undefined ? '–' : String(p.q_action))
   charts.render(currentTab === 'monitor')
 }
 
 function renderAlerts(): void {
   const active = [...activeAlerts.values()]
-  $('alerts-bar').hidden = active.length === 0
-  text('alerts-bar', active.map((a) => `⚠️ ${a.message}`).join('  ·  '))
+  const bar = $('alerts-bar')
+  bar.hidden = active.length === 0
+  bar.replaceChildren(...active.flatMap((a, i) => [...(i > 0 ? [document.createTextNode('  ·  ')] : []), icon('warn'), document.createTextNode(` ${a.message ?? `${a.source}: ${a.parameter}`}`)]))
 }
 
 function onStreamMessage(message: {type: string; [key: string]: unknown}): void {
   switch (message.type) {
     case 'initial_data': {
-      charts.reset(message.data as Point[])
-      scheduleRender()
+      void selectSource(selectedSource)
       break
     }
 
     case 'data_update': {
-      charts.add(message.data as Point[])
+      const points = message.data as (Point & {source: string})[]
+      if (points.some((p) => !knownSources.some((s) => s.name === p.source))) void refreshSources()
+      selectedSource ??= points[0]?.source
+      charts.add(points.filter((p) => p.source === selectedSource))
       scheduleRender()
       break
     }
@@ -90,8 +115,8 @@ function onStreamMessage(message: {type: string; [key: string]: unknown}): void 
     case 'alert_raised':
     case 'alert_cleared': {
       const alert = message.alert as AlertState
-      if (alert.active) activeAlerts.set(alert.parameter, alert)
-      else activeAlerts.delete(alert.parameter)
+      if (alert.active) activeAlerts.set(alertKey(alert), alert)
+      else activeAlerts.delete(alertKey(alert))
       renderAlerts()
       break
     }
@@ -130,7 +155,7 @@ async function refreshStatus(): Promise<void> {
     if (status.config) charts.target = status.config.target_concentration
     const state = $('sim-state')
     state.className = status.is_running ? 'state-running' : 'state-stopped'
-    state.textContent = status.is_running ? '🟢 Simulation Running' : `🔴 Simulation Stopped${status.state === 'completed' ? ' (completed)' : ''}`
+    withIcon(state, 'dot', status.is_running ? 'Simulation Running' : `Simulation Stopped${status.state === 'completed' ? ' (completed)' : ''}`)
     $('sim-bar').style.width = `${status.progress_percent ?? 0}%`
     text('sim-detail', status.duration_hours === null ? 'No simulation has run yet.'
       : `${fmt(status.current_time_hours, 1)} of ${status.duration_hours} h (${fmt(status.progress_percent, 1)} %) at ${status.speed} sim-h/s`)
@@ -171,7 +196,7 @@ async function loadPerformance(): Promise<void> {
       ['Final Concentration', fmt(m.final_reservoir_concentration, 2, ' mM')],
       ['Control Effectiveness (±2 mM)', fmt(m.control_effectiveness_2mM, 1, ' %')],
       ['Control Effectiveness (±5 mM)', fmt(m.control_effectiveness_5mM, 1, ' %')],
-      ['Mean Power', fmt(m.mean_power === null ? null : m.mean_power * 1000, 3, ' mW')],
+      ['Mean Power', formatSi(m.mean_power, UNITS.total_power)],
       ['Substrate Added', fmt(m.total_substrate_added, 2, ' mmol')],
       ['Mean Deviation', fmt(m.mean_deviation, 2, ' mM')],
       ['Stability (CV)', fmt(m.stability_coefficient_variation, 2, ' %')],
@@ -223,25 +248,27 @@ async function loadConfig(): Promise<void> {
       api<{alerts: Threshold[]; active: AlertState[]}>('/alerts/config'),
     ])
     const cert = health.certificate ?? (info.certificates[0] ? {days_left: info.certificates[0].days_left, not_after: info.certificates[0].not_after} : null)
-    text('ssl-status', cert ? `✅ HTTPS enabled — certificate valid until ${cert.not_after.slice(0, 10)} (${cert.days_left} days left)` : '⚠️ No certificate information')
+    withIcon($('ssl-status'), cert ? 'lock' : 'warn', cert ? `HTTPS enabled — certificate valid until ${cert.not_after.slice(0, 10)} (${cert.days_left} days left)` : 'No certificate information')
     const rows = config.alerts.map((t) => {
       const tr = document.createElement('tr')
       tr.dataset.parameter = t.parameter
       const name = document.createElement('td')
       name.textContent = t.parameter
       const state = document.createElement('td')
-      const active = config.active.find((a) => a.parameter === t.parameter)
-      state.className = active ? 'alert-on' : 'alert-off'
-      state.textContent = active ? `ALERT (${fmt(active.value, 3)})` : 'ok'
+      const active = config.active.filter((a) => a.parameter === t.parameter)
+      state.className = active.length > 0 ? 'alert-on' : 'alert-off'
+      // The real value with its unit and prefix, per source ("rig-1 30.1 μW"), never "0.000".
+      state.textContent = active.length > 0 ? `ALERT ${active.map((a) => `${a.source} ${formatSi(a.value, a.unit ?? UNITS[a.parameter] ?? '')}`).join(', ')}` : 'ok'
       tr.append(name, numberCell(t.threshold_min, 'threshold_min'), numberCell(t.threshold_max, 'threshold_max'), checkCell(t.enabled, 'enabled'), checkCell(t.email_notify, 'email_notify'), state)
       return tr
     })
     $('thresholds').replaceChildren(...rows)
-    const services = Object.entries(health.services ?? {}).map(([name, state]) => `${state === 'running' ? '🟢' : '🔴'} ${name}: ${state}`)
-    services.push(`${streamState === 'open' ? '🟢' : '🔴'} live stream (this browser): ${streamState}, ${info.stream.clients} client(s) connected`)
-    $('services').replaceChildren(...services.map((line) => {
+    const services: [boolean, string][] = Object.entries(health.services ?? {}).map(([name, state]) => [state === 'running', `${name}: ${state}`])
+    services.push([streamState === 'open', `live stream (this browser): ${streamState}, ${info.stream.clients} client(s) connected`])
+    $('services').replaceChildren(...services.map(([ok, line]) => {
       const li = document.createElement('li')
-      li.textContent = line
+      li.className = ok ? 'ok' : 'fail'
+      withIcon(li, 'dot', line)
       return li
     }))
     text('history-info', `History: ${info.history.readings} readings kept for ${info.history.retention_days || '∞'} days.`)
@@ -259,12 +286,83 @@ async function saveThresholds(): Promise<void> {
   })
   try {
     const result = await api<{message: string}>('/alerts/config', {method: 'POST', body: alerts})
-    text('alerts-msg', `✅ ${result.message}`)
+    $('alerts-msg').className = 'ok'
+    withIcon($('alerts-msg'), 'save', result.message)
     await loadConfig()
   } catch (error) {
     if (error instanceof Unauthorized) return showLogin()
-    text('alerts-msg', `❌ ${error instanceof ApiError ? error.message : String(error)}`)
+    $('alerts-msg').className = 'fail'
+    withIcon($('alerts-msg'), 'warn', error instanceof ApiError ? error.message : String(error))
   }
+}
+
+/** The overview: every source with its state, last seen, latest values and alerts. */
+async function loadSources(): Promise<void> {
+  try {
+    const {sources, stale_after_s: stale, offline_after_s: offline} = await api<{sources: SourceView[]; stale_after_s: number; offline_after_s: number}>('/sources')
+    knownSources = sources
+    renderSourceSelect()
+    const cell = (value: string, className = '') => {
+      const td = document.createElement('td')
+      td.textContent = value
+      if (className) td.className = className
+      return td
+    }
+
+    $('overview').replaceChildren(...sources.map((s) => {
+      const tr = document.createElement('tr')
+      tr.dataset.source = s.name
+      tr.dataset.state = s.state
+      const name = cell(s.name)
+      if (s.description || s.location) name.title = [s.description, s.location].filter(Boolean).join(' — ')
+      const state = cell('', `state-${s.state}`)
+      withIcon(state, 'dot', s.state)
+      const active = s.alerts.filter((a) => a.active)
+      const alerts = cell(active.length === 0 ? 'none' : active.map((a) => a.parameter === 'no_data' ? 'no data' : `${a.parameter} ${formatSi(a.value, a.unit ?? UNITS[a.parameter] ?? '')}`).join(', '), active.length > 0 ? 'alert-on' : 'alert-off')
+      const open = document.createElement('td')
+      const button = document.createElement('button')
+      button.type = 'button'
+      withIcon(button, 'chart', 'Monitor')
+      button.addEventListener('click', () => {
+        void selectSource(s.name)
+        switchTab('monitor')
+      })
+      open.append(button)
+      tr.append(name, state, cell(formatAgo(s.silent_s)), cell(formatSi(s.latest?.total_power, UNITS.total_power)), cell(formatSi(s.latest?.reservoir_concentration, UNITS.reservoir_concentration)), cell(String(s.cells ?? '–')), alerts, open)
+      return tr
+    }))
+    text('overview-note', `Stale after ${stale} s of silence, offline (with a "no data" alert) after ${offline} s.`)
+  } catch (error) {
+    if (error instanceof Unauthorized) showLogin()
+  }
+}
+
+async function refreshSources(): Promise<void> {
+  knownSources = (await api<{sources: SourceView[]}>('/sources')).sources
+  renderSourceSelect()
+}
+
+function renderSourceSelect(): void {
+  const select = $<HTMLSelectElement>('source')
+  const names = knownSources.map((s) => s.name)
+  if ([...select.options].map((o) => o.value).join('\u0000') !== names.join('\u0000')) {
+    select.replaceChildren(...names.map((name) => new Option(name, name)))
+  }
+
+  if (selectedSource) select.value = selectedSource
+}
+
+/** Draws one source: its newest points from the history, then its stream updates only. */
+async function selectSource(name: string | undefined): Promise<void> {
+  if (knownSources.length === 0) await refreshSources()
+  selectedSource = name ?? (knownSources.some((s) => s.name === 'simulator' && s.readings > 0) ? 'simulator' : knownSources.find((s) => s.readings > 0)?.name)
+  renderSourceSelect()
+  if (!selectedSource) return charts.reset([])
+  const wanted = selectedSource
+  const points = await api<Point[]>(`/data/latest?limit=600&source=${encodeURIComponent(wanted)}`)
+  if (wanted !== selectedSource) return
+  charts.reset(points)
+  scheduleRender()
 }
 
 async function logout(): Promise<void> {
@@ -296,10 +394,11 @@ async function boot(): Promise<void> {
   $('alerts-save').addEventListener('click', () => void saveThresholds())
   $('logout').addEventListener('click', () => void logout())
   window.addEventListener('resize', scheduleRender)
+  $<HTMLSelectElement>('source').addEventListener('change', (e) => void selectSource((e.target as HTMLSelectElement).value))
 
   const info = await api<Info>('/dashboard/info')
   const config = await api<{active: AlertState[]}>('/alerts/config')
-  for (const alert of config.active) activeAlerts.set(alert.parameter, alert)
+  for (const alert of config.active) activeAlerts.set(alertKey(alert), alert)
   renderAlerts()
   // Through the reverse proxy the server hands out its /ws/ URL (the only port open there);
   // directly, the streamer's own port on this host. The CSP allows exactly the one in use.
@@ -308,7 +407,9 @@ async function boot(): Promise<void> {
   stream.start()
   await refreshStatus()
   window.setInterval(() => {
-    if (currentTab === 'control' && !document.hidden) void refreshStatus()
+    if (document.hidden) return
+    if (currentTab === 'control') void refreshStatus()
+    if (currentTab === 'sources') void loadSources()
   }, 2000)
 }
 

@@ -1,5 +1,7 @@
 import uPlot from 'uplot'
 
+import {formatSi} from './format.js'
+
 /** The fields of a stream point the dashboard draws (see the server's Reading). */
 export interface Point {
   timestamp: string
@@ -52,6 +54,10 @@ class LiveChart {
 
     this.plot!.setData(columns as uPlot.AlignedData)
     this.host.dataset.points = String(points.length)
+    // What the first series spans: lets a reader (and the browser tests) see which data is drawn.
+    const first = (columns[1] ?? []).filter((v): v is number => v !== null)
+    this.host.dataset.ymin = first.length > 0 ? String(Math.min(...first)) : ''
+    this.host.dataset.ymax = first.length > 0 ? String(Math.max(...first)) : ''
   }
 
   private build(count: number, width: number): void {
@@ -79,7 +85,8 @@ export class MonitorCharts {
         {label: 'Outlet', stroke: '#d62728', width: 2},
         {label: 'Target', stroke: '#2ca02c', dash: [6, 4], width: 1},
       ], values: (p) => [p.reservoir_concentration ?? null, p.outlet_concentration ?? null, this.target]}),
-      chart({id: 'chart-power', series: () => [{label: 'Total power (mW)', stroke: '#ff7f0e', width: 2}], values: (p) => [p.total_power === undefined ? null : p.total_power * 1000]}),
+      chart({id: 'chart-power', series: () => [{label: 'Total power', stroke: '#ff7f0e', width: 2, value: (_u, v) => formatSi(v, 'W')}], values: (p) => [p.total_power ?? null],
+        axes: [{}, {size: 70, values: (_u, ticks) => ticks.map((v) => formatSi(v, 'W'))}]}),
       chart({id: 'chart-actions', series: () => [{label: 'Action', stroke: '#9467bd', paths: () => null, points: {show: true, size: 4}}], values: (p) => [p.q_action ?? null], scales: {y: {range: [0, 9]}}}),
       chart({id: 'chart-biofilm', series: () => [{label: 'Mean biofilm (μm)', stroke: '#8c564b', width: 2}], values: (p) => [mean(p.biofilm_thicknesses)]}),
       chart({id: 'chart-voltage', series: () => [], values: (p) => p.cell_voltages ?? []}),

@@ -129,6 +129,14 @@ export const CONFIG_SCHEMA = {
   storage_password_file: {group: 'storage', kind: 'nullable-string', default: null, env: 'MFC_STORAGE_PASSWORD_FILE', description: 'File holding the database password (else PGPASSWORD)'},
   storage_ca_file: {group: 'storage', kind: 'nullable-string', default: null, env: 'MFC_STORAGE_CA_FILE', description: 'CA certificate (PEM) of the database server: TLS with full verification'},
   storage_key_file: {group: 'storage', kind: 'nullable-string', default: null, env: 'MFC_STORAGE_KEY_FILE', description: 'File holding the 32-byte key that seals private keys in the database (else MFC_STORAGE_KEY)'},
+  source_stale_after_s: {group: 'monitoring', kind: 'int', default: 30, min: 1, max: 86_400, env: 'MFC_SOURCE_STALE_AFTER_S', description: 'Silence after which a source shows as stale on the dashboard'},
+  source_offline_after_s: {group: 'monitoring', kind: 'int', default: 120, min: 1, max: 604_800, env: 'MFC_SOURCE_OFFLINE_AFTER_S', description: 'Silence after which a source is offline and its "no data" alert is raised (>= source_stale_after_s)'},
+  mqtt_url: {group: 'monitoring', kind: 'nullable-string', default: null, env: 'MFC_MQTT_URL', description: 'MQTT broker to subscribe to (`mqtt://host:1883` or `mqtts://host:8883`), or null'},
+  mqtt_topic: {group: 'monitoring', kind: 'string', default: 'mfc/<source>/readings', env: 'MFC_MQTT_TOPIC', description: 'Topic pattern with one `<source>` level (QoS 1)'},
+  mqtt_username: {group: 'monitoring', kind: 'nullable-string', default: null, env: 'MFC_MQTT_USERNAME', description: 'Broker user name'},
+  mqtt_password_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'File holding the broker password (else the environment variable MFC_MQTT_PASSWORD)'},
+  mqtt_ca_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'CA bundle (PEM) that signed an `mqtts://` broker\'s certificate, on top of the system roots'},
+  mqtt_client_id: {group: 'monitoring', kind: 'nullable-string', default: null, defaultNote: '`mfc-<host name>`', description: 'Client id of the persistent session (the broker keeps QoS 1 messages while serve is down)'},
 } as const satisfies Record<string, SettingSpec>
 
 export type SettingKey = keyof typeof CONFIG_SCHEMA
@@ -163,6 +171,7 @@ export const OTHER_ENVIRONMENT: Readonly<Record<string, string>> = {
   MFC_ACME_EAB_HMAC_KEY: 'secret: ACME External Account Binding HMAC key (as `--eab-hmac-key`)',
   PGPASSWORD: 'secret: the cluster database password when storage_password_file is not set',
   MFC_STORAGE_KEY: 'secret: the key sealing private keys in the cluster database when storage_key_file is not set',
+  MFC_MQTT_PASSWORD: 'secret: the MQTT broker password when `mqtt_password_file` is not set',
   MFC_SSL_MODE: '`development`: the original\'s dev mode, no Let\'s Encrypt',
   MFC_DEBUG: '`1`: stack traces on errors (same as `--debug`)',
 }

@@ -23,6 +23,8 @@ export interface Secrets {
   /** ACME External Account Binding for CAs that require it (MFC_ACME_EAB_KID, MFC_ACME_EAB_HMAC_KEY). */
   acmeEabKid?: string
   acmeEabHmacKey?: string
+  /** MFC_MQTT_PASSWORD: the broker password when `mqtt_password_file` is not set. */
+  mqttPassword?: string
   sessionSecret?: string
   csrfSecret?: string
   jwtSecret?: string
@@ -321,6 +323,7 @@ function readSecrets(env: NodeJS.ProcessEnv): Secrets {
     apiToken: env.MFC_API_TOKEN || undefined,
     acmeEabKid: env.MFC_ACME_EAB_KID || undefined,
     acmeEabHmacKey: env.MFC_ACME_EAB_HMAC_KEY || undefined,
+    mqttPassword: env.MFC_MQTT_PASSWORD || undefined,
     sessionSecret: env.MFC_SESSION_SECRET || undefined,
     csrfSecret: env.MFC_CSRF_SECRET || undefined,
     jwtSecret: env.MFC_JWT_SECRET || undefined,

@@ -20,8 +20,8 @@ export interface MfcEvents {
   'server:reloaded': {service: string; serial: string}
   'server:reload-failed': {service: string; error: Error}
   'daemon:restarted': {pid: number; restarts: number; reason: string}
-  'alert:raised': {parameter: string; value: number; message: string; severity: string; email_notify?: boolean}
-  'alert:cleared': {parameter: string; value: number}
+  'alert:raised': {source?: string; parameter: string; value: number; message: string; severity: string; email_notify?: boolean}
+  'alert:cleared': {source?: string; parameter: string; value: number}
 }
 
 export type MfcEventName = keyof MfcEvents

@@ -127,7 +127,7 @@ describe('dashboard of a real mfc serve in Chromium', function () {
     expect(await page.textContent('#ssl-status')).to.match(/days left/)
     await row.locator('input[name=threshold_min]').fill('21.5')
     await page.click('#alerts-save')
-    await page.locator('#alerts-msg', {hasText: '✅'}).waitFor()
+    await page.locator('#alerts-msg.ok').waitFor()
     await page.reload()
     await page.locator('#app').waitFor({state: 'visible'})
     await page.click('button[data-tab=config]')

@@ -102,7 +102,7 @@ describe('data API and stream of a real `mfc serve` process', function () {
     site = await testSite()
     // This file checks the data side, with many quick calls from one address: no rate limit here
     // (dashboard-browser.test.ts runs with the default limits).
-    writeDataSettings(site, {simulation_autostart: false, simulation_speed: 50, simulation_sample_ms: 100, rate_limit_per_minute: 0})
+    writeDataSettings(site, {simulation_autostart: false, simulation_speed: 50, simulation_sample_ms: 100, rate_limit_per_minute: 0, source_stale_after_s: 1, source_offline_after_s: 2})
     serve = await spawnServe(site)
     dispatcher = new Agent({connect: {ca: site.caPem}})
   })
@@ -168,6 +168,13 @@ describe('data API and stream of a real `mfc serve` process', function () {
     const gets = (index.json.routes as string[]).filter((r) => r.startsWith('GET ') && !r.includes(':')).map((r) => r.slice(4))
     expect(gets).to.include.members(['/', '/system/info', '/simulation/status', '/data/latest', '/data/range', '/metrics/performance', '/alerts/config', '/alerts', '/metrics', '/dashboard/info'])
     for (const path of gets) {
+      if (path === '/data/history') {
+        const refused = await call('GET', path)
+        expect(refused.status, 'required source/from/to').to.equal(400)
+        expect(refused.json.detail).to.match(/source/)
+        continue
+      }
+
       expect((await call('GET', path)).status, path).to.equal(200)
       if (path !== '/health') expect((await call('GET', path, undefined, {})).status, path).to.equal(401)
     }
@@ -189,21 +196,95 @@ describe('data API and stream of a real `mfc serve` process', function () {
     const all = (await call('GET', '/data/latest?limit=10000')).json
     expect(all.length).to.equal(before + 2)
     const latest = (await call('GET', '/data/latest?limit=2')).json
+    expect(latest, 'served from memory, the same as the history says').to.deep.equal(all.slice(-2))
     expect(latest.map((r: Json) => r.timestamp)).to.deep.equal(['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z'])
     expect((await call('GET', '/data/latest?limit=abc')).status).to.equal(422)
     const range = await call('GET', '/data/range?from=2026-01-01T00:00:02Z&to=2026-01-01T00:00:05Z')
-    expect(range.json.map((r: Json) => r.source)).to.deep.equal(['ingest:rig-1'])
+    expect(range.json.map((r: Json) => r.source)).to.deep.equal(['rig-1'])
+    const again = await call('POST', '/data/ingest', {source: 'rig-1', readings: [reading(2), reading(3)]})
+    expect(again.json, 'a retried reading is stored once').to.include({accepted: 2, duplicates: 1})
+    expect((await call('GET', '/data/range?source=rig-1')).json).to.have.length(3)
+  })
+
+  it('makes sources first-class: registered on first data or by PUT, filtered by the posted name', async () => {
+    await call('POST', '/data/ingest', {source: 'rig-2', readings: [reading(1, {reservoir_concentration: 11, timestamp: Date.UTC(2026, 0, 1, 0, 0, 1)})]})
+    const listed = (await call('GET', '/sources')).json
+    expect(listed.sources.map((s: Json) => s.name)).to.include.members(['rig-1', 'rig-2'])
+    const rig2 = listed.sources.find((s: Json) => s.name === 'rig-2')
+    expect(rig2).to.include({cells: 5, readings: 1, state: 'online'})
+    expect(rig2.latest).to.include({source: 'rig-2', reservoir_concentration: 11})
+    const put = await call('PUT', '/sources/rig-3', {cells: 3, description: 'Three-cell stack', location: 'Lab 2, bench 4'})
+    expect(put.status).to.equal(200)
+    expect(put.json.source).to.include({name: 'rig-3', cells: 3, description: 'Three-cell stack', readings: 0})
+    expect((await call('GET', '/sources/rig-3')).json).to.include({state: 'never', location: 'Lab 2, bench 4'})
+    const three = await call('POST', '/data/ingest', {source: 'rig-3', readings: [reading(1, {cell_voltages: [0.5, 0.5, 0.5], biofilm_thicknesses: [1, 1, 1]})]})
+    expect(three.status, 'per-cell arrays follow the registered count').to.equal(200)
+    expect((await call('POST', '/data/ingest', {source: 'rig-3', readings: [reading(2)]})).json.detail).to.match(/Unknown cell 4: the stack has 3 cells/)
+    expect((await call('PUT', '/sources/rig-3', {cells: 4})).status, 'cannot change the cells of a stack with data').to.equal(400)
+    expect((await call('PUT', '/sources/rig-3', {colour: 'red'})).status).to.equal(400)
+    expect((await call('PUT', '/sources/bad%20name', {})).status).to.equal(400)
+    expect((await call('GET', '/sources/nobody')).status).to.equal(404)
+    expect((await call('POST', '/data/ingest', {source: 'simulator', readings: [reading(1)]})).status, "the server's own source").to.equal(400)
+    const latest = (await call('GET', '/data/latest?source=rig-2')).json
+    expect(latest.map((r: Json) => r.source)).to.deep.equal(['rig-2'])
+  })
+
+  it('downsamples history on the server: min/max/mean per bucket, and refuses bad ranges with a reason', async () => {
+    const start = Date.UTC(2026, 0, 3)
+    const readings = Array.from({length: 600}, (_, i) => reading(0, {timestamp: new Date(start + i * 1000).toISOString(), total_power: i / 1000}))
+    await call('POST', '/data/ingest', {source: 'rig-4', readings})
+    const history = await call('GET', `/data/history?source=rig-4&from=${start}&to=${new Date(start + 599_999).toISOString()}&buckets=10`)
+    expect(history.status).to.equal(200)
+    expect(history.json).to.include({source: 'rig-4', bucket_ms: 60_000})
+    expect(history.json.buckets).to.have.length(10)
+    expect(history.json.buckets[0]).to.deep.include({t: start, n: 60})
+    const [min, max, mean] = history.json.buckets[0].values.total_power
+    expect([min, max]).to.deep.equal([0, 0.059])
+    expect(mean).to.be.closeTo(0.0295, 1e-12)
+    for (const bad of ['source=rig-4&from=1&to=x', 'source=rig 4&from=1&to=2', `source=rig-4&from=${start}&to=${start}`, 'from=1&to=2', `source=rig-4&from=1&to=2&buckets=0`]) {
+      const refused = await call('GET', `/data/history?${bad}`)
+      expect(refused.status, bad).to.equal(400)
+      expect(refused.json.detail, bad).to.be.a('string')
+    }
+  })
+
+  it('group-commits concurrent single-reading requests; each one is durable when acknowledged', async () => {
+    const start = Date.UTC(2026, 0, 4)
+    const posts = Array.from({length: 64}, (_, i) => call('POST', '/data/ingest', {source: 'rig-5', readings: [reading(0, {timestamp: start + i * 1000})]}))
+    const receipts = await Promise.all(posts)
+    expect(receipts.map((r) => r.status)).to.deep.equal(Array.from({length: 64}, () => 200))
+    expect((await call('GET', '/sources/rig-5')).json.readings).to.equal(64)
+    expect((await call('GET', '/data/range?source=rig-5&limit=100')).json).to.have.length(64)
+  })
+
+  it('streams only the subscribed sources, and raises "no data" for a silent source, cleared by its next reading', async () => {
+    const client = connect()
+    await client.next('initial_data')
+    client.send({type: 'subscribe', streams: ['all'], sources: ['rig-6']})
+    expect((await client.next('subscription_confirmed')).sources).to.deep.equal(['rig-6'])
+    await call('POST', '/data/ingest', {source: 'rig-7', readings: [reading(30)]})
+    await call('POST', '/data/ingest', {source: 'rig-6', readings: [reading(31)]})
+    const update = await client.next('data_update')
+    expect(update.data.map((p: Json) => p.source)).to.deep.equal(['rig-6'])
+    const silent = await client.next('alert_raised')
+    expect(silent.alert).to.include({source: 'rig-6', parameter: 'no_data', active: true})
+    expect((await call('GET', '/sources/rig-6')).json.state).to.equal('offline')
+    await call('POST', '/data/ingest', {source: 'rig-6', readings: [reading(32)]})
+    expect((await client.next('alert_cleared')).alert).to.include({source: 'rig-6', parameter: 'no_data', active: false})
+    expect(client.messages.filter((m) => m.type === 'data_update' && m.data.some((p: Json) => p.source !== 'rig-6'))).to.have.length(0)
+    client.send({type: 'subscribe', sources: 'rig-6'})
+    expect((await client.next('error')).message).to.match(/Invalid sources/)
   })
 
   it('streams exports with the right names and types', async () => {
-    const csv = await call('GET', '/data/export/csv?source=ingest:rig-1')
+    const csv = await call('GET', '/data/export/csv?source=rig-1')
     expect(csv.status).to.equal(200)
     expect(csv.headers.get('content-type')).to.match(/^text\/csv/)
     expect(csv.headers.get('content-disposition')).to.match(/^attachment; filename="mfc_simulation_data_\d{8}_\d{6}\.csv"$/)
-    expect(csv.text.trimEnd().split('\n')).to.have.length(3)
-    const json = await call('GET', '/data/export/json?source=ingest:rig-1')
+    expect(csv.text.trimEnd().split('\n')).to.have.length(4)
+    const json = await call('GET', '/data/export/json?source=rig-1')
     expect(json.headers.get('content-disposition')).to.match(/\.json"$/)
-    expect(json.json).to.have.length(2)
+    expect(json.json).to.have.length(3)
     expect((await call('GET', '/data/export/excel')).status).to.equal(400)
     expect((await call('GET', '/data/export/csv?from=2099-01-01T00:00:00Z')).status).to.equal(404)
   })
@@ -278,9 +359,10 @@ describe('data API and stream of a real `mfc serve` process', function () {
     })
     const metrics = await call('GET', '/metrics')
     expect(metrics.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/)
-    expect(metrics.text).to.match(/^mfc_cell_voltage_volts\{cell="5"\} 0\.5$/m)
-    expect(metrics.text).to.match(/^mfc_alert_active\{parameter="reservoir_concentration"\} 0$/m)
-    expect(metrics.text).to.match(/^mfc_alert_episodes_total\{parameter="reservoir_concentration"\} 1$/m)
+    expect(metrics.text).to.match(/^mfc_cell_voltage_volts\{source="rig-1",cell="5"\} 0\.5$/m)
+    expect(metrics.text).to.match(/^mfc_reservoir_concentration_millimolar\{source="rig-2"\} 11$/m)
+    expect(metrics.text).to.match(/^mfc_alert_active\{source="ingest",parameter="reservoir_concentration"\} 0$/m)
+    expect(metrics.text).to.match(/^mfc_alert_episodes_total\{source="ingest",parameter="reservoir_concentration"\} 1$/m)
     expect(metrics.text).to.include(`mfc_certificate_expiry_timestamp_seconds{name="localhost"} ${Math.floor(served.getTime() / 1000)}`)
     expect(metrics.text).to.match(/^mfc_http_requests_total\{method="POST",route="\/data\/ingest",status="400"\} [1-9]\d*$/m)
     expect(metrics.text).to.match(/^mfc_ingested_readings_total [1-9]\d*$/m)

@@ -81,7 +81,7 @@ describe('mfc restore while mfc serve runs: SIGHUP reopens the history database'
 
     const marker = {timestamp: new Date().toISOString(), time_hours: 1, reservoir_concentration: 25, outlet_concentration: 24, total_power: 0.002}
     await call('POST', '/data/ingest', {source: 'after-restore', readings: [marker]})
-    expect(onDisk("SELECT count(*) AS n FROM readings WHERE source = 'ingest:after-restore'").n, 'a new reading is in the restored file').to.equal(1)
+    expect(onDisk("SELECT count(*) AS n FROM readings WHERE source = 'after-restore'").n, 'a new reading is in the restored file').to.equal(1)
   })
 
   it('a plain SIGHUP (no restore) reopens the same file and loses nothing', async () => {
@@ -92,7 +92,7 @@ describe('mfc restore while mfc serve runs: SIGHUP reopens the history database'
     expect(await readings()).to.equal(before)
     const marker = {timestamp: new Date().toISOString(), time_hours: 2, reservoir_concentration: 25, outlet_concentration: 24, total_power: 0.002}
     await call('POST', '/data/ingest', {source: 'after-sighup', readings: [marker]})
-    expect(onDisk("SELECT count(*) AS n FROM readings WHERE source = 'ingest:after-sighup'").n).to.equal(1)
+    expect(onDisk("SELECT count(*) AS n FROM readings WHERE source = 'after-sighup'").n).to.equal(1)
     expect(await threshold()).to.equal(21)
   })
 })

@@ -178,6 +178,7 @@ describe('architecture', () => {
       undici: 'src/services/http-client.ts',
       'better-sqlite3': 'src/services/data/history.ts',
       pg: 'src/services/storage/postgres.ts',
+      mqtt: 'src/services/data/mqtt-subscriber.ts',
       // DNS on the wire (queries, RFC 2136 UPDATE, TSIG) has one home too.
       'node:dgram': 'src/services/acme/dns-wire.ts',
     }
@@ -218,7 +219,7 @@ describe('architecture', () => {
         const result = await runNode(['--import', join(ROOT, 'test', 'helpers', 'record-imports.mjs'), join(ROOT, 'bin', 'run.js'), ...args], {...t.env, MFC_TEST_IMPORT_LOG: log})
         expect(result.code).to.be.oneOf([0, 3])
         const loaded = (await readFile(log, 'utf8')).split('\n')
-        const heavy = loaded.filter((url) => /node_modules\/(acme-client|fastify|@fastify|ws|undici|better-sqlite3|nodemailer|pino|@peculiar|listr2|@inquirer|uplot)\//.test(url))
+        const heavy = loaded.filter((url) => /node_modules\/(acme-client|fastify|@fastify|ws|undici|better-sqlite3|nodemailer|pino|@peculiar|listr2|@inquirer|uplot|mqtt)\//.test(url))
         expect(heavy).to.deep.equal([])
         // The hook saw the real start-up (--version answers before oclif loads, by design), and
         // oclif came from the CLI bundle: one copy, not node_modules' ~160 files as well.

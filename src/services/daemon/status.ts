@@ -5,6 +5,7 @@ import {NAGIOS, errnoCode} from '../../lib/errors.js'
 import {parseCertificates} from '../certificates/inspect.js'
 import {type ProbeResult, probeHttps, probeWss} from '../http-client.js'
 import type {RenewalHealth} from '../servers/health.js'
+import type {MqttStatus} from '../data/mqtt-subscriber.js'
 import type {ServiceName} from '../servers/types.js'
 import {PidFile, type PidRecord} from './pid-file.js'
 
@@ -38,6 +39,8 @@ export interface StatusReport {
    */
   trust: {trusted: boolean; error: string | null} | null
   services: ServiceStatus[]
+  /** The running serve's MQTT subscription (GET /mqtt/status with the token); null when none is configured or it cannot be asked. */
+  mqtt: MqttStatus | null
   problems: string[]
   /** Things to fix that do not stop the service (an untrusted chain, failing renewals). */
   warnings: string[]
@@ -113,6 +116,8 @@ export async function collectStatus(config: MfcConfig, options: StatusOptions): 
   ]
   const report = (api.body as {problems?: string[]} | null)?.problems
   if (api.status === 503 && report) problems.push(...report)
+  const mqtt = api.ok && options.token ? await mqttFacts(`https://${host}:${ports.api}/mqtt/status`, {...common, headers: {authorization: `Bearer ${options.token}`}}) : null
+  if (mqtt && !mqtt.connected) problems.push(`mqtt: not connected to ${mqtt.url}${mqtt.last_error ? ` (${mqtt.last_error})` : ''}`)
   const healthyCount = services.filter((s) => s.healthy).length
   // Down: nothing accepts connections. A TLS or auth failure means something runs, but wrong.
   const unreachable = (probe: ProbeResult) => probe.status === null && /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|CONNECT_TIMEOUT|timed out|aborted/i.test(probe.error ?? '')
@@ -134,6 +139,7 @@ export async function collectStatus(config: MfcConfig, options: StatusOptions): 
     certificate: await certificateFacts(settings.cert_file, options.now),
     trust,
     services,
+    mqtt,
     problems,
     warnings,
     renewal,
@@ -143,4 +149,12 @@ export async function collectStatus(config: MfcConfig, options: StatusOptions): 
 async function trustOf(url: string, options: {ca: string | null; servername: string; timeoutMs: number}): Promise<NonNullable<StatusReport['trust']>> {
   const probe = await probeHttps(url, options)
   return probe.status === null ? {trusted: false, error: probe.error} : {trusted: true, error: null}
+}
+
+async function mqttFacts(url: string, options: Parameters<typeof probeHttps>[1]): Promise<MqttStatus | null> {
+  const probe = await probeHttps(url, options)
+  const body = probe.body as (MqttStatus & {configured?: boolean}) | null
+  if (!probe.ok || !body?.configured) return null
+  const {configured: _configured, ...status} = body
+  return status
 }

@@ -19,16 +19,29 @@ export const DEFAULT_THRESHOLDS: AlertThreshold[] = [
   {parameter: 'total_power', threshold_min: 0.001, threshold_max: null, enabled: true, email_notify: true},
 ]
 
-const UNITS: Partial<Record<AlertableParameter, string>> = {
+/** One unit per quantity, the same the dashboard's charts and cards use (base units, so SI prefixes apply). */
+export const UNITS: Partial<Record<AlertableParameter, string>> = {
   reservoir_concentration: 'mM', outlet_concentration: 'mM', total_power: 'W', substrate_addition_rate: 'mmol/h', biofilm_thicknesses: 'μm',
   cell_voltages: 'V', cell_powers: 'W', cell_ph: 'pH', cell_temperatures: '°C',
 }
 
-/** One parameter's alert state as the API, stream and dashboard show it. */
+/** The original's defaults are a real rig's; the simulated stack (electrode 0.001 m², ~30 μW) gets a power floor it can meet. */
+export const BUILTIN_SOURCE_THRESHOLDS: Record<string, AlertThreshold[]> = {
+  simulator: [{parameter: 'total_power', threshold_min: 1e-6, threshold_max: null, enabled: true, email_notify: false}],
+}
+
+/** The "no data" alert's parameter: a source that was sending went silent. */
+export const NO_DATA = 'no_data'
+export type AlertParameter = AlertableParameter | typeof NO_DATA
+
+/** One (source, parameter) alert state as the API, stream and dashboard show it. */
 export interface AlertState {
-  parameter: AlertableParameter
+  source: string
+  parameter: AlertParameter
   active: boolean
   value: number | null
+  /** The unit of `value` (base SI unit, "s" for no_data's silence), so a client formats it with a prefix. */
+  unit: string
   message: string | null
   severity: 'warning' | null
   since: string | null
@@ -48,23 +61,30 @@ export interface SettingsStore {
 }
 
 const KEY = 'alerts:thresholds'
+const SOURCES_KEY = 'alerts:source-thresholds'
 
 /**
- * Watches readings against thresholds. An episode starts when a value leaves [min, max] and
- * ends only once it is back inside by the hysteresis margin, so a value dithering on the bound
- * raises one `alert:raised`, not one per reading. Per-cell arrays alert on their worst cell.
+ * Watches readings against thresholds, per source: a source's own thresholds (set with
+ * `source` in POST /alerts/config) override the global ones parameter by parameter. An episode
+ * starts when a value leaves [min, max] and ends only once it is back inside by the hysteresis
+ * margin, so a value dithering on the bound raises one `alert:raised`, not one per reading.
+ * Per-cell arrays alert on their worst cell. `silence()` raises "no data" for a source that
+ * stopped sending; its next reading clears it. Every state and event names its source.
  */
 export class AlertManager {
   private thresholds: AlertThreshold[]
-  private readonly states = new Map<AlertableParameter, AlertState>()
+  private perSource: Record<string, AlertThreshold[]>
+  private readonly states = new Map<string, AlertState>()
 
   constructor(private readonly store: SettingsStore, private readonly events: MfcEventBus, private readonly clock: Clock) {
     this.thresholds = this.saved()
+    this.perSource = this.savedPerSource()
   }
 
   /** Rereads the thresholds from the store (its database was replaced, e.g. by `mfc restore`). */
   reload(): void {
     this.thresholds = this.saved()
+    this.perSource = this.savedPerSource()
   }
 
   private saved(): AlertThreshold[] {
@@ -72,36 +92,70 @@ export class AlertManager {
     return saved ? JSON.parse(saved) as AlertThreshold[] : DEFAULT_THRESHOLDS.map((t) => ({...t}))
   }
 
-  config(): {alerts: AlertThreshold[]} {
-    return {alerts: this.thresholds.map((t) => ({...t}))}
+  private savedPerSource(): Record<string, AlertThreshold[]> {
+    const saved = this.store.getSetting(SOURCES_KEY)
+    return saved ? JSON.parse(saved) as Record<string, AlertThreshold[]> : structuredClone(BUILTIN_SOURCE_THRESHOLDS)
   }
 
-  /** Validates and upserts by parameter (disable one with enabled=false); persisted before returning. */
-  update(body: unknown): {status: 'updated'; message: string; timestamp: string; alerts: AlertThreshold[]} {
+  /** The global thresholds, or a source's own overrides and the effective set when `source` is given. */
+  config(source?: string): {alerts: AlertThreshold[]; source?: string; overrides?: AlertThreshold[]; sources: Record<string, AlertThreshold[]>} {
+    const sources = structuredClone(this.perSource)
+    if (source === undefined) return {alerts: this.thresholds.map((t) => ({...t})), sources}
+    return {source, alerts: this.effective(source), overrides: (this.perSource[source] ?? []).map((t) => ({...t})), sources}
+  }
+
+  /**
+   * Validates and upserts by parameter (disable one with enabled=false), globally or for one
+   * source (`{"source": "rig-1", "alerts": [...]}`); persisted before returning. Clears the
+   * episodes the new thresholds no longer hold.
+   */
+  update(body: unknown, source?: string): {status: 'updated'; message: string; timestamp: string; source: string | null; alerts: AlertThreshold[]} {
     const incoming = parseThresholds(body)
-    const next = this.thresholds.filter((t) => !incoming.some((i) => i.parameter === t.parameter))
-    next.push(...incoming)
-    this.store.putSetting(KEY, JSON.stringify(next))
-    this.thresholds = next
-    for (const t of incoming) if (!t.enabled) this.clear(t.parameter, this.states.get(t.parameter)?.value ?? Number.NaN)
-    return {status: 'updated', message: `Alert configuration updated with ${incoming.length} alerts`, timestamp: this.clock.now().toISOString(), alerts: this.config().alerts}
+    const target = source ?? ((body as {source?: unknown} | null)?.source as string | undefined)
+    if (target !== undefined && !/^[\w.:@-]{1,64}$/.test(target)) {
+      throw new DataValidationError(`Invalid source "${target.slice(0, 80)}"`, [{loc: ['query', 'source'], msg: 'Input should be a source name', type: 'string_pattern_mismatch', input: target.slice(0, 80)}], 400)
+    }
+
+    if (target === undefined) {
+      const next = upsert(this.thresholds, incoming)
+      this.store.putSetting(KEY, JSON.stringify(next))
+      this.thresholds = next
+    } else {
+      const next = {...this.perSource, [target]: upsert(this.perSource[target] ?? [], incoming)}
+      this.store.putSetting(SOURCES_KEY, JSON.stringify(next))
+      this.perSource = next
+    }
+
+    for (const state of this.states.values()) {
+      if (state.parameter === NO_DATA || (target !== undefined && state.source !== target)) continue
+      const t = this.effective(state.source).find((x) => x.parameter === state.parameter)
+      if (!t || !t.enabled) this.clear(state, state.value ?? Number.NaN)
+    }
+
+    const where = target === undefined ? '' : ` for source ${target}`
+    return {status: 'updated', message: `Alert configuration updated with ${incoming.length} alerts${where}`, timestamp: this.clock.now().toISOString(),
+      source: target ?? null, alerts: target === undefined ? this.config().alerts : this.effective(target)}
+  }
+
+  /** Global thresholds overridden by the source's own, parameter by parameter. */
+  effective(source: string): AlertThreshold[] {
+    return upsert(this.thresholds, this.perSource[source] ?? []).map((t) => ({...t}))
   }
 
   /** Checks one reading; returns the episodes it started or ended (also emitted as events). */
   evaluate(reading: Reading): AlertChange[] {
     const changes: AlertChange[] = []
-    for (const t of this.thresholds) {
+    const silent = this.states.get(key(reading.source, NO_DATA))
+    if (silent?.active) changes.push(this.clear(silent, 0)!)
+    for (const t of upsert(this.thresholds, this.perSource[reading.source] ?? [])) {
       if (!t.enabled) continue
       const value = worst(reading[t.parameter], t)
       if (value === null) continue
-      const state = this.stateOf(t.parameter)
+      const state = this.stateOf(reading.source, t.parameter)
       state.value = value
-      if (!state.active && outside(value, t, 0)) {
-        Object.assign(state, {active: true, severity: 'warning', since: reading.timestamp, message: describe(t, value), episodes: state.episodes + 1})
-        this.events.emit('alert:raised', {parameter: t.parameter, value, message: state.message!, severity: 'warning', email_notify: t.email_notify})
-        changes.push({type: 'alert_raised', state: {...state}})
-      } else if (state.active && !outside(value, t, margin(t))) {
-        const cleared = this.clear(t.parameter, value)
+      if (!state.active && outside(value, t, 0)) changes.push(this.raise(state, value, describe(reading.source, t, value), t.email_notify, reading.timestamp))
+      else if (state.active && !outside(value, t, margin(t))) {
+        const cleared = this.clear(state, value)
         if (cleared) changes.push(cleared)
       }
     }
@@ -109,32 +163,66 @@ export class AlertManager {
     return changes
   }
 
-  /** Every parameter with a threshold, active or not. */
-  list(): AlertState[] {
-    return this.thresholds.map((t) => ({...this.stateOf(t.parameter)}))
+  /**
+   * Raises "no data" for every given source silent for longer than `afterMs` (the caller passes
+   * the sources expected to send: not the simulator while no run goes).
+   */
+  silence(sources: readonly {name: string; lastSeen: number}[], afterMs: number): AlertChange[] {
+    const now = this.clock.now().getTime()
+    const changes: AlertChange[] = []
+    for (const {name, lastSeen} of sources) {
+      const silentFor = (now - lastSeen) / 1000
+      if (silentFor * 1000 <= afterMs) continue
+      const state = this.stateOf(name, NO_DATA)
+      state.value = silentFor
+      if (!state.active) {
+        const message = `${name}: no data for ${Math.round(silentFor)} s (last reading ${new Date(lastSeen).toISOString()})`
+        changes.push(this.raise(state, silentFor, message, true, new Date(now).toISOString()))
+      }
+    }
+
+    return changes
   }
 
-  active(): AlertState[] {
-    return [...this.states.values()].filter((s) => s.active).map((s) => ({...s}))
+  /** Every (source, parameter) evaluated so far, active or not. */
+  list(source?: string): AlertState[] {
+    return [...this.states.values()].filter((s) => source === undefined || s.source === source).map((s) => ({...s}))
   }
 
-  private stateOf(parameter: AlertableParameter): AlertState {
-    let state = this.states.get(parameter)
+  active(source?: string): AlertState[] {
+    return this.list(source).filter((s) => s.active)
+  }
+
+  private raise(state: AlertState, value: number, message: string, emailNotify: boolean, since: string): AlertChange {
+    Object.assign(state, {active: true, severity: 'warning', since, message, episodes: state.episodes + 1})
+    this.events.emit('alert:raised', {source: state.source, parameter: state.parameter, value, message, severity: 'warning', email_notify: emailNotify})
+    return {type: 'alert_raised', state: {...state}}
+  }
+
+  private stateOf(source: string, parameter: AlertParameter): AlertState {
+    let state = this.states.get(key(source, parameter))
     if (!state) {
-      state = {parameter, active: false, value: null, message: null, severity: null, since: null, episodes: 0}
-      this.states.set(parameter, state)
+      state = {source, parameter, active: false, value: null, unit: parameter === NO_DATA ? 's' : UNITS[parameter] ?? '', message: null, severity: null, since: null, episodes: 0}
+      this.states.set(key(source, parameter), state)
     }
 
     return state
   }
 
-  private clear(parameter: AlertableParameter, value: number): AlertChange | undefined {
-    const state = this.states.get(parameter)
-    if (!state?.active) return undefined
+  private clear(state: AlertState, value: number): AlertChange | undefined {
+    if (!state.active) return undefined
     Object.assign(state, {active: false, severity: null, since: null, message: null})
-    this.events.emit('alert:cleared', {parameter, value})
+    this.events.emit('alert:cleared', {source: state.source, parameter: state.parameter, value})
     return {type: 'alert_cleared', state: {...state}}
   }
+}
+
+function key(source: string, parameter: AlertParameter): string {
+  return `${source}\u0000${parameter}`
+}
+
+function upsert(base: readonly AlertThreshold[], incoming: readonly AlertThreshold[]): AlertThreshold[] {
+  return [...base.filter((t) => !incoming.some((i) => i.parameter === t.parameter)), ...incoming]
 }
 
 function worst(raw: Reading[keyof Reading], t: AlertThreshold): number | null {
@@ -160,20 +248,34 @@ function outside(value: number, t: AlertThreshold, inset: number): boolean {
   return (t.threshold_min !== null && value < t.threshold_min + inset) || (t.threshold_max !== null && value > t.threshold_max - inset)
 }
 
-function describe(t: AlertThreshold, value: number): string {
+function describe(source: string, t: AlertThreshold, value: number): string {
   const unit = UNITS[t.parameter] ?? ''
   const what = t.threshold_min !== null && value < t.threshold_min
-    ? `Below minimum (${t.threshold_min} ${unit})`
-    : `Above maximum (${t.threshold_max} ${unit})`
-  return `${t.parameter} value of ${formatValue(value)} ${unit} violates threshold: ${what}`.replaceAll(/ {2,}/g, ' ')
+    ? `Below minimum (${formatSi(t.threshold_min, unit)})`
+    : `Above maximum (${formatSi(t.threshold_max!, unit)})`
+  return `${source}: ${t.parameter} value of ${formatSi(value, unit)} violates threshold: ${what}`
 }
 
-function formatValue(value: number): string {
-  return Math.abs(value) >= 0.001 || value === 0 ? value.toFixed(3) : value.toExponential(3)
+const PREFIXES: [number, string][] = [[1e9, 'G'], [1e6, 'M'], [1e3, 'k'], [1, ''], [1e-3, 'm'], [1e-6, 'μ'], [1e-9, 'n'], [1e-12, 'p']]
+
+/**
+ * A value with an SI prefix on its unit and 3 significant digits ("30.1 μW", not "0.000 W").
+ * Units that take no prefix (mM, pH, °C, μm, mmol/h) are printed with 3 significant digits.
+ */
+export function formatSi(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return `${value} ${unit}`.trim()
+  if (!['W', 'V', 'A', 's'].includes(unit) || value === 0) return `${Number(value.toPrecision(3))} ${unit}`.trim()
+  const [scale, prefix] = PREFIXES.find(([s]) => Math.abs(value) >= s) ?? PREFIXES.at(-1)!
+  return `${Number((value / scale).toPrecision(3))} ${prefix}${unit}`
 }
 
 /** Validates the original's `POST /alerts/config` body: a list of AlertConfig (422 on errors). */
 export function parseThresholds(body: unknown): AlertThreshold[] {
+  const named = (body as {source?: unknown} | null)?.source
+  if (named !== undefined && (typeof named !== 'string' || !/^[\w.@-]{1,64}$/.test(named))) {
+    throw new DataValidationError('"source" must be a source name (letters, digits, . _ @ -, at most 64)', [{loc: ['body', 'source'], msg: 'Input should be a source name', type: 'string_pattern_mismatch', input: named}])
+  }
+
   const list = Array.isArray(body) ? body : (body as {alerts?: unknown} | null)?.alerts
   if (!Array.isArray(list)) throw new DataValidationError('The alert config must be a list of alerts', [{loc: ['body'], msg: 'Input should be a valid list', type: 'list_type'}])
   if (list.length > ALERTABLE.length) throw new DataValidationError(`At most ${ALERTABLE.length} alerts (one per parameter)`, [{loc: ['body'], msg: 'List too long', type: 'too_long'}])

@@ -4,7 +4,7 @@ import type {FastifyError, FastifyInstance, FastifyReply, FastifyRequest} from '
 
 import type {MfcError} from '../../lib/errors.js'
 import {CONTENT_TYPES, EXPORT_FORMATS, type ExportFormat, exportChunks, exportFileName} from './export.js'
-import {MAX_QUERY_LIMIT} from './history.js'
+import {BUCKET_FIELDS, MAX_BUCKETS, MAX_QUERY_LIMIT} from './history-types.js'
 import type {Monitoring} from './monitoring.js'
 import {DataValidationError} from './reading.js'
 import type {ApiPlugin} from './server-types.js'
@@ -85,6 +85,47 @@ function rangeOf(query: Record<string, string | undefined>) {
 
 type Query = {Querystring: Record<string, string | undefined>}
 
+const SOURCE_PATTERN = String.raw`^[\w.:@-]{1,64}$`
+const TIME_PATTERN = String.raw`^(\d{1,15}|\d{4}-\d{2}-\d{2}[0-9T:.+\-Z]{0,30})$`
+/** GET /data/history: fastify validates (400 with the reason) before the handler runs. */
+const HISTORY_SCHEMA = {
+  querystring: {
+    type: 'object', required: ['source', 'from', 'to'],
+    properties: {
+      source: {type: 'string', pattern: SOURCE_PATTERN},
+      from: {type: 'string', pattern: TIME_PATTERN},
+      to: {type: 'string', pattern: TIME_PATTERN},
+      buckets: {type: 'integer', minimum: 1, maximum: MAX_BUCKETS},
+    },
+  },
+}
+const NAME_SCHEMA = {params: {type: 'object', required: ['name'], properties: {name: {type: 'string', pattern: SOURCE_PATTERN}}}}
+
+/**
+ * Buckets of a downsampled read: `buckets` wide (default 600, about a chart's width in
+ * pixels), each at least 1 s, so an hour of 1 Hz data comes back as it was stored.
+ */
+function historyOf(monitoring: Monitoring, query: Record<string, string | undefined>) {
+  const {from, to} = {from: queryTime(query, 'from')!, to: queryTime(query, 'to')!}
+  if (!(to > from)) throw new DataValidationError('"to" must be after "from"', [{loc: ['query', 'to'], msg: 'Input should be after from', type: 'value_error', input: query.to}], 400)
+  const wanted = Number(query.buckets ?? 600)
+  let bucketMs = Math.max(1000, Math.ceil((to - from + 1) / wanted))
+  let start = from
+  // Buckets of a minute or more are whole minutes from a minute boundary: served from the
+  // per-minute rollups, so a month costs what an hour does.
+  if (bucketMs >= 60_000) {
+    bucketMs = Math.ceil(bucketMs / 60_000) * 60_000
+    start = Math.floor(from / 60_000) * 60_000
+  }
+
+  const source = query.source!
+  return {source, from: start, to, bucket_ms: bucketMs, fields: BUCKET_FIELDS, buckets: monitoring.history.buckets({source, from: start, to, bucketMs})}
+}
+
+function unknownSource(name: string): DataValidationError {
+  return new DataValidationError(`Unknown source "${name}"`, [{loc: ['path', 'name'], msg: 'No such source; GET /sources lists them', type: 'not_found', input: name}], 400)
+}
+
 /**
  * The original's monitoring endpoints (§4.3), working: simulation control, latest/range data,
  * streamed exports, performance metrics, alert config, ingest, Prometheus /metrics, plus the
@@ -107,7 +148,20 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
       return {status: 'stopped', message: wasRunning ? 'Simulation stopped successfully' : 'No simulation was running', simulation: status, timestamp: now()}
     })
 
-    app.get<Query>('/data/latest', async (request) => monitoring.history.latest(queryInt(request.query, 'limit', 100, MAX_QUERY_LIMIT)))
+    app.get<Query>('/data/latest', async (request, reply) => {
+      const limit = queryInt(request.query, 'limit', 100, MAX_QUERY_LIMIT)
+      const source = request.query.source || undefined
+      const memo = source === undefined ? monitoring.latestJson(limit) : undefined
+      return memo === undefined ? monitoring.history.latest(limit, source) : reply.type('application/json; charset=utf-8').send(memo)
+    })
+    app.get<Query>('/data/history', {schema: HISTORY_SCHEMA}, async (request) => historyOf(monitoring, request.query))
+
+    app.get('/sources', async () => ({sources: monitoring.sourceViews(), stale_after_s: monitoring.settings.source_stale_after_s, offline_after_s: monitoring.settings.source_offline_after_s}))
+    app.get<{Params: {name: string}}>('/sources/:name', {schema: NAME_SCHEMA}, async (request, reply) => {
+      const view = monitoring.sourceView(request.params.name)
+      return view ?? detail(reply, 404, {detail: unknownSource(request.params.name).message, suggestions: ['GET /sources lists the sources; PUT /sources/NAME registers one']})
+    })
+    app.put<{Params: {name: string}}>('/sources/:name', {schema: NAME_SCHEMA}, async (request) => ({status: 'registered', source: monitoring.sources.register(request.params.name, request.body)}))
     app.get<Query>('/data/range', async (request) => monitoring.history.range({...rangeOf(request.query), limit: queryInt(request.query, 'limit', 1000, MAX_QUERY_LIMIT)}))
     app.get<Query & {Params: {format: string}}>('/data/export/:format', async (request, reply) => {
       const format = request.params.format.toLowerCase()
@@ -128,11 +182,13 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
       return {...metrics, energy_efficiency: null, stability_score: null}
     })
 
-    app.get('/alerts/config', async () => ({...monitoring.alerts.config(), active: monitoring.alerts.active()}))
-    app.post('/alerts/config', async (request) => monitoring.alerts.update(request.body))
-    app.get('/alerts', async () => ({alerts: monitoring.alerts.list()}))
+    app.get<Query>('/alerts/config', async (request) => ({...monitoring.alerts.config(request.query.source || undefined), active: monitoring.alerts.active(request.query.source || undefined)}))
+    app.post<Query>('/alerts/config', async (request) => monitoring.alerts.update(request.body, request.query.source || undefined))
+    app.get<Query>('/alerts', async (request) => ({alerts: monitoring.alerts.list(request.query.source || undefined)}))
 
     app.post('/data/ingest', {bodyLimit: INGEST_BODY_LIMIT}, async (request) => monitoring.ingest.ingest(request.body))
+
+    app.get('/mqtt/status', async () => ({configured: monitoring.mqtt !== undefined, ...monitoring.mqttStatus()}))
 
     app.get('/metrics', async (request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(monitoring.metricsText()))
 

@@ -152,10 +152,12 @@ export class CsvFollower {
     const {rows, readings} = parseOriginalCsv(text, stat.mtime.toISOString(), `file:${basename(file)}`)
     this.seen.set(file, signature)
     if (rows <= offset) return 0
-    const fresh = readings.slice(offset).filter((r): r is Reading => r !== undefined)
+    // The row number tells the file's rows apart: they all carry the file's mtime.
+    const numbered = readings.map((r, row) => ({r, row})).slice(offset).filter((x): x is {r: Reading; row: number} => x.r !== undefined)
+    const fresh = numbered.map((x) => x.r)
     const skipped = rows - offset - fresh.length
     if (skipped > 0) this.logger.warn({file, skipped}, 'skipped unparseable rows')
-    this.history.insert(fresh, {key, value: String(rows)})
+    this.history.insert(fresh, {setting: {key, value: String(rows)}, seqs: numbered.map((x) => x.row)})
     if (fresh.length > 0) this.published(fresh)
     return fresh.length
   }

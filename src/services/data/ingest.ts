@@ -1,9 +1,11 @@
-import type {HistoryStore} from './history.js'
+import type {GroupCommit} from './group-commit.js'
 import {DataValidationError, FieldChecker, type Reading, type ValidationIssue} from './reading.js'
 
 export interface IngestLimits {
-  /** Cells of the stack; per-cell arrays must have exactly this many entries. */
+  /** Cells of a stack not registered with its own count; per-cell arrays must have exactly this many entries. */
   cells: number
+  /** The registered cell count of a source, when it has one. */
+  cellsOf?: (source: string) => number | null | undefined
   /** Readings per request. */
   maxBatch: number
 }
@@ -14,7 +16,12 @@ const READING_KEYS = new Set([
   'timestamp', 'time_hours', 'reservoir_concentration', 'outlet_concentration', 'total_power', 'biofilm_thicknesses',
   'substrate_addition_rate', 'q_action', 'epsilon', 'reward', 'cell_voltages', 'cell_powers', 'cell_ph', 'cell_temperatures',
 ])
-const SOURCE_RE = /^[\w.:@-]{1,64}$/
+/** A source name: what the API filters by, a topic level of MQTT, a Prometheus label value. */
+export const SOURCE_RE = /^[\w.@-]{1,64}$/
+/** Names of the server's own sources: ingest must not write into them. */
+export function reservedSource(name: string): boolean {
+  return name === 'simulator' || name.startsWith('file:')
+}
 /** Timestamps must be plausible: not before 2000, not more than a day ahead of the server. */
 const EARLIEST = Date.UTC(2000, 0, 1)
 
@@ -27,7 +34,9 @@ export function parseIngestBatch(body: unknown, limits: IngestLimits, now: Date)
   const envelope = Array.isArray(body) ? {readings: body} : body
   const {checker, issue} = FieldChecker.object(envelope, ['body'])
   if (!checker) throw new DataValidationError('The ingest body must be {"readings": [...]} or an array of readings', [issue!], 400)
-  const source = checker.string('source', {pattern: SOURCE_RE, fallback: 'ingest'})
+  const source = checker.string('source', {pattern: SOURCE_RE, fallback: 'ingest'}) ?? 'ingest'
+  if (reservedSource(source)) checker.issues.push({loc: ['body', 'source'], msg: `"${source}" is the server's own source; post under your rig's name`, type: 'value_error', input: source})
+  const cells = limits.cellsOf?.(source) ?? limits.cells
   const list = (envelope as Record<string, unknown>).readings
   if (!Array.isArray(list)) throw new DataValidationError('"readings" must be a list of readings', [{loc: ['body', 'readings'], msg: 'Input should be a valid list', type: 'list_type', input: typeof list}], 400)
   if (list.length === 0) throw new DataValidationError('The batch is empty', [{loc: ['body', 'readings'], msg: 'List should have at least 1 item', type: 'too_short'}], 400)
@@ -38,8 +47,8 @@ export function parseIngestBatch(body: unknown, limits: IngestLimits, now: Date)
   const issues: ValidationIssue[] = [...checker.issues]
   const readings: Reading[] = []
   for (const [index, item] of list.entries()) {
-    const reading = parseReading(item, index, limits, now, issues)
-    if (reading) readings.push({...reading, source: `ingest:${source ?? 'ingest'}`})
+    const reading = parseReading(item, index, cells, now, issues)
+    if (reading) readings.push({...reading, source})
     if (issues.length >= 20) break
   }
 
@@ -51,7 +60,7 @@ export function parseIngestBatch(body: unknown, limits: IngestLimits, now: Date)
   return readings
 }
 
-function parseReading(item: unknown, index: number, limits: IngestLimits, now: Date, issues: ValidationIssue[]): Reading | undefined {
+function parseReading(item: unknown, index: number, cells: number, now: Date, issues: ValidationIssue[]): Reading | undefined {
   const loc = ['body', 'readings', index]
   const {checker, issue} = FieldChecker.object(item, loc)
   if (!checker) {
@@ -64,58 +73,76 @@ function parseReading(item: unknown, index: number, limits: IngestLimits, now: D
   }
 
   const before = checker.issues.length
-  const stamp = checker.string('timestamp', {max: 40})
-  const ts = typeof stamp === 'string' ? Date.parse(stamp) : Number.NaN
-  if (typeof stamp === 'string' && (!Number.isFinite(ts) || ts < EARLIEST || ts > now.getTime() + 86_400_000)) {
-    checker.issues.push({loc: [...loc, 'timestamp'], msg: 'Input should be an ISO 8601 date-time between 2000 and tomorrow', type: 'datetime_parsing', input: stamp})
+  const ts = timestampOf((item as Record<string, unknown>).timestamp)
+  if (ts === undefined) checker.issues.push({loc: [...loc, 'timestamp'], msg: 'Field required: an ISO 8601 date-time or milliseconds since 1970', type: 'missing'})
+  else if (!Number.isFinite(ts) || ts < EARLIEST || ts > now.getTime() + 86_400_000) {
+    checker.issues.push({loc: [...loc, 'timestamp'], msg: 'Input should be an ISO 8601 date-time or milliseconds since 1970, between 2000 and tomorrow', type: 'datetime_parsing', input: (item as Record<string, unknown>).timestamp})
   }
 
   const reading = {
-    timestamp: Number.isFinite(ts) ? new Date(ts).toISOString() : '',
+    timestamp: ts !== undefined && Number.isFinite(ts) ? new Date(ts).toISOString() : '',
     source: 'ingest',
     run_id: null,
     time_hours: checker.number('time_hours', {ge: 0}),
     reservoir_concentration: checker.number('reservoir_concentration', {ge: 0, le: 1000}),
     outlet_concentration: checker.number('outlet_concentration', {ge: 0, le: 1000}),
     total_power: checker.number('total_power', {ge: 0, le: 1e6}),
-    biofilm_thicknesses: checker.cells('biofilm_thicknesses', limits.cells, false) ?? [],
+    biofilm_thicknesses: checker.cells('biofilm_thicknesses', cells, false) ?? [],
     substrate_addition_rate: checker.number('substrate_addition_rate', {}, 0),
     q_action: checker.has('q_action') ? checker.int('q_action', {ge: 0, le: 9}) ?? null : null,
     epsilon: checker.has('epsilon') ? checker.number('epsilon', {ge: 0, le: 1}) ?? null : null,
     reward: checker.has('reward') ? checker.number('reward') ?? null : null,
-    cell_voltages: checker.cells('cell_voltages', limits.cells, false),
-    cell_powers: checker.cells('cell_powers', limits.cells, false),
-    cell_ph: checker.cells('cell_ph', limits.cells, false),
-    cell_temperatures: checker.cells('cell_temperatures', limits.cells, false),
+    cell_voltages: checker.cells('cell_voltages', cells, false),
+    cell_powers: checker.cells('cell_powers', cells, false),
+    cell_ph: checker.cells('cell_ph', cells, false),
+    cell_temperatures: checker.cells('cell_temperatures', cells, false),
   }
   issues.push(...checker.issues)
   return checker.issues.length === before ? reading as Reading : undefined
 }
 
+/**
+ * ISO 8601 text (with a zone; one without is read as UTC, like Grafana and InfluxDB do) or a
+ * number of milliseconds since 1970 (also as digits in a string); NaN when unreadable.
+ */
+export function timestampOf(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === 'number') return Number.isInteger(value) ? value : Number.NaN
+  if (typeof value !== 'string' || value.length > 40) return Number.NaN
+  if (/^\d{1,15}$/.test(value)) return Number(value)
+  const zoned = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(value) || !value.includes('T') ? value : `${value}Z`
+  return /^\d{4}-\d{2}-\d{2}/.test(zoned) ? Date.parse(zoned) : Number.NaN
+}
+
 /** What the API acknowledges once a batch is durable. */
 export interface IngestReceipt {
   status: 'stored'
+  /** Readings in the request, all durable now. */
   accepted: number
+  /** Of those, readings whose (source, timestamp) was already stored: kept once, not twice. */
+  duplicates: number
+  source: string
   first_timestamp: string
   last_timestamp: string
 }
 
 /**
- * Validates, stores (one transaction, durable before returning) and then hands the batch to
- * `published` (stream, alerts). Publication never happens for a batch that was not stored.
+ * Validates, then stores through the group commit (durable before the promise resolves), which
+ * hands the new readings to the stream and alerts. Nothing is published that was not stored.
  */
 export class IngestService {
   constructor(
-    private readonly history: HistoryStore,
+    private readonly commit: GroupCommit,
     private readonly limits: IngestLimits,
     private readonly clock: {now(): Date},
-    private readonly published: (readings: Reading[]) => void,
   ) {}
 
-  ingest(body: unknown): IngestReceipt {
+  async ingest(body: unknown): Promise<IngestReceipt> {
     const readings = parseIngestBatch(body, this.limits, this.clock.now())
-    this.history.insert(readings)
-    this.published(readings)
-    return {status: 'stored', accepted: readings.length, first_timestamp: readings[0].timestamp, last_timestamp: readings.at(-1)!.timestamp}
+    const stored = await this.commit.submit(readings)
+    return {
+      status: 'stored', accepted: readings.length, duplicates: readings.length - stored.length, source: readings[0].source,
+      first_timestamp: readings[0].timestamp, last_timestamp: readings.at(-1)!.timestamp,
+    }
   }
 }

@@ -22,7 +22,8 @@ export class RequestCounter {
 
 /** Everything `/metrics` reports, gathered by the caller at scrape time. */
 export interface MetricsSnapshot {
-  latest: Reading | undefined
+  /** The newest reading of each source; every reading gauge carries its `source` label. */
+  latest: readonly Reading[]
   alerts: AlertState[]
   /** Per certificate lineage: its notAfter. */
   certificates: {name: string; notAfter: Date}[]
@@ -32,6 +33,8 @@ export interface MetricsSnapshot {
   historyReadings: number
   ingested: number
   simulation: SimulationStatus
+  /** The MQTT subscription's counters, when one is configured. */
+  mqtt?: {connected: boolean; messages: number; rejected: number; reconnects: number}
 }
 
 function escapeLabel(value: string): string {
@@ -63,8 +66,17 @@ function formatNumber(value: number): string {
   return String(value)
 }
 
-function perCell(values: number[] | null): {labels: Record<string, string>; value: number}[] {
-  return (values ?? []).map((value, i) => ({labels: {cell: String(i + 1)}, value}))
+type Sample = {labels?: Record<string, string>; value: number}
+
+function perCell(latest: readonly Reading[], pick: (r: Reading) => number[] | null): Sample[] {
+  return latest.flatMap((r) => (pick(r) ?? []).map((value, i) => ({labels: {source: r.source, cell: String(i + 1)}, value})))
+}
+
+function perSource(latest: readonly Reading[], pick: (r: Reading) => number | null | undefined): Sample[] {
+  return latest.flatMap((r) => {
+    const value = pick(r)
+    return value === null || value === undefined ? [] : [{labels: {source: r.source}, value}]
+  })
 }
 
 function one(value: number | null | undefined): {value: number}[] {
@@ -75,27 +87,33 @@ function one(value: number | null | undefined): {value: number}[] {
 export function renderMetrics(s: MetricsSnapshot): string {
   const b = new TextBuilder()
   const r = s.latest
-  b.metric('mfc_reading_timestamp_seconds', 'gauge', 'Time of the newest reading (from the data).', one(r && Date.parse(r.timestamp) / 1000))
-  b.metric('mfc_reservoir_concentration_millimolar', 'gauge', 'Reservoir substrate concentration (mM).', one(r?.reservoir_concentration))
-  b.metric('mfc_outlet_concentration_millimolar', 'gauge', 'Outlet substrate concentration (mM).', one(r?.outlet_concentration))
-  b.metric('mfc_total_power_watts', 'gauge', 'Total stack power (W).', one(r?.total_power))
-  b.metric('mfc_substrate_addition_rate_mmol_per_hour', 'gauge', 'Substrate addition rate chosen by the controller (mmol/h).', one(r?.substrate_addition_rate))
-  b.metric('mfc_q_action', 'gauge', 'Last Q-learning action (0-9).', one(r?.q_action))
-  b.metric('mfc_epsilon', 'gauge', 'Q-learning exploration rate.', one(r?.epsilon))
-  b.metric('mfc_reward', 'gauge', 'Last Q-learning reward.', one(r?.reward))
-  b.metric('mfc_cell_biofilm_thickness_micrometres', 'gauge', 'Biofilm thickness per cell (μm).', perCell(r?.biofilm_thicknesses ?? null))
-  b.metric('mfc_cell_voltage_volts', 'gauge', 'Terminal voltage per cell (V).', perCell(r?.cell_voltages ?? null))
-  b.metric('mfc_cell_power_watts', 'gauge', 'Power per cell (W).', perCell(r?.cell_powers ?? null))
-  b.metric('mfc_cell_ph', 'gauge', 'pH per cell.', perCell(r?.cell_ph ?? null))
-  b.metric('mfc_cell_temperature_celsius', 'gauge', 'Temperature per cell (°C).', perCell(r?.cell_temperatures ?? null))
-  b.metric('mfc_alert_active', 'gauge', '1 while the parameter is outside its threshold.', s.alerts.map((a) => ({labels: {parameter: a.parameter}, value: a.active ? 1 : 0})))
-  b.metric('mfc_alert_episodes_total', 'counter', 'Alert episodes raised since start.', s.alerts.map((a) => ({labels: {parameter: a.parameter}, value: a.episodes})))
+  b.metric('mfc_reading_timestamp_seconds', 'gauge', 'Time of the newest reading of each source (from the data).', perSource(r, (x) => Date.parse(x.timestamp) / 1000))
+  b.metric('mfc_reservoir_concentration_millimolar', 'gauge', 'Reservoir substrate concentration (mM).', perSource(r, (x) => x.reservoir_concentration))
+  b.metric('mfc_outlet_concentration_millimolar', 'gauge', 'Outlet substrate concentration (mM).', perSource(r, (x) => x.outlet_concentration))
+  b.metric('mfc_total_power_watts', 'gauge', 'Total stack power (W).', perSource(r, (x) => x.total_power))
+  b.metric('mfc_substrate_addition_rate_mmol_per_hour', 'gauge', 'Substrate addition rate chosen by the controller (mmol/h).', perSource(r, (x) => x.substrate_addition_rate))
+  b.metric('mfc_q_action', 'gauge', 'Last Q-learning action (0-9).', perSource(r, (x) => x.q_action))
+  b.metric('mfc_epsilon', 'gauge', 'Q-learning exploration rate.', perSource(r, (x) => x.epsilon))
+  b.metric('mfc_reward', 'gauge', 'Last Q-learning reward.', perSource(r, (x) => x.reward))
+  b.metric('mfc_cell_biofilm_thickness_micrometres', 'gauge', 'Biofilm thickness per cell (μm).', perCell(r, (x) => x.biofilm_thicknesses))
+  b.metric('mfc_cell_voltage_volts', 'gauge', 'Terminal voltage per cell (V).', perCell(r, (x) => x.cell_voltages))
+  b.metric('mfc_cell_power_watts', 'gauge', 'Power per cell (W).', perCell(r, (x) => x.cell_powers))
+  b.metric('mfc_cell_ph', 'gauge', 'pH per cell.', perCell(r, (x) => x.cell_ph))
+  b.metric('mfc_cell_temperature_celsius', 'gauge', 'Temperature per cell (°C).', perCell(r, (x) => x.cell_temperatures))
+  b.metric('mfc_alert_active', 'gauge', '1 while the parameter is outside its threshold.', s.alerts.map((a) => ({labels: {source: a.source, parameter: a.parameter}, value: a.active ? 1 : 0})))
+  b.metric('mfc_alert_episodes_total', 'counter', 'Alert episodes raised since start.', s.alerts.map((a) => ({labels: {source: a.source, parameter: a.parameter}, value: a.episodes})))
   b.metric('mfc_certificate_expiry_timestamp_seconds', 'gauge', 'notAfter of each served certificate.', s.certificates.map((c) => ({labels: {name: c.name}, value: Math.floor(c.notAfter.getTime() / 1000)})))
   b.metric('mfc_http_requests_total', 'counter', 'HTTP responses by method, route and status.', s.requests.entries().map((e) => ({labels: {method: e.method, route: e.route, status: e.status}, value: e.count})))
   b.metric('mfc_stream_clients', 'gauge', 'Connected WSS stream clients.', [{value: s.streamClients}])
   b.metric('mfc_stream_messages_dropped_total', 'counter', 'Stream messages dropped for slow clients.', [{value: s.streamDropped}])
   b.metric('mfc_history_readings', 'gauge', 'Readings in the history database.', [{value: s.historyReadings}])
-  b.metric('mfc_ingested_readings_total', 'counter', 'Readings accepted by POST /data/ingest since start.', [{value: s.ingested}])
+  b.metric('mfc_ingested_readings_total', 'counter', 'Readings stored from rigs (HTTP and MQTT ingest) since start.', [{value: s.ingested}])
+  if (s.mqtt) {
+    b.metric('mfc_mqtt_connected', 'gauge', '1 while the MQTT subscription is connected.', [{value: s.mqtt.connected ? 1 : 0}])
+    b.metric('mfc_mqtt_messages_total', 'counter', 'MQTT messages stored and acknowledged.', [{value: s.mqtt.messages}])
+    b.metric('mfc_mqtt_rejected_messages_total', 'counter', 'MQTT messages with a bad topic or payload (logged, acknowledged, not stored).', [{value: s.mqtt.rejected}])
+    b.metric('mfc_mqtt_reconnects_total', 'counter', 'MQTT reconnect attempts.', [{value: s.mqtt.reconnects}])
+  }
   b.metric('mfc_simulation_running', 'gauge', '1 while a simulation runs.', [{value: s.simulation.is_running ? 1 : 0}])
   b.metric('mfc_simulation_progress_ratio', 'gauge', 'Progress of the current or last simulation (0-1).', one(s.simulation.progress_percent === null ? null : s.simulation.progress_percent / 100))
   return b.text()

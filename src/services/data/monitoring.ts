@@ -1,16 +1,24 @@
+import {readFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
+
 import {type Clock, systemClock} from '../../lib/clock.js'
+import {ConfigError} from '../../lib/errors.js'
 import type {MfcConfig} from '../../lib/config.js'
 import type {MfcEventBus} from '../../lib/events.js'
 import type {Logger} from '../../lib/logger.js'
 import {AlertManager} from './alerts.js'
 import {type DataSettings, DEFAULT_DATA_SETTINGS, dataSettings} from './data-settings.js'
 import {CsvFollower} from './follower.js'
-import {type HistoryStore, openHistory} from './history.js'
-import {IngestService} from './ingest.js'
+import {GroupCommit} from './group-commit.js'
+import {openHistory} from './history.js'
+import type {History} from './history-types.js'
+import {IngestService, parseIngestBatch, reservedSource} from './ingest.js'
+import {type MqttOptions, type MqttStatus, MqttSubscriber} from './mqtt-subscriber.js'
 import {RequestCounter, renderMetrics} from './metrics.js'
-import type {Reading} from './reading.js'
+import {DataValidationError, type Reading} from './reading.js'
 import type {StreamHub} from './server-types.js'
 import {type SimulationConfig, SimulationRunner} from './simulation-runner.js'
+import {SourceRegistry, type SourceTimes, type SourceView} from './sources.js'
 import {MonitoringStreamHub} from './stream-hub.js'
 
 export interface MonitoringOptions {
@@ -27,6 +35,8 @@ export interface MonitoringOptions {
   services?: () => Record<string, {ok: boolean; url: string}>
   /** Overrides of the stream hub (tests shorten the heartbeat). */
   heartbeatMs?: number
+  /** MQTT ingest, when `mqtt_url` is set. */
+  mqtt?: MqttOptions
 }
 
 /** The default run `simulation_autostart` starts: the original's defaults, for one year. */
@@ -46,12 +56,21 @@ export class Monitoring {
   readonly hub: MonitoringStreamHub
   readonly ingest: IngestService
   readonly follower: CsvFollower | undefined
+  readonly sources: SourceRegistry
+  readonly commit: GroupCommit
+  readonly times: SourceTimes
+  readonly mqtt: MqttSubscriber | undefined
   ingested = 0
   private pruneTimer: NodeJS.Timeout | undefined
+  private silenceTimer: NodeJS.Timeout | undefined
+  private latestMemo: {version: number; texts: Map<number, string>} = {version: -1, texts: new Map()}
   private closed = false
 
-  constructor(readonly history: HistoryStore, readonly settings: DataSettings, private readonly options: MonitoringOptions) {
+  constructor(readonly history: History, readonly settings: DataSettings, private readonly options: MonitoringOptions) {
     const {clock, events, logger} = options
+    this.times = {staleAfterMs: settings.source_stale_after_s * 1000, offlineAfterMs: settings.source_offline_after_s * 1000}
+    this.sources = new SourceRegistry(history, () => clock.now().getTime())
+    this.commit = new GroupCommit(history, (readings) => this.published(readings))
     this.alerts = new AlertManager(history, events, clock)
     this.hub = new MonitoringStreamHub({clock, heartbeatMs: options.heartbeatMs}, history.latest(1000))
     this.runner = new SimulationRunner({
@@ -59,10 +78,8 @@ export class Monitoring {
       publish: (reading) => this.store([reading]),
       finished: (status) => logger.info({run: status.run_id, state: status.state, hours: status.current_time_hours}, 'simulation finished'),
     })
-    this.ingest = new IngestService(history, {cells: settings.stack_cells, maxBatch: settings.ingest_max_batch}, clock, (readings) => {
-      this.ingested += readings.length
-      this.published(readings)
-    })
+    this.ingest = new IngestService(this.commit, {cells: settings.stack_cells, maxBatch: settings.ingest_max_batch, cellsOf: (name) => this.sources.cellsOf(name)}, clock)
+    if (options.mqtt) this.mqtt = new MqttSubscriber(options.mqtt, (source, payload) => this.fromMqtt(source, payload), logger)
     if (settings.data_follow_dir) this.follower = new CsvFollower(settings.data_follow_dir, history, (r) => this.published(r), logger)
   }
 
@@ -71,7 +88,11 @@ export class Monitoring {
     this.history.prune()
     this.pruneTimer = setInterval(() => this.safely('prune', () => this.history.prune()), 3_600_000)
     this.pruneTimer.unref()
+    const every = Math.min(5000, Math.max(200, this.times.staleAfterMs / 2))
+    this.silenceTimer = setInterval(() => this.safely('silence check', () => this.checkSilence()), every)
+    this.silenceTimer.unref()
     this.follower?.start()
+    void this.mqtt?.start()
     if (this.settings.simulation_autostart) this.runner.start(AUTOSTART_CONFIG)
   }
 
@@ -92,11 +113,72 @@ export class Monitoring {
     return this.options.certificates?.() ?? []
   }
 
+  /**
+   * GET /data/latest without a source: the hub holds the newest 1000 stored readings in
+   * insertion order (the history's order), so they are served from memory, and the JSON text is
+   * built once per limit until the next reading arrives. Undefined: ask the history.
+   */
+  latestJson(limit: number): string | undefined {
+    const version = this.hub.version
+    if (this.latestMemo.version !== version) this.latestMemo = {version, texts: new Map()}
+    let text = this.latestMemo.texts.get(limit)
+    if (text === undefined) {
+      const recent = this.hub.recent(limit)
+      if (recent === undefined) return undefined
+      text = JSON.stringify(recent)
+      if (this.latestMemo.texts.size < 16) this.latestMemo.texts.set(limit, text)
+    }
+
+    return text
+  }
+
+  mqttStatus(): MqttStatus | null {
+    return this.mqtt?.status() ?? null
+  }
+
+  /** One MQTT message: the ingest body's shapes (a reading, a list, or {"readings": [...]}) under the topic's source. */
+  private async fromMqtt(source: string, payload: Buffer): Promise<void> {
+    let body: unknown
+    try {
+      body = JSON.parse(payload.toString('utf8'))
+    } catch {
+      throw new DataValidationError(`Payload from ${source} is not JSON`, [{loc: ['payload'], msg: 'Invalid JSON', type: 'json_invalid'}], 400)
+    }
+
+    const envelope = Array.isArray(body) ? {readings: body} : body !== null && typeof body === 'object' && 'readings' in body ? body : {readings: [body]}
+    const named = (envelope as {source?: unknown}).source
+    if (named !== undefined && named !== source) throw new DataValidationError(`Payload names source ${JSON.stringify(named).slice(0, 64)} on the topic of ${source}`, [{loc: ['payload', 'source'], msg: 'Source must match the topic', type: 'value_error'}], 400)
+    const readings = parseIngestBatch({...envelope, source}, {cells: this.settings.stack_cells, maxBatch: this.settings.ingest_max_batch, cellsOf: (name) => this.sources.cellsOf(name)}, this.options.clock.now())
+    await this.commit.submit(readings)
+  }
+
+  /** Raises "no data" for sources gone silent (the simulator only while a run goes). */
+  checkSilence(): void {
+    const running = this.runner.status().is_running
+    const expected = this.sources.active().filter((s) => s.name !== 'simulator' || running)
+    for (const change of this.alerts.silence(expected, this.times.offlineAfterMs)) this.hub.alert(change)
+  }
+
+  /** Every source with its state, newest reading and alerts (GET /sources, the dashboard's overview). */
+  sourceViews(): SourceView[] {
+    return this.sources.list().map((info) => this.view(info))
+  }
+
+  sourceView(name: string): SourceView | undefined {
+    const info = this.sources.get(name)
+    return info && this.view(info)
+  }
+
+  private view(info: NonNullable<ReturnType<SourceRegistry['get']>>): SourceView {
+    const latest = this.sources.newestOf(info.name) ?? this.history.latest(1, info.name)[0] ?? null
+    return {...info, ...this.sources.state(info.name, this.times), latest, alerts: this.alerts.list(info.name)}
+  }
+
   metricsText(): string {
     return renderMetrics({
-      latest: this.hub.latest(), alerts: this.alerts.list(), certificates: this.certificates(), requests: this.requests,
+      latest: this.hub.latestBySource(), alerts: this.alerts.list(), certificates: this.certificates(), requests: this.requests,
       streamClients: this.hub.clientCount, streamDropped: this.hub.dropped, historyReadings: this.history.count(),
-      ingested: this.ingested, simulation: this.runner.status(),
+      ingested: this.ingested, simulation: this.runner.status(), mqtt: this.mqtt?.status(),
     })
   }
 
@@ -112,6 +194,7 @@ export class Monitoring {
     this.safely('reopen', () => {
       this.history.reopen()
       this.alerts.reload()
+      this.sources.reload()
       this.hub.reseed(this.history.latest(1000))
       this.follower?.forget()
       this.options.logger.info({file: this.history.file, readings: this.history.count()}, 'history database reopened')
@@ -126,19 +209,23 @@ export class Monitoring {
     this.closed = true
     this.runner.close()
     this.follower?.close()
+    void this.mqtt?.close()
     clearInterval(this.pruneTimer)
+    clearInterval(this.silenceTimer)
     this.hub.close()
     this.history.close()
   }
 
   private store(readings: Reading[]): void {
     this.safely('store', () => {
-      this.history.insert(readings)
-      this.published(readings)
+      const stored = this.history.insert(readings)
+      if (stored.length > 0) this.published(stored)
     })
   }
 
   private published(readings: Reading[]): void {
+    this.ingested += readings.reduce((n, r) => n + (reservedSource(r.source) ? 0 : 1), 0)
+    this.sources.arrived(readings)
     for (const reading of readings) for (const change of this.alerts.evaluate(reading)) this.hub.alert(change)
     this.hub.publish(readings)
   }
@@ -186,16 +273,39 @@ export async function createMonitoring(options: MonitoringOptions): Promise<Moni
  * of ssl-config.json. `certificate` returns the served certificate's notAfter (or undefined
  * before the TLS context has loaded).
  */
-export function createMonitoringFor(config: MfcConfig, deps: {logger: Logger; events: MfcEventBus; certificate?: () => Date | undefined}): Promise<MonitoringWiring> {
+export async function createMonitoringFor(config: MfcConfig, deps: {logger: Logger; events: MfcEventBus; certificate?: () => Date | undefined}): Promise<MonitoringWiring> {
+  const settings = dataSettings(config)
   return createMonitoring({
     historyDb: config.paths.historyDb,
-    settings: dataSettings(config),
+    settings,
     clock: systemClock,
     events: deps.events,
     logger: deps.logger,
+    mqtt: await mqttOptions(settings, config),
     certificates() {
       const notAfter = deps.certificate?.()
       return notAfter ? [{name: config.settings.domain, notAfter}] : []
     },
   })
+}
+
+/** The subscription from the data keys; the password from `mqtt_password_file`, else MFC_MQTT_PASSWORD. */
+async function mqttOptions(settings: DataSettings, config: Pick<MfcConfig, 'file' | 'secrets'>): Promise<MqttOptions | undefined> {
+  if (!settings.mqtt_url) return undefined
+  const read = async (key: 'mqtt_password_file' | 'mqtt_ca_file', file: string) => {
+    try {
+      return await readFile(file, 'utf8')
+    } catch (error) {
+      throw new ConfigError(`Cannot read ${file} ("${key}" in ${config.file.path}): ${(error as Error).message}`, {
+        code: 'MFC_CONFIG_VALUE', suggestions: [`Create ${file} (mode 0600) or fix "${key}" in ${config.file.path}.`],
+      })
+    }
+  }
+
+  const password = settings.mqtt_password_file ? (await read('mqtt_password_file', settings.mqtt_password_file)).replace(/\r?\n$/, '') : config.secrets.mqttPassword
+  return {
+    url: settings.mqtt_url, topic: settings.mqtt_topic, username: settings.mqtt_username, password: password ?? null,
+    ca: settings.mqtt_ca_file ? await read('mqtt_ca_file', settings.mqtt_ca_file) : null,
+    clientId: settings.mqtt_client_id ?? `mfc-${hostname()}`.replaceAll(/[^\w.-]/g, '-').slice(0, 64),
+  }
 }

@@ -21,8 +21,13 @@ export interface HubOptions {
 interface Subscriber {
   client: StreamClient
   streams: Set<StreamName>
+  /** Sources this client follows; null follows all. */
+  sources: Set<string> | null
   drops: number
 }
+
+/** Most sources one subscription names. */
+const MAX_SUBSCRIBED_SOURCES = 100
 
 const ALWAYS: (keyof Reading)[] = ['timestamp', 'time_hours', 'source', 'run_id']
 
@@ -35,6 +40,7 @@ const ALWAYS: (keyof Reading)[] = ['timestamp', 'time_hours', 'source', 'run_id'
 export class MonitoringStreamHub implements StreamHub {
   private readonly subscribers = new Map<string, Subscriber>()
   private readonly cache: Reading[] = []
+  private readonly newest = new Map<string, Reading>()
   private readonly options: Required<HubOptions>
   private timer: NodeJS.Timeout | undefined
   private sentSinceHeartbeat = false
@@ -56,8 +62,22 @@ export class MonitoringStreamHub implements StreamHub {
     return this.cache.at(-1)
   }
 
+  /** The newest `limit` stored readings (oldest first), when the hub remembers that many; else undefined. */
+  recent(limit: number): Reading[] | undefined {
+    if (limit > this.options.cacheSize || (limit > this.cache.length && this.cache.length === this.options.cacheSize)) return undefined
+    return this.cache.slice(-limit)
+  }
+
+  /** Counts publications and reseeds, so a reader can memoize what it built from `recent`. */
+  version = 0
+
+  /** The newest reading of each source the hub has seen (for /metrics' `source` label). */
+  latestBySource(): Reading[] {
+    return [...this.newest.values()].sort((a, b) => a.source.localeCompare(b.source))
+  }
+
   onConnect(client: StreamClient): void {
-    const subscriber = {client, streams: new Set<StreamName>(['all']), drops: 0}
+    const subscriber: Subscriber = {client, streams: new Set<StreamName>(['all']), sources: null, drops: 0}
     this.subscribers.set(client.id, subscriber)
     this.send(subscriber, {type: 'initial_data', data: this.cache.slice(-this.options.initialPoints), timestamp: this.now()})
     this.startHeartbeat()
@@ -87,7 +107,7 @@ export class MonitoringStreamHub implements StreamHub {
       }
 
       case 'subscribe': {
-        this.subscribe(subscriber, (message as {streams?: unknown}).streams)
+        this.subscribe(subscriber, (message as {streams?: unknown}).streams, (message as {sources?: unknown}).sources)
         break
       }
 
@@ -105,7 +125,9 @@ export class MonitoringStreamHub implements StreamHub {
     const timestamp = this.now()
     for (const subscriber of this.subscribers.values()) {
       if (!wants(subscriber, null)) continue
-      this.send(subscriber, {type: 'data_update', data: points.map((p) => filter(p, subscriber.streams)), total_points: this.cache.length, timestamp})
+      const mine = subscriber.sources === null ? points : points.filter((p) => subscriber.sources!.has(p.source))
+      if (mine.length === 0) continue
+      this.send(subscriber, {type: 'data_update', data: mine.map((p) => filter(p, subscriber.streams)), total_points: this.cache.length, timestamp})
     }
 
     this.sentSinceHeartbeat = true
@@ -114,12 +136,14 @@ export class MonitoringStreamHub implements StreamHub {
   /** Replaces the remembered readings (the history was replaced); clients resync on reconnect. */
   reseed(readings: readonly Reading[]): void {
     this.cache.length = 0
+    this.newest.clear()
     this.remember(readings)
   }
 
   /** Alert episodes, to subscribers of "alerts" (or "all"). */
   alert(change: AlertChange): void {
     for (const subscriber of this.subscribers.values()) {
+      if (subscriber.sources !== null && !subscriber.sources.has(change.state.source)) continue
       if (wants(subscriber, 'alerts')) this.send(subscriber, {type: change.type, alert: change.state, timestamp: this.now()})
     }
   }
@@ -137,11 +161,17 @@ export class MonitoringStreamHub implements StreamHub {
     }
 
     const limit = Math.min(Math.max(raw ?? 100, 1), this.options.maxRequestLimit)
-    this.send(subscriber, {type: 'data_response', data: this.cache.slice(-limit).map((p) => filter(p, subscriber.streams)), limit, timestamp: this.now()})
+    const mine = subscriber.sources === null ? this.cache : this.cache.filter((p) => subscriber.sources!.has(p.source))
+    this.send(subscriber, {type: 'data_response', data: mine.slice(-limit).map((p) => filter(p, subscriber.streams)), limit, timestamp: this.now()})
   }
 
-  private subscribe(subscriber: Subscriber, raw: unknown): void {
-    const streams = raw === undefined ? ['all'] : raw
+  private subscribe(subscriber: Subscriber, raw: unknown, rawSources: unknown): void {
+    if (rawSources !== undefined && rawSources !== null) {
+      const ok = Array.isArray(rawSources) && rawSources.length > 0 && rawSources.length <= MAX_SUBSCRIBED_SOURCES && rawSources.every((s) => typeof s === 'string' && /^[\w.:@-]{1,64}$/.test(s))
+      if (!ok) return this.error(subscriber, `Invalid sources: expected null (all) or a list of 1-${MAX_SUBSCRIBED_SOURCES} source names`)
+    }
+
+    const streams = raw === undefined ? (rawSources === undefined ? ['all'] : [...subscriber.streams]) : raw
     if (!Array.isArray(streams) || streams.length === 0 || streams.some((s) => typeof s !== 'string')) {
       return this.error(subscriber, `Invalid streams: expected a non-empty list of ${STREAM_NAMES.join(', ')}`)
     }
@@ -149,7 +179,8 @@ export class MonitoringStreamHub implements StreamHub {
     const unknown = streams.filter((s) => !(STREAM_NAMES as readonly string[]).includes(s))
     if (unknown.length > 0) return this.error(subscriber, `Unknown stream(s): ${unknown.slice(0, 5).join(', ')}; valid: ${STREAM_NAMES.join(', ')}`)
     subscriber.streams = new Set(streams as StreamName[])
-    this.send(subscriber, {type: 'subscription_confirmed', streams: [...subscriber.streams], timestamp: this.now()})
+    if (rawSources !== undefined) subscriber.sources = rawSources === null ? null : new Set(rawSources as string[])
+    this.send(subscriber, {type: 'subscription_confirmed', streams: [...subscriber.streams], sources: subscriber.sources && [...subscriber.sources], timestamp: this.now()})
   }
 
   private error(subscriber: Subscriber, message: string): void {
@@ -171,6 +202,8 @@ export class MonitoringStreamHub implements StreamHub {
   }
 
   private remember(readings: readonly Reading[]): void {
+    this.version++
+    for (const r of readings) this.newest.set(r.source, r)
     this.cache.push(...readings.slice(-this.options.cacheSize))
     if (this.cache.length > this.options.cacheSize) this.cache.splice(0, this.cache.length - this.options.cacheSize)
   }

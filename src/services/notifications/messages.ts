@@ -67,8 +67,8 @@ export function toNotification<K extends NotifiedEvent>(event: K, payload: MfcEv
     default: {
       const p = payload as MfcEvents['alert:raised']
       const critical = /^(critical|error|emergency)$/i.test(p.severity)
-      return {...base(event, ctx), kind: critical ? 'error' : 'info', critical, subject: `Alert: ${p.parameter} = ${p.value} (${p.severity})`,
-        message: p.message, details: {...base(event, ctx).details, Parameter: p.parameter, Value: String(p.value), Severity: p.severity}}
+      return {...base(event, ctx), kind: critical ? 'error' : 'info', critical, subject: `Alert: ${p.source ? `${p.source} ` : ''}${p.parameter} = ${p.value} (${p.severity})`,
+        message: p.message, details: {...base(event, ctx).details, ...(p.source ? {Source: p.source} : {}), Parameter: p.parameter, Value: String(p.value), Severity: p.severity}}
     }
   }
 }

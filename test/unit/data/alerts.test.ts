@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 
 import {MfcEventBus, type MfcEvents} from '../../../src/lib/events.js'
-import {AlertManager, DEFAULT_THRESHOLDS, type SettingsStore} from '../../../src/services/data/alerts.js'
+import {AlertManager, DEFAULT_THRESHOLDS, formatSi, type SettingsStore} from '../../../src/services/data/alerts.js'
 import {DataValidationError} from '../../../src/services/data/reading.js'
 import {reading} from '../../helpers/readings.js'
 
@@ -33,11 +33,11 @@ describe('alerts', () => {
     expect(raised.filter((e) => e.parameter === 'reservoir_concentration')).to.have.length(1)
     expect(cleared).to.have.length(0)
     manager.evaluate(reading({reservoir_concentration: 29.4}))
-    expect(cleared).to.deep.equal([{parameter: 'reservoir_concentration', value: 29.4}])
+    expect(cleared).to.deep.equal([{source: 'test', parameter: 'reservoir_concentration', value: 29.4}])
     manager.evaluate(reading({reservoir_concentration: 19}))
     const second = raised.filter((e) => e.parameter === 'reservoir_concentration')
     expect(second).to.have.length(2)
-    expect(second[1].message).to.equal('reservoir_concentration value of 19.000 mM violates threshold: Below minimum (20 mM)')
+    expect(second[1].message).to.equal('test: reservoir_concentration value of 19 mM violates threshold: Below minimum (20 mM)')
     expect(manager.active().map((s) => s.parameter)).to.deep.equal(['reservoir_concentration'])
     expect(manager.list().find((s) => s.parameter === 'reservoir_concentration')).to.include({episodes: 2, active: true})
   })
@@ -47,7 +47,43 @@ describe('alerts', () => {
     const changes = manager.evaluate(reading({total_power: 0.0002}))
     expect(changes.map((c) => c.type)).to.deep.equal(['alert_raised'])
     expect(raised[0]).to.include({parameter: 'total_power', severity: 'warning', email_notify: true})
-    expect(raised[0].message).to.equal('total_power value of 2.000e-4 W violates threshold: Below minimum (0.001 W)')
+    expect(raised[0].message).to.equal('test: total_power value of 200 μW violates threshold: Below minimum (1 mW)')
+  })
+
+  it('shows the real value with an SI prefix, not 0.000', () => {
+    expect(formatSi(3.01e-5, 'W')).to.equal('30.1 μW')
+    expect(formatSi(0.00201, 'W')).to.equal('2.01 mW')
+    expect(formatSi(0.7, 'V')).to.equal('700 mV')
+    expect(formatSi(25.04, 'mM')).to.equal('25 mM')
+  })
+
+  it('keeps per-source thresholds over the global ones: only that source alerts, every alert names it', () => {
+    const {manager, raised} = setup()
+    manager.update({source: 'rig-1', alerts: [{parameter: 'reservoir_concentration', threshold_min: 10, threshold_max: 15}]})
+    manager.evaluate(reading({source: 'rig-1', reservoir_concentration: 25}))
+    manager.evaluate(reading({source: 'rig-2', reservoir_concentration: 25}))
+    expect(raised.map((e) => [e.source, e.parameter])).to.deep.equal([['rig-1', 'reservoir_concentration']])
+    expect(manager.active().map((s) => s.source)).to.deep.equal(['rig-1'])
+    expect(manager.config('rig-1').alerts.find((t) => t.parameter === 'reservoir_concentration')).to.include({threshold_min: 10, threshold_max: 15})
+    expect(manager.config('rig-2').alerts.find((t) => t.parameter === 'reservoir_concentration')).to.include({threshold_min: 20, threshold_max: 30})
+    // The built-in simulator floor: its ~30 μW never raises the rig default of 1 mW.
+    expect(manager.evaluate(reading({source: 'simulator', total_power: 3.01e-5}))).to.deep.equal([])
+  })
+
+  it('raises "no data" for a silent source and clears it on its next reading', () => {
+    let now = Date.UTC(2026, 0, 1, 0, 10)
+    const events = new MfcEventBus()
+    const manager = new AlertManager(memoryStore(), events, {now: () => new Date(now)})
+    const last = now - 200_000
+    expect(manager.silence([{name: 'rig-1', lastSeen: now - 10_000}], 120_000)).to.deep.equal([])
+    const [raised] = manager.silence([{name: 'rig-1', lastSeen: last}], 120_000)
+    expect(raised.type).to.equal('alert_raised')
+    expect(raised.state).to.include({source: 'rig-1', parameter: 'no_data', active: true, unit: 's'})
+    expect(raised.state.message).to.match(/^rig-1: no data for 200 s/)
+    now += 1000
+    expect(manager.silence([{name: 'rig-1', lastSeen: last}], 120_000), 'raised once per episode').to.deep.equal([])
+    const changes = manager.evaluate(reading({source: 'rig-1'}))
+    expect(changes.map((c) => [c.type, c.state.parameter])).to.deep.include(['alert_cleared', 'no_data'])
   })
 
   it('watches the worst cell of per-cell channels', () => {

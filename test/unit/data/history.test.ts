@@ -7,6 +7,18 @@ import {join} from 'node:path'
 import {exportChunks, exportFileName} from '../../../src/services/data/export.js'
 import {type HistoryStore, openHistory} from '../../../src/services/data/history.js'
 import {reading, series} from '../../helpers/readings.js'
+import {historyContract} from './history-contract.js'
+
+{
+  let dir = ''
+  historyContract('SQLite', {
+    async open() {
+      dir = await mkdtemp(join(tmpdir(), 'mfc-history-contract-'))
+      return openHistory(join(dir, 'history.sqlite'), {retentionDays: 7, clock: {now: () => new Date(Date.UTC(2026, 0, 10))}})
+    },
+    cleanup: () => rm(dir, {recursive: true, force: true}),
+  })
+}
 
 describe('history store (SQLite, WAL)', () => {
   let dir: string
@@ -111,5 +123,45 @@ describe('history store (SQLite, WAL)', () => {
     expect((await readdir(join(dir, 'state'))).filter((f) => !f.startsWith('history.sqlite'))).to.deep.equal([])
     now = Date.UTC(2026, 0, 10, 3, 4, 5)
     expect(exportFileName('csv', clock)).to.equal('mfc_simulation_data_20260110_030405.csv')
+  })
+})
+
+describe('history migration to first-class sources (schema version 1)', () => {
+  it('renames ingest:<name> rows to the posted name, drops retried duplicates, keeps file rows apart, registers sources', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mfc-history-migrate-'))
+    const file = join(dir, 'history.sqlite')
+    try {
+      const {default: Database} = await import('better-sqlite3')
+      const old = new Database(file)
+      old.exec(`CREATE TABLE readings (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, source TEXT NOT NULL, run_id TEXT, time_hours REAL NOT NULL, reservoir REAL NOT NULL,
+        outlet REAL NOT NULL, total_power REAL NOT NULL, addition REAL NOT NULL, q_action INTEGER, epsilon REAL, reward REAL, cells TEXT NOT NULL);
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`)
+      const put = old.prepare('INSERT INTO readings (ts, source, time_hours, reservoir, outlet, total_power, addition, cells) VALUES (?, ?, ?, 25, 25, 0.002, 0, ?)')
+      const cells = JSON.stringify({b: [1, 1, 1], v: [0.5, 0.6, 0.7], p: null, ph: null, t: null})
+      put.run(1000, 'ingest:rig-1', 0, cells)
+      put.run(1000, 'ingest:rig-1', 0, cells) // a retried POST
+      put.run(2000, 'ingest:rig-1', 1, cells)
+      put.run(1000, 'simulator', 0, cells)
+      put.run(1000, 'ingest:simulator', 0, cells) // must not merge into the simulator's rows
+      put.run(5000, 'file:a.csv.gz', 0, cells)
+      put.run(5000, 'file:a.csv.gz', 1, cells)
+      old.close()
+
+      const history = await openHistory(file, {retentionDays: 0, clock: {now: () => new Date()}})
+      try {
+        expect(history.range({source: 'rig-1'}).map((r) => r.timestamp)).to.deep.equal(['1970-01-01T00:00:01.000Z', '1970-01-01T00:00:02.000Z'])
+        expect(history.sources().map((s) => [s.name, s.readings, s.cells])).to.deep.equal([
+          ['file:a.csv.gz', 2, 3], ['ingest:simulator', 1, 3], ['rig-1', 2, 3], ['simulator', 1, 3],
+        ])
+        expect(history.buckets({source: 'rig-1', from: 0, to: 5000, bucketMs: 5000})[0].values.cell_voltage_mean?.[2]).to.be.closeTo(0.6, 1e-9)
+        // A second open finds version 1 and changes nothing.
+        history.reopen()
+        expect(history.count()).to.equal(6)
+      } finally {
+        history.close()
+      }
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
   })
 })

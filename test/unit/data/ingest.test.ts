@@ -7,6 +7,7 @@ import {gzipSync} from 'node:zlib'
 import {silentLogger} from '../../../src/lib/logger.js'
 import {CsvFollower, splitCsvLine} from '../../../src/services/data/follower.js'
 import {type HistoryStore, openHistory} from '../../../src/services/data/history.js'
+import {GroupCommit} from '../../../src/services/data/group-commit.js'
 import {DEFAULT_INGEST_LIMITS, IngestService, parseIngestBatch} from '../../../src/services/data/ingest.js'
 import {DataValidationError, type Reading} from '../../../src/services/data/reading.js'
 
@@ -31,7 +32,7 @@ describe('ingest validation', () => {
   it('accepts a batch and keeps the data timestamps (normalised to UTC)', () => {
     const readings = parseIngestBatch({source: 'rig-1', readings: [good(), good({timestamp: '2026-01-01T09:00:01Z'})]}, DEFAULT_INGEST_LIMITS, NOW)
     expect(readings).to.have.length(2)
-    expect(readings[0]).to.include({timestamp: '2026-01-01T09:00:00.000Z', source: 'ingest:rig-1', q_action: null, substrate_addition_rate: 0})
+    expect(readings[0]).to.include({timestamp: '2026-01-01T09:00:00.000Z', source: 'rig-1', q_action: null, substrate_addition_rate: 0})
     expect(readings[0].cell_voltages).to.deep.equal([0.5, 0.51, 0.49, 0.5, 0.52])
     expect(readings[0].biofilm_thicknesses).to.deep.equal([])
   })
@@ -51,6 +52,21 @@ describe('ingest validation', () => {
     expect(rejection({source: 'bad source!', readings: [good()]}).issues[0].loc).to.deep.equal(['body', 'source'])
   })
 
+  it('takes ISO 8601 (zoned or UTC) or milliseconds since 1970, and refuses the server\'s own source names', () => {
+    const ms = Date.UTC(2026, 0, 1, 8, 30)
+    const readings = parseIngestBatch({source: 'rig-2', readings: [good({timestamp: ms}), good({timestamp: String(ms + 1000)}), good({timestamp: '2026-01-01T09:30:02+01:00'}), good({timestamp: '2026-01-01T08:30:03'})]}, DEFAULT_INGEST_LIMITS, NOW)
+    expect(readings.map((r) => r.timestamp)).to.deep.equal(['2026-01-01T08:30:00.000Z', '2026-01-01T08:30:01.000Z', '2026-01-01T08:30:02.000Z', '2026-01-01T08:30:03.000Z'])
+    expect(rejection({readings: [good({timestamp: 1.5})]}).issues[0]).to.include({type: 'datetime_parsing'})
+    expect(rejection({readings: [good({timestamp: 5})]}).issues[0]).to.include({type: 'datetime_parsing'})
+    expect(rejection({source: 'simulator', readings: [good()]}).issues[0].loc).to.deep.equal(['body', 'source'])
+  })
+
+  it('checks per-cell arrays against the source\'s registered cell count', () => {
+    const limits = {...DEFAULT_INGEST_LIMITS, cellsOf: (name: string) => (name === 'big' ? 3 : undefined)}
+    expect(parseIngestBatch({source: 'big', readings: [good({cell_voltages: [0.5, 0.5, 0.5]})]}, limits, NOW)[0].cell_voltages).to.deep.equal([0.5, 0.5, 0.5])
+    expect(rejection({source: 'big', readings: [good()]}, limits).issues[0].msg).to.equal('Unknown cell 4: the stack has 3 cells')
+  })
+
   it('rejects a huge batch before looking at its readings', () => {
     const error = rejection({readings: Array.from({length: 11}, () => good())}, {cells: 5, maxBatch: 10})
     expect(error.status).to.equal(400)
@@ -62,14 +78,16 @@ describe('ingest validation', () => {
     const history = await openHistory(join(dir, 'h.sqlite'), {retentionDays: 0, clock: {now: () => NOW}})
     try {
       const published: Reading[][] = []
-      const service = new IngestService(history, DEFAULT_INGEST_LIMITS, {now: () => NOW}, (r) => {
+      const commit = new GroupCommit(history, (r) => {
         expect(history.count()).to.be.greaterThan(0)
         published.push(r)
       })
-      expect(() => service.ingest({readings: [good(), good(), good({total_power: -1})]})).to.throw(DataValidationError)
+      const service = new IngestService(commit, DEFAULT_INGEST_LIMITS, {now: () => NOW})
+      await service.ingest({readings: [good(), good(), good({total_power: -1})]}).then(() => expect.fail('accepted a bad batch'), (error: unknown) => expect(error).to.be.instanceOf(DataValidationError))
       expect(history.count()).to.equal(0)
-      expect(service.ingest({readings: [good(), good()]})).to.deep.equal({status: 'stored', accepted: 2, first_timestamp: '2026-01-01T09:00:00.000Z', last_timestamp: '2026-01-01T09:00:00.000Z'})
-      expect(history.count()).to.equal(2)
+      // The same (source, timestamp) twice: stored once, the receipt says so.
+      expect(await service.ingest({readings: [good(), good()]})).to.deep.equal({status: 'stored', accepted: 2, duplicates: 1, source: 'ingest', first_timestamp: '2026-01-01T09:00:00.000Z', last_timestamp: '2026-01-01T09:00:00.000Z'})
+      expect(history.count()).to.equal(1)
       expect(published).to.have.length(1)
     } finally {
       history.close()

@@ -83,7 +83,7 @@ describe('config resolution', () => {
       MFC_SSL_DOMAIN: 'a.example,b.example', MFC_SSL_EMAIL: 'ops@a.example', MFC_SSL_USE_LETSENCRYPT: 'yes',
       MFC_HTTPS_API_PORT: '1443', MFC_HTTPS_FRONTEND_PORT: '1444', MFC_WSS_STREAMING_PORT: '1445',
       MFC_API_TOKEN: 'tok', MFC_SESSION_SECRET: 's1', MFC_CSRF_SECRET: 's2', MFC_JWT_SECRET: 's3', MFC_DEBUG: '1',
-      MFC_ACME_EAB_KID: 'kid-1', MFC_ACME_EAB_HMAC_KEY: 'aG1hYw', PGPASSWORD: 'pgpw', MFC_STORAGE_KEY: 'k32',
+      MFC_ACME_EAB_KID: 'kid-1', MFC_ACME_EAB_HMAC_KEY: 'aG1hYw', PGPASSWORD: 'pgpw', MFC_STORAGE_KEY: 'k32', MFC_MQTT_PASSWORD: 'broker-pass',
       MFC_STORAGE_URL: 'postgres://mfc@db.example:5432/mfc',
     })
     const config = resolveConfig({env, isRoot: false})
@@ -92,7 +92,7 @@ describe('config resolution', () => {
     expect(config.settings.email).to.equal('ops@a.example')
     expect(config.settings.use_letsencrypt).to.equal(true)
     expect([config.settings.https_port_api, config.settings.https_port_frontend, config.settings.wss_port_streaming]).to.deep.equal([1443, 1444, 1445])
-    expect(config.secrets).to.deep.equal({apiToken: 'tok', sessionSecret: 's1', csrfSecret: 's2', jwtSecret: 's3', acmeEabKid: 'kid-1', acmeEabHmacKey: 'aG1hYw', storagePassword: 'pgpw', storageKey: 'k32'})
+    expect(config.secrets).to.deep.equal({apiToken: 'tok', sessionSecret: 's1', csrfSecret: 's2', jwtSecret: 's3', acmeEabKid: 'kid-1', acmeEabHmacKey: 'aG1hYw', storagePassword: 'pgpw', storageKey: 'k32', mqttPassword: 'broker-pass'})
     expect(config.settings.storage).to.equal('postgres://mfc@db.example:5432/mfc')
     expect(config.debug).to.equal(true)
   })

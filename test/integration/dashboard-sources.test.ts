@@ -1,0 +1,133 @@
+import {expect} from 'chai'
+
+import type {Page} from 'playwright-core'
+import {Agent, fetch} from 'undici'
+
+import {type Chromium, launchChromium, morePoints} from '../helpers/chromium.js'
+import {type ServeProcess, spawnServe, writeDataSettings} from '../helpers/serve-site.js'
+import {TEST_TOKEN, type TestSite, testSite} from '../helpers/serve.js'
+
+type Json = any
+
+/**
+ * The dashboard with several sources in Debian's chromium: the default simulator run plus two
+ * rigs posting to /data/ingest (rig-a at 22 mM (inside the default band), rig-b at 33 mM, so a chart shows whose points it
+ * holds), one rig going silent and coming back, and a per-source threshold.
+ */
+describe('dashboard with two ingesting rigs and the simulator, in Chromium', function () {
+  this.timeout(120_000)
+  let site: TestSite
+  let serve: ServeProcess
+  let browser: Chromium
+  let page: Page
+  let dispatcher: Agent
+  const problems: string[] = []
+  const posting = new Map<string, NodeJS.Timeout>()
+
+  const call = async (method: string, path: string, body?: unknown): Promise<Json> => {
+    const response = await fetch(serve.url('api') + path, {
+      method, dispatcher, headers: {authorization: `Bearer ${TEST_TOKEN}`, ...(body === undefined ? {} : {'content-type': 'application/json'})},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const json = await response.json() as Json
+    if (response.status !== 200) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`)
+    return json
+  }
+
+  /** Posts one reading of `source` every 250 ms (ms timestamps, as a rig's clock gives them). */
+  const startPosting = (source: string, reservoir: number) => {
+    const post = () => void call('POST', '/data/ingest', {source, readings: [{
+      timestamp: Date.now(), time_hours: 0, reservoir_concentration: reservoir, outlet_concentration: reservoir - 0.1, total_power: 0.00213,
+      cell_voltages: [0.5, 0.5, 0.5, 0.5, 0.5], biofilm_thicknesses: [10, 10, 10, 10, 10],
+    }]}).catch((error: unknown) => problems.push(`post ${source}: ${(error as Error).message}`))
+    post()
+    posting.set(source, setInterval(post, 250))
+  }
+
+  const stopPosting = (source: string) => {
+    clearInterval(posting.get(source))
+    posting.delete(source)
+  }
+
+  const row = (source: string) => page.locator(`#overview tr[data-source="${source}"]`)
+
+  before(async () => {
+    site = await testSite()
+    // The default run (simulation_autostart) with a faster sample, and short silences.
+    writeDataSettings(site, {simulation_sample_ms: 250, source_stale_after_s: 1, source_offline_after_s: 2, rate_limit_per_minute: 0})
+    serve = await spawnServe(site)
+    dispatcher = new Agent({connect: {ca: site.caPem}})
+    await call('POST', '/alerts/config', {source: 'rig-b', alerts: [{parameter: 'reservoir_concentration', threshold_min: 10, threshold_max: 20}]})
+    startPosting('rig-a', 22)
+    startPosting('rig-b', 33)
+    browser = await launchChromium()
+    page = await browser.context.newPage()
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`${message.text()} (${message.location().url})`)
+    })
+    page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`))
+    await page.goto(`https://127.0.0.1:${serve.ports.dashboard}/`)
+    await page.locator('#token').fill(TEST_TOKEN)
+    await page.click('#login button[type=submit]')
+    await page.locator('#conn.pill-on').waitFor()
+  })
+
+  after(async () => {
+    for (const source of [...posting.keys()]) stopPosting(source)
+    await browser?.close()
+    await dispatcher?.close()
+    if (serve) await serve.stop()
+    await site?.temp.cleanup()
+  })
+
+  it('lists every source in the overview, online, with its latest values in SI units', async () => {
+    await page.click('.tabs button[data-tab=sources]')
+    for (const source of ['simulator', 'rig-a', 'rig-b']) await row(source).and(page.locator('[data-state=online]')).waitFor()
+    expect(await row('rig-a').textContent()).to.include('2.13 mW').and.include('22 mM')
+    expect(await row('rig-b').textContent()).to.include('33 mM')
+  })
+
+  it('draws only the selected source in the monitor charts', async () => {
+    await row('rig-a').locator('button').click()
+    await page.waitForFunction(morePoints, {id: '#chart-substrate', n: 1})
+    const span = async () => page.locator('#chart-substrate').evaluate((el) => [el.getAttribute('data-ymin'), el.getAttribute('data-ymax')])
+    expect(await span()).to.deep.equal(['22', '22'])
+    await page.waitForTimeout(600) // stream updates of all three sources arrive meanwhile
+    expect(await span(), 'no point of rig-b (33) or the simulator').to.deep.equal(['22', '22'])
+    expect(await page.textContent('#m-conc')).to.equal('22.00 mM')
+    await page.selectOption('#source', 'rig-b')
+    await page.locator('#chart-substrate[data-ymin="33"]').waitFor()
+    expect(await span()).to.deep.equal(['33', '33'])
+    await page.selectOption('#source', 'simulator')
+    await page.locator('#chart-substrate:not([data-ymin="22"]):not([data-ymin="33"]):not([data-ymin=""])').waitFor()
+    const [min, max] = (await span()).map(Number)
+    expect(min).to.be.within(0, 100)
+    expect([min, max].some((v) => v !== 22 && v !== 33), 'the simulator\'s own values').to.equal(true)
+  })
+
+  it('raises the per-source threshold for rig-b only, naming its source and the real value', async () => {
+    await page.locator('#alerts-bar', {hasText: 'rig-b: reservoir_concentration value of 33 mM'}).waitFor()
+    const bar = await page.textContent('#alerts-bar')
+    expect(bar).not.to.match(/rig-a: reservoir|simulator: reservoir/)
+    await page.click('.tabs button[data-tab=sources]')
+    await row('rig-b').locator('td.alert-on', {hasText: 'reservoir_concentration 33 mM'}).waitFor()
+    expect(await row('rig-a').locator('td.alert-off').count()).to.equal(1)
+  })
+
+  it('shows a rig go offline (with a "no data" alert) and come back', async () => {
+    stopPosting('rig-a')
+    await row('rig-a').and(page.locator('[data-state=offline]')).waitFor({timeout: 15_000})
+    expect(await row('rig-a').textContent()).to.include('no data')
+    await page.locator('#alerts-bar', {hasText: 'rig-a: no data'}).waitFor()
+    expect(await row('rig-b').getAttribute('data-state')).to.equal('online')
+    startPosting('rig-a', 22)
+    await row('rig-a').and(page.locator('[data-state=online]')).waitFor({timeout: 15_000})
+    await page.locator('#alerts-bar', {hasText: 'rig-a: no data'}).waitFor({state: 'detached'})
+  })
+
+  it('opened the default run without a permanent alert for the simulator, and logged no console errors', async () => {
+    expect(await page.textContent('#alerts-bar')).not.to.include('simulator')
+    expect((await call('GET', '/alerts?source=simulator')).alerts.filter((a: Json) => a.active)).to.deep.equal([])
+    expect(problems).to.deep.equal([])
+  })
+})
