@@ -17,7 +17,8 @@ export default class Status extends MfcCommand {
 API and dashboard, an authenticated WSS handshake on the streamer, certificates verified against
 the configured CA. Exit codes follow the Nagios convention: 0 all healthy, 1 degraded (some
 service not answering, or /health reports a problem), 2 down, 3 unknown (status could not be
-determined, e.g. an unreadable config).`
+determined). A broken config file is a warning here: the pid file and the
+ports it records are enough.`
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
@@ -25,7 +26,7 @@ determined, e.g. an unreadable config).`
     const {flags} = await this.parse(Status)
     let report: StatusReport
     try {
-      const config = this.loadConfig(flags.config)
+      const config = this.loadConfig(flags.config, {}, {lenient: true})
       report = await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
     } catch (error) {
       const cause = toMfcError(error)

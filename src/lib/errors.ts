@@ -98,6 +98,7 @@ export class UsageError extends MfcError {
 export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_CONFIG_PARSE: {exit: EXIT.CONFIG, meaning: 'a config file is not valid JSON'},
   MFC_CONFIG_VALUE: {exit: EXIT.CONFIG, meaning: 'a config key or environment variable has a bad value'},
+  MFC_CONFIG_NOT_FOUND: {exit: EXIT.CONFIG, meaning: 'the config file named by --config or MFC_SSL_CONFIG does not exist'},
   MFC_CONFIG_MISSING: {exit: EXIT.CONFIG, meaning: 'a required setting (domain, email...) is missing'},
   MFC_CONFIG_WRITE: {exit: EXIT.CONFIG, meaning: 'the config file could not be written'},
   MFC_STORE_IO: {exit: EXIT.STORE, meaning: 'the certificate store could not be read or written'},

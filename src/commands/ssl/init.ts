@@ -84,7 +84,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
       acme_directory: flags['acme-directory'],
       http_port: flags['http-port'],
       webroot: flags.webroot,
-    })
+    }, {mayCreateFile: true})
     let acme = flags.letsencrypt || flags.staging || Boolean(flags['acme-directory']) || (!flags['cert-file'] && config.settings.use_letsencrypt)
     if (!acme && (flags['eab-kid'] || flags['eab-hmac-key'])) {
       throw new ConfigError('--eab-kid and --eab-hmac-key are for ACME CAs, and this run uses the local CA.', {
