@@ -43,7 +43,8 @@ function labels(pairs: Record<string, string>): string {
   return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`
 }
 
-class TextBuilder {
+/** Builds the text exposition: one HELP and TYPE per metric, then its samples. */
+export class TextBuilder {
   private readonly lines: string[] = []
 
   metric(name: string, type: 'gauge' | 'counter', help: string, samples: {labels?: Record<string, string>; value: number}[]): void {
@@ -76,14 +77,15 @@ export function renderMetrics(s: MetricsSnapshot): string {
   const b = new TextBuilder()
   const r = s.latest
   b.metric('mfc_reading_timestamp_seconds', 'gauge', 'Time of the newest reading (from the data).', one(r && Date.parse(r.timestamp) / 1000))
-  b.metric('mfc_reservoir_concentration_millimolar', 'gauge', 'Reservoir substrate concentration (mM).', one(r?.reservoir_concentration))
-  b.metric('mfc_outlet_concentration_millimolar', 'gauge', 'Outlet substrate concentration (mM).', one(r?.outlet_concentration))
+  // Base units, as Prometheus asks (promtool checks): 1 mM is exactly 1 mol/m³.
+  b.metric('mfc_reservoir_concentration_moles_per_cubic_metre', 'gauge', 'Reservoir substrate concentration (mol/m³ = mM).', one(r?.reservoir_concentration))
+  b.metric('mfc_outlet_concentration_moles_per_cubic_metre', 'gauge', 'Outlet substrate concentration (mol/m³ = mM).', one(r?.outlet_concentration))
   b.metric('mfc_total_power_watts', 'gauge', 'Total stack power (W).', one(r?.total_power))
-  b.metric('mfc_substrate_addition_rate_mmol_per_hour', 'gauge', 'Substrate addition rate chosen by the controller (mmol/h).', one(r?.substrate_addition_rate))
+  b.metric('mfc_substrate_addition_rate_moles_per_second', 'gauge', 'Substrate addition rate chosen by the controller (mol/s).', one(r && r.substrate_addition_rate / 3.6e6))
   b.metric('mfc_q_action', 'gauge', 'Last Q-learning action (0-9).', one(r?.q_action))
   b.metric('mfc_epsilon', 'gauge', 'Q-learning exploration rate.', one(r?.epsilon))
   b.metric('mfc_reward', 'gauge', 'Last Q-learning reward.', one(r?.reward))
-  b.metric('mfc_cell_biofilm_thickness_micrometres', 'gauge', 'Biofilm thickness per cell (μm).', perCell(r?.biofilm_thicknesses ?? null))
+  b.metric('mfc_cell_biofilm_thickness_metres', 'gauge', 'Biofilm thickness per cell (m).', perCell(r?.biofilm_thicknesses?.map((um) => um * 1e-6) ?? null))
   b.metric('mfc_cell_voltage_volts', 'gauge', 'Terminal voltage per cell (V).', perCell(r?.cell_voltages ?? null))
   b.metric('mfc_cell_power_watts', 'gauge', 'Power per cell (W).', perCell(r?.cell_powers ?? null))
   b.metric('mfc_cell_ph', 'gauge', 'pH per cell.', perCell(r?.cell_ph ?? null))

@@ -8,6 +8,7 @@ import {CsvFollower} from './follower.js'
 import {type HistoryStore, openHistory} from './history.js'
 import {IngestService} from './ingest.js'
 import {RequestCounter, renderMetrics} from './metrics.js'
+import {ProcessMetrics} from './process-metrics.js'
 import type {Reading} from './reading.js'
 import type {ApiPlugin, StreamHub} from './server-types.js'
 import {dataPlugins} from '../servers/routes/data-routes.js'
@@ -42,6 +43,7 @@ export const AUTOSTART_CONFIG: SimulationConfig = {
  */
 export class Monitoring {
   readonly requests = new RequestCounter()
+  readonly processMetrics = new ProcessMetrics()
   readonly runner: SimulationRunner
   readonly alerts: AlertManager
   readonly hub: MonitoringStreamHub
@@ -69,6 +71,7 @@ export class Monitoring {
 
   /** Starts the background parts: retention, follower, the default simulation. */
   start(): void {
+    this.processMetrics.start()
     this.history.prune()
     this.pruneTimer = setInterval(() => this.safely('prune', () => this.history.prune()), 3_600_000)
     this.pruneTimer.unref()
@@ -98,7 +101,7 @@ export class Monitoring {
       latest: this.hub.latest(), alerts: this.alerts.list(), certificates: this.certificates(), requests: this.requests,
       streamClients: this.hub.clientCount, streamDropped: this.hub.dropped, historyReadings: this.history.count(),
       ingested: this.ingested, simulation: this.runner.status(),
-    })
+    }) + this.processMetrics.render()
   }
 
   /**
@@ -125,6 +128,7 @@ export class Monitoring {
   close(): void {
     if (this.closed) return
     this.closed = true
+    this.processMetrics.stop()
     this.runner.close()
     this.follower?.close()
     clearInterval(this.pruneTimer)
