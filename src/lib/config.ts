@@ -1,7 +1,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 
-import {ConfigError, errnoCode} from './errors.js'
+import {ConfigError, type MfcError, UsageError, errnoCode} from './errors.js'
 import {type MfcPaths, lineageName, livePaths, resolvePaths} from './paths.js'
 
 /**
@@ -366,9 +366,17 @@ function applyEnvironment(env: NodeJS.ProcessEnv, values: Partial<Record<Setting
   }
 }
 
-function invalid(key: string, where: string, expected: string, value: unknown): ConfigError {
+/** A bad value in a file or the environment is a config error (3); on the command line a usage error (2). */
+function invalid(key: string, where: string, expected: string, value: unknown): MfcError {
   const shown = typeof value === 'string' ? JSON.stringify(value) : String(value)
-  const onFile = !where.startsWith('environment') && !where.startsWith('the command line')
+  if (where === 'the command line') {
+    return new UsageError(`Invalid value ${shown} for "${key}" on the command line: expected ${expected}.`, {
+      code: 'MFC_USAGE',
+      suggestions: [`Fix the flag that sets ${key} (see \`--help\`).`],
+    })
+  }
+
+  const onFile = !where.startsWith('environment')
   return new ConfigError(`Invalid value ${shown} for "${key}" in ${where}: expected ${expected}.`, {
     code: 'MFC_CONFIG_VALUE',
     suggestions: [onFile ? `Fix "${key}" in ${where}.` : `Fix the value of ${where.replace('environment variable ', '')}.`],

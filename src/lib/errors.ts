@@ -138,6 +138,32 @@ export function toMfcError(error: unknown): MfcError {
   })
 }
 
+/**
+ * What went wrong with reading `file`, in words: "X not found" for a missing file (never
+ * "may be truncated" or a raw ENOENT), "permission denied", "is a directory".
+ */
+export function fileProblem(file: string, error: unknown): string {
+  switch (errnoCode(error)) {
+    case 'ENOENT':
+    case 'ENOTDIR': {
+      return `${file} not found`
+    }
+
+    case 'EACCES':
+    case 'EPERM': {
+      return `${file} cannot be read: permission denied`
+    }
+
+    case 'EISDIR': {
+      return `${file} is a directory, not a file`
+    }
+
+    default: {
+      return `Cannot read ${file}: ${(error as Error).message}`
+    }
+  }
+}
+
 /** Node's errno code of a thrown system error, if any. */
 export function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code

@@ -8,7 +8,7 @@ import {outputMode, runSteps} from '../../cli/render.js'
 import {askSslInit, renderSslInit} from '../../cli/ssl-init-view.js'
 import {type EabFlags, acmeIssuer} from '../../cli/acme-services.js'
 import {ssl} from '../../cli/services.js'
-import {ConfigError, StoreError} from '../../lib/errors.js'
+import {ConfigError, StoreError, fileProblem} from '../../lib/errors.js'
 import type {CertManager} from '../../services/certificates/cert-manager.js'
 import {issuanceDirectory} from '../../services/acme/directories.js'
 import {describeKeySpec, keySpecFromSettings} from '../../services/certificates/key-spec.js'
@@ -165,7 +165,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
     try {
       return await readFile(file, 'utf8')
     } catch (error) {
-      throw new StoreError(`Cannot read ${file}: ${(error as Error).message}`, {code: 'MFC_CERT_INVALID', cause: error, suggestions: [`Check the path and permissions of ${file}.`]})
+      throw new StoreError(`${fileProblem(file, error)}.`, {code: 'MFC_CERT_INVALID', cause: error, suggestions: [`Check the path and permissions of ${file}.`]})
     }
   }
 }
