@@ -1,5 +1,4 @@
 import {expect} from 'chai'
-import {execFileSync} from 'node:child_process'
 import {X509Certificate} from 'node:crypto'
 import {readFile, readlink, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -7,8 +6,7 @@ import {join} from 'node:path'
 import type {SslInitResult} from '../../src/commands/ssl/init.js'
 import {mintCa, mintLeaf} from '../helpers/certs.js'
 import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
-
-const openssl = (...args: string[]) => execFileSync('openssl', args, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
+import {openssl, opensslSans} from '../helpers/openssl.js'
 
 describe('mfc ssl init', function () {
   this.timeout(60_000)
@@ -28,7 +26,7 @@ describe('mfc ssl init', function () {
 
     expect(openssl('verify', '-CAfile', out.caFile!, out.certFile)).to.contain(': OK')
     const leaf = openssl('x509', '-in', out.certFile, '-noout', '-text')
-    expect(leaf).to.match(/Subject Alternative Name:\s*\n\s*DNS:localhost, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/)
+    expect(opensslSans(out.certFile)).to.deep.equal(['DNS:localhost', 'IP:127.0.0.1', 'IP:::1'])
     expect(leaf).to.match(/Extended Key Usage:\s*\n\s*TLS Web Server Authentication/)
     expect(leaf).to.match(/CA:FALSE/)
     expect(leaf).to.contain('ASN1 OID: prime256v1')
@@ -72,7 +70,8 @@ describe('mfc ssl init', function () {
       const result = await runCli(['ssl', 'init', '--domain', 'mfc.lab.test', '--domain', '10.0.0.5', ...flags, '--json'], {env: t.env})
       expect(result.code, result.stderr).to.equal(0)
       const out = parseJson<SslInitResult>(result)
-      expect(openssl('x509', '-in', out.certFile, '-noout', '-text')).to.match(expected).and.to.contain('IP Address:10.0.0.5')
+      expect(openssl('x509', '-in', out.certFile, '-noout', '-text')).to.match(expected)
+      expect(opensslSans(out.certFile)).to.deep.equal(['DNS:mfc.lab.test', 'IP:10.0.0.5'])
       expect(openssl('verify', '-CAfile', out.caFile!, out.certFile)).to.contain(': OK')
     })
   }

@@ -24,6 +24,33 @@ export function runTestssl(args: string[], jsonFile: string): Promise<TestsslFin
   })
 }
 
+/**
+ * Finding ids that testssl.sh uses for notes about its own run, not about the target: the ones it
+ * files as client-side warnings (`fileout_insert_warning`: old_fart, too_old_openssl,
+ * engine_problem — e.g. "No engine or GOST support" from Debian's openssl 3.0.22) and the scan's
+ * own state (scanProblem). Ids, never message text: a new wording must not change the verdict.
+ */
+export const SCANNER_NOTE_IDS: ReadonlySet<string> = new Set(['old_fart', 'too_old_openssl', 'engine_problem', 'scanProblem'])
+
+/** testssl.sh severities that say nothing is wrong with the target. */
+const CLEAN_SEVERITIES: ReadonlySet<string> = new Set(['OK', 'INFO', 'DEBUG'])
+
+export interface TestsslVerdict {
+  /** Notes about the scanner's environment: logged by the test, never counted. */
+  notes: TestsslFinding[]
+  /** Findings about the target at LOW or above, and target checks that could not run (WARN/FATAL). */
+  problems: TestsslFinding[]
+}
+
+/** Splits testssl.sh findings into scanner notes and problems of the target, by id and severity. */
+export function judgeTestssl(findings: TestsslFinding[]): TestsslVerdict {
+  const notes = findings.filter((f) => SCANNER_NOTE_IDS.has(f.id))
+  const problems = findings.filter((f) => !SCANNER_NOTE_IDS.has(f.id) && !CLEAN_SEVERITIES.has(f.severity))
+  return {notes, problems}
+}
+
+export const describeFinding = (f: TestsslFinding): string => `${f.id} ${f.severity}: ${f.finding}`
+
 /** One finding both tools can report, each side reduced to "yes"/"no" (null: that tool does not report it). */
 export interface ComparisonRow {
   finding: string
