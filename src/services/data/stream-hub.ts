@@ -24,6 +24,9 @@ interface Subscriber {
   drops: number
 }
 
+/** Every message type a stream client may send (the rest get an `error` message back). */
+export const STREAM_MESSAGE_TYPES = ['ping', 'request_data', 'subscribe'] as const
+
 const ALWAYS: (keyof Reading)[] = ['timestamp', 'time_hours', 'source', 'run_id']
 
 /**
