@@ -1,14 +1,10 @@
 import {MfcCommand} from '../cli/base-command.js'
-import {facts} from '../cli/render.js'
+import {facts, humanDuration, statusWord} from '../cli/render.js'
 import {MfcError, NAGIOS, toMfcError} from '../lib/errors.js'
 import {type StatusReport, collectStatus} from '../services/daemon/status.js'
 import {readApiToken} from '../services/servers/auth.js'
 
 const ICON = {healthy: 'OK', degraded: 'WARNING', down: 'CRITICAL'} as const
-
-function hours(seconds: number | null): string | null {
-  return seconds === null ? null : `${(seconds / 3600).toFixed(2)} hours`
-}
 
 export default class Status extends MfcCommand {
   static override summary = 'Show whether the API, dashboard and streamer run and answer, and the certificate\'s days left.'
@@ -39,10 +35,10 @@ ports it records are enough.`
   }
 
   private render(report: StatusReport): void {
-    this.say(`${ICON[report.status]}  mfc serve is ${report.status === 'down' ? 'not running' : report.status}${report.mode ? ` (${report.mode})` : ''}`)
+    this.say(`${statusWord(ICON[report.status])}  mfc serve is ${report.status === 'down' ? 'not running' : report.status}${report.mode ? ` (${report.mode})` : ''}`)
     this.say(facts([
       ['PID', report.pid ? `${report.pid}${report.supervisorPid ? ` (supervisor ${report.supervisorPid})` : ''}` : null],
-      ['Uptime', hours(report.uptimeSeconds)],
+      ['Uptime', report.uptimeSeconds === null ? null : humanDuration(report.uptimeSeconds)],
       ['Restarts', report.restarts > 0 ? report.restarts : null],
       ['Certificate', report.certificate.daysLeft === null ? report.certificate.error : `${report.certificate.daysLeft} days left (${report.certificate.file})`],
       ['Log', report.logFile],

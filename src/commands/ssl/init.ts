@@ -1,4 +1,5 @@
 import {readFile} from 'node:fs/promises'
+import {basename, dirname, join} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
@@ -139,7 +140,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
     const {meta} = result.stored
     const output: SslInitResult = {
       name: meta.name, issuer: meta.issuer, domains: meta.domains, version: result.stored.version,
-      certFile: result.certFile, keyFile: result.keyFile, chainFile: result.stored.chainFile,
+      certFile: result.certFile, keyFile: result.keyFile, chainFile: join(dirname(result.certFile), basename(result.stored.chainFile)),
       caFile: meta.issuer === 'local-ca' ? config.paths.caCertFile : null, configFile: result.configFile,
       serial: meta.serial, notBefore: meta.notBefore, notAfter: meta.notAfter,
       key: meta.keySpec ? describeKeySpec(meta.keySpec) : 'as given', replaced: result.replaced, acmeDirectory: meta.acmeDirectory ?? null,
