@@ -5,6 +5,7 @@ import {AriClient, ariRenewAt} from '../services/acme/ari.js'
 import {chooseResponder} from '../services/acme/challenge-select.js'
 import {dryRunDirectory} from '../services/acme/directories.js'
 import type {RenewOptions} from '../services/certificates/cert-manager.js'
+import {signalServeReload} from '../services/daemon/reload.js'
 import type {ExternalAccountBinding} from '../services/issuers/acme-issuer.js'
 import type {Issuer} from '../services/issuers/issuer.js'
 import type {StoredCert} from '../services/store/cert-store.js'
@@ -95,5 +96,6 @@ export function renewOptions(config: MfcConfig, localCa: Issuer, flags: RenewFla
     dryRun: Boolean(flags['dry-run']),
     command,
     hooks: {pre: flags['pre-hook'] ?? settings.pre_hook, deploy: flags['deploy-hook'] ?? settings.deploy_hook, post: flags['post-hook'] ?? settings.post_hook},
+    reloadServe: () => signalServeReload(config.paths.pidFile),
   }
 }

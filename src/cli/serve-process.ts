@@ -104,6 +104,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
   const notifications = await logNotifications(config, events, logger)
   // The monitoring data (simulator, history, alerts, stream hub) loads only in a serving process.
   const {createMonitoringFor} = await import('../services/data/monitoring.js')
+  const {dataPlugins} = await import('../services/data/data-routes.js')
   let runtime: ServeRuntime | undefined
   const data = await createMonitoringFor(config, {
     logger: logger.child({component: 'data'}),
@@ -113,7 +114,8 @@ export async function runServers(prep: Preparation, options: {version: string; w
       return cert ? new Date(cert.not_after) : undefined
     },
   })
-  runtime = new ServeRuntime({config, logger, apiToken: prep.token, version: options.version, events, apiPlugins: data.plugins, dashboardPlugins: data.dashboardPlugins, hub: data.hub})
+  // The dashboard gets the same data routes, so the SPA calls its own origin (strict CSP, one cookie).
+  runtime = new ServeRuntime({config, logger, apiToken: prep.token, version: options.version, events, apiPlugins: dataPlugins(data.monitoring), dashboardPlugins: dataPlugins(data.monitoring), hub: data.hub})
   let info: ServeInfo
   try {
     info = await runtime.start()

@@ -1,7 +1,25 @@
-import type {SslInitResult} from '../commands/ssl/init.js'
 import {isValidName} from '../lib/config.js'
 import {askChoice, askText} from './prompts.js'
 import {facts} from './render.js'
+
+/** What `mfc ssl init` returns (its --json output) and this view renders. */
+export interface SslInitResult {
+  name: string
+  issuer: string
+  domains: string[]
+  version: string
+  certFile: string
+  keyFile: string
+  chainFile: string
+  caFile: string | null
+  configFile: string
+  serial: string
+  notBefore: string
+  notAfter: string
+  key: string
+  replaced: boolean
+  acmeDirectory: string | null
+}
 
 export interface SslInitAnswers {
   domains: string[]

@@ -266,6 +266,11 @@ async function saveThresholds(): Promise<void> {
   }
 }
 
+async function logout(): Promise<void> {
+  await api('/logout', {method: 'POST'}).catch(() => undefined)
+  location.assign('/login')
+}
+
 async function boot(): Promise<void> {
   let session: {csrf_token: string | null}
   try {
@@ -288,10 +293,7 @@ async function boot(): Promise<void> {
   $('refresh').addEventListener('click', () => void refreshStatus())
   $('perf-refresh').addEventListener('click', () => void loadPerformance())
   $('alerts-save').addEventListener('click', () => void saveThresholds())
-  $('logout').addEventListener('click', async () => {
-    await api('/logout', {method: 'POST'}).catch(() => undefined)
-    location.assign('/login')
-  })
+  $('logout').addEventListener('click', () => void logout())
   window.addEventListener('resize', scheduleRender)
 
   const info = await api<Info>('/dashboard/info')

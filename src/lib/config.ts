@@ -1,5 +1,6 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
+import {dirname} from 'node:path'
 
 import {ConfigError, type MfcError, UsageError, errnoCode} from './errors.js'
 import {type MfcPaths, lineageName, livePaths, resolvePaths} from './paths.js'
@@ -450,6 +451,14 @@ function splitDomains(text: string): string[] {
   return text.split(/[\s,]+/).map((d) => d.trim().toLowerCase()).filter(Boolean)
 }
 
+/**
+ * The environment a child process of mfc (a renewal hook) starts from: a copy of mfc's own, as
+ * certbot's hooks get. Here so that services never read `process.env` themselves.
+ */
+export function childEnvironment(): NodeJS.ProcessEnv {
+  return {...process.env}
+}
+
 const DOMAIN_RE = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
 /** A DNS name (optionally one leading wildcard label) or an IP address. */
@@ -513,7 +522,6 @@ function toFileObject(settings: Partial<Settings>): Record<string, unknown> {
  */
 export async function saveSettings(config: MfcConfig, changes: Partial<Settings>): Promise<string> {
   const {writeFileAtomic, ensureDir} = await import('./fs-atomic.js')
-  const {dirname} = await import('node:path')
   const file = config.paths.sslConfigFile
   let current: Record<string, unknown> | undefined
   try {

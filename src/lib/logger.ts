@@ -1,3 +1,5 @@
+import {dirname} from 'node:path'
+
 /**
  * The structured logger services receive. Implemented by pino in the daemon (JSON to the log
  * file, pretty on a TTY); commands that only print pass `silentLogger`. Never log secrets.
@@ -30,7 +32,6 @@ export interface LoggerOptions {
 export async function createLogger(options: LoggerOptions): Promise<Logger> {
   const {default: pino} = await import('pino')
   const {mkdirSync} = await import('node:fs')
-  const {dirname} = await import('node:path')
   const streams: {stream: NodeJS.WritableStream | ReturnType<typeof pino.destination>; level?: string}[] = []
   if (options.file) {
     mkdirSync(dirname(options.file), {recursive: true, mode: 0o700})

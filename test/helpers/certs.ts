@@ -13,7 +13,7 @@ export interface TestCa {
 /** A throwaway CA for tests (minted at test time, never a checked-in key). */
 export async function mintCa(name = 'mfc test CA'): Promise<TestCa> {
   const keyPem = await generatePrivateKey({type: 'ecdsa', curve: 'P-256'})
-  const certPem = await createCaCertificate({commonName: name, keyPem, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3650 * DAY)})
+  const certPem = createCaCertificate({commonName: name, keyPem, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3650 * DAY)})
   return {certPem, keyPem}
 }
 
@@ -21,7 +21,7 @@ export async function mintCa(name = 'mfc test CA'): Promise<TestCa> {
 export async function mintLeaf(ca: TestCa, domains: string[], options: {notBefore?: Date; days?: number} = {}): Promise<{certPem: string; keyPem: string}> {
   const keyPem = await generatePrivateKey({type: 'ecdsa', curve: 'P-256'})
   const notBefore = options.notBefore ?? new Date(Date.now() - 60_000)
-  const certPem = await createLeafCertificate({
+  const certPem = createLeafCertificate({
     domains, keyPem, caCertPem: ca.certPem, caKeyPem: ca.keyPem, notBefore, notAfter: new Date(notBefore.getTime() + (options.days ?? 90) * DAY),
   })
   return {certPem, keyPem}

@@ -159,7 +159,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     },
   }
   try {
-    await waitFor(async () => (await httpsGet(directory, tls.ca)).status === 200, 'Pebble', handle.logs)
+    await waitFor(async () => (await httpsGet(directory, tls.ca)).status === 200, 'Pebble', () => handle.logs())
   } catch (error) {
     await handle.stop()
     throw error

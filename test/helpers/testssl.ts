@@ -14,12 +14,8 @@ export function runTestssl(args: string[], jsonFile: string): Promise<TestsslFin
   return new Promise((resolve, reject) => {
     const child = spawn('testssl', ['--quiet', '--color', '0', '--warnings', 'off', '--jsonfile', jsonFile, ...args], {stdio: 'ignore'})
     child.on('error', reject)
-    child.on('close', async () => {
-      try {
-        resolve(JSON.parse(await readFile(jsonFile, 'utf8')) as TestsslFinding[])
-      } catch (error) {
-        reject(error)
-      }
+    child.on('close', () => {
+      readFile(jsonFile, 'utf8').then((text) => resolve(JSON.parse(text) as TestsslFinding[])).catch(reject)
     })
   })
 }

@@ -28,9 +28,9 @@ export interface MintedCerts {
 export async function mintCerts(dir: string, domains = ['localhost', '127.0.0.1'], keyType: 'ecdsa' | 'rsa' = 'ecdsa'): Promise<MintedCerts> {
   const now = Date.now()
   const caKey = await generatePrivateKey({type: 'ecdsa', curve: 'P-256'})
-  const caPem = await createCaCertificate({commonName: 'mfc test CA', keyPem: caKey, notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000 * 30)})
+  const caPem = createCaCertificate({commonName: 'mfc test CA', keyPem: caKey, notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000 * 30)})
   const keyPem = await generatePrivateKey(keyType === 'rsa' ? {type: 'rsa', size: 2048} : {type: 'ecdsa', curve: 'P-256'})
-  const certPem = await createLeafCertificate({domains, keyPem, caCertPem: caPem, caKeyPem: caKey, notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000 * 20)})
+  const certPem = createLeafCertificate({domains, keyPem, caCertPem: caPem, caKeyPem: caKey, notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000 * 20)})
   await mkdir(dir, {recursive: true})
   const files = {caFile: join(dir, 'ca.pem'), certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), fullchainFile: join(dir, 'fullchain.pem')}
   await writeFile(files.caFile, caPem)

@@ -33,11 +33,12 @@ function expectOk(result: RunResult): void {
 
 /** A plain HTTP server on `port` serving files from `root` (a web server in front of --webroot, or serve's stand-in). */
 async function fileServer(port: number, root: (path: string) => string | undefined): Promise<Server> {
-  const server = createServer(async (req, res) => {
+  const server = createServer((req, res) => {
     const file = root(req.url ?? '/')
-    const body = file ? await fs.readFile(file, 'utf8').catch(() => undefined) : undefined
-    res.writeHead(body === undefined ? 404 : 200, {Connection: 'close'})
-    res.end(body ?? 'not found')
+    void (file ? fs.readFile(file, 'utf8').catch(() => undefined) : Promise.resolve(undefined)).then((body) => {
+      res.writeHead(body === undefined ? 404 : 200, {Connection: 'close'})
+      res.end(body ?? 'not found')
+    })
   })
   await new Promise<void>((resolve) => {
     server.listen(port, () => resolve())

@@ -8,7 +8,7 @@ import {type Chromium, launchChromium, morePoints} from '../helpers/chromium.js'
 import {type ServeProcess, spawnServe, writeDataSettings} from '../helpers/serve-site.js'
 import {TEST_TOKEN, type TestSite, testSite} from '../helpers/serve.js'
 
-type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any
 
 /**
  * The dashboard of a real `mfc serve` process in Debian's chromium, with serve's default

@@ -6,7 +6,7 @@ import WebSocket from 'ws'
 import {type ServeProcess, spawnServe, writeDataSettings} from '../helpers/serve-site.js'
 import {TEST_TOKEN, type TestSite, testSite} from '../helpers/serve.js'
 
-type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any
 
 /** A WSS client that queues messages so a test can wait for the next one of a type. */
 class StreamClient {

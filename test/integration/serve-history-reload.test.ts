@@ -9,7 +9,7 @@ import {parseJson, runCli} from '../helpers/cli.js'
 import {type ServeProcess, spawnServe, writeDataSettings} from '../helpers/serve-site.js'
 import {TEST_TOKEN, type TestSite, testSite} from '../helpers/serve.js'
 
-type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -12,6 +12,14 @@ function openWs(url: string, ca: string, headers: Record<string, string> = {}): 
   })
 }
 
+/** Why the handshake failed ("connected" if it did not, closing that socket). */
+function refusal(open: Promise<WebSocket>): Promise<string> {
+  return open.then((ws) => {
+    ws.close()
+    return 'connected'
+  }, (error: Error) => error.message)
+}
+
 function nextMessage(ws: WebSocket, type?: string): Promise<any> {
   return new Promise((resolve) => {
     const onMessage = (data: WebSocket.RawData) => {
@@ -93,10 +101,10 @@ describe('mfc serve: the three TLS servers (real HTTPS/WSS round trips)', () => 
   })
 
   it('the streamer refuses clients without credentials, and non-browser clients with only a cookie', async () => {
-    const error = await openWs(serve.url('streamer'), site.caPem).catch((e: Error) => e)
-    expect(String(error)).to.include('401')
-    const wrong = await openWs(serve.url('streamer'), site.caPem, bearer('wrong-token-wrong-token')).catch((e: Error) => e)
-    expect(String(wrong)).to.include('401')
+    const error = await refusal(openWs(serve.url('streamer'), site.caPem))
+    expect(error).to.include('401')
+    const wrong = await refusal(openWs(serve.url('streamer'), site.caPem, bearer('wrong-token-wrong-token')))
+    expect(wrong).to.include('401')
   })
 
   it('a dashboard login session (cookie) opens the streamer from the dashboard origin, not from another', async () => {
@@ -108,10 +116,10 @@ describe('mfc serve: the three TLS servers (real HTTPS/WSS round trips)', () => 
     const dashboardPort = new URL(serve.url('dashboard')).port
     const ws = await openWs(serve.url('streamer'), site.caPem, {cookie, origin: `https://localhost:${dashboardPort}`})
     ws.close()
-    const foreign = await openWs(serve.url('streamer'), site.caPem, {cookie, origin: 'https://evil.example'}).catch((e: Error) => e)
-    expect(String(foreign)).to.include('403')
-    const noOrigin = await openWs(serve.url('streamer'), site.caPem, {cookie}).catch((e: Error) => e)
-    expect(String(noOrigin)).to.include('401')
+    const foreign = await refusal(openWs(serve.url('streamer'), site.caPem, {cookie, origin: 'https://evil.example'}))
+    expect(foreign).to.include('403')
+    const noOrigin = await refusal(openWs(serve.url('streamer'), site.caPem, {cookie}))
+    expect(noOrigin).to.include('401')
   })
 
   it('plain HTTPS on the streamer port gets 426, and /health there works', async () => {

@@ -6,7 +6,7 @@ import {Flags} from '@oclif/core'
 import {MfcCommand} from '../../cli/base-command.js'
 import {askConfirm} from '../../cli/prompts.js'
 import {outputMode, runSteps} from '../../cli/render.js'
-import {askSslInit, renderSslInit} from '../../cli/ssl-init-view.js'
+import {type SslInitResult, askSslInit, renderSslInit} from '../../cli/ssl-init-view.js'
 import {type EabFlags, acmeIssuer} from '../../cli/acme-services.js'
 import {ssl} from '../../cli/services.js'
 import {ConfigError, StoreError, fileProblem} from '../../lib/errors.js'
@@ -14,23 +14,7 @@ import type {CertManager} from '../../services/certificates/cert-manager.js'
 import {issuanceDirectory} from '../../services/acme/directories.js'
 import {describeKeySpec, keySpecFromSettings} from '../../services/certificates/key-spec.js'
 
-export interface SslInitResult {
-  name: string
-  issuer: string
-  domains: string[]
-  version: string
-  certFile: string
-  keyFile: string
-  chainFile: string
-  caFile: string | null
-  configFile: string
-  serial: string
-  notBefore: string
-  notAfter: string
-  key: string
-  replaced: boolean
-  acmeDirectory: string | null
-}
+export type {SslInitResult} from '../../cli/ssl-init-view.js'
 
 export default class SslInit extends MfcCommand {
   static override summary = 'Create the certificate the servers use: local CA (default) or your own files.'

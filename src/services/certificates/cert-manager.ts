@@ -12,7 +12,6 @@ import {type HookRun, type RenewalHooks, runHook} from './hooks.js'
 import {checkPair} from './inspect.js'
 import {type KeySpec, keySpecFromSettings} from './key-spec.js'
 import {type RenewalDecision, decideRenewal} from './renewal-policy.js'
-import {signalServeReload} from '../daemon/reload.js'
 
 export interface InstallResult {
   stored: StoredCert
@@ -60,6 +59,12 @@ export interface RenewOptions {
   /** Runs once when something is due, before the lock is taken (cron's random sleep). */
   beforeRenewing?(): Promise<void>
   onStep?(name: string, step: string): void
+  /**
+   * Tells a running `mfc serve` to reload, once, after at least one renewal (before the post
+   * hook); resolves with the pid told, undefined when none runs. Never rejects. The composition
+   * root wires it (to daemon/reload), so this package never signals a process itself.
+   */
+  reloadServe?(): Promise<number | undefined>
 }
 
 export type RenewalStatus = 'renewed' | 'dry-run-ok' | 'not-due' | 'skipped' | 'failed'
@@ -214,7 +219,7 @@ export class CertManager {
       }
 
       const renewed = report.outcomes.filter((o) => o.status === 'renewed')
-      if (renewed.length > 0) report.reloadedPid = await signalServeReload(this.config.paths.pidFile) ?? null
+      if (renewed.length > 0) report.reloadedPid = await options.reloadServe?.() ?? null
       if (hooks.post) {
         const failed = report.outcomes.filter((o) => o.status === 'failed')
         report.hooks.push(await runHook('post', hooks.post, {

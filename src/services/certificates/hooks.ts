@@ -1,5 +1,7 @@
 import {spawn} from 'node:child_process'
 
+import {childEnvironment} from '../../lib/config.js'
+
 export type HookKind = 'pre' | 'deploy' | 'post'
 
 /** Shell commands run around renewals, with certbot's semantics (see `CertManager.renew`). */
@@ -35,7 +37,7 @@ const OUTPUT_LIMIT = 4000
  */
 export function runHook(kind: HookKind, command: string, vars: Record<string, string>, timeoutMs = HOOK_TIMEOUT_MS): Promise<HookRun> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', command], {env: {...process.env, ...vars}, detached: true, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn('/bin/sh', ['-c', command], {env: {...childEnvironment(), ...vars}, detached: true, stdio: ['ignore', 'pipe', 'pipe']})
     let output = ''
     let timedOut = false
     const keep = (chunk: Buffer) => {

@@ -24,7 +24,7 @@ export const CONTENT_TYPES: Record<ExportFormat, string> = {
 
 function csvField(value: unknown): string {
   if (value === null || value === undefined) return ''
-  const text = Array.isArray(value) ? `[${value.join(', ')}]` : String(value)
+  const text = Array.isArray(value) ? `[${value.join(', ')}]` : typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean)
   return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }
 

@@ -10,8 +10,7 @@ import {IngestService} from './ingest.js'
 import {RequestCounter, renderMetrics} from './metrics.js'
 import {ProcessMetrics} from './process-metrics.js'
 import type {Reading} from './reading.js'
-import type {ApiPlugin, StreamHub} from './server-types.js'
-import {dataPlugins} from '../servers/routes/data-routes.js'
+import type {StreamHub} from './server-types.js'
 import {type SimulationConfig, SimulationRunner} from './simulation-runner.js'
 import {MonitoringStreamHub} from './stream-hub.js'
 
@@ -157,11 +156,12 @@ export class Monitoring {
   }
 }
 
-/** What `mfc serve` needs from the data side: API route plugins, the stream hub, a close. */
+/**
+ * What `mfc serve` needs from the data side: the stream hub, the monitoring (its routes come
+ * from `dataPlugins(monitoring)` in data-routes.ts, wired by the composition root so this module
+ * and the routes do not import each other), a reload and a close.
+ */
 export interface MonitoringWiring {
-  plugins: ApiPlugin[]
-  /** The same routes for the dashboard server, so the SPA calls its own origin (strict CSP, one cookie). */
-  dashboardPlugins: ApiPlugin[]
   hub: StreamHub
   monitoring: Monitoring
   /** SIGHUP: reopen the history database (see `Monitoring.reload`). */
@@ -170,7 +170,7 @@ export interface MonitoringWiring {
 }
 
 /**
- * Creates history + simulator + alerts + hub and returns the plugins for the API server and the
+ * Creates history + simulator + alerts + hub and returns the monitoring (for the routes) and the
  * hub for the streamer. The caller starts the servers, then calls `monitoring.start()`.
  */
 export async function createMonitoring(options: MonitoringOptions): Promise<MonitoringWiring> {
@@ -178,8 +178,6 @@ export async function createMonitoring(options: MonitoringOptions): Promise<Moni
   const history = await openHistory(options.historyDb, {retentionDays: settings.data_retention_days, clock: options.clock})
   const monitoring = new Monitoring(history, settings, options)
   return {
-    plugins: dataPlugins(monitoring),
-    dashboardPlugins: dataPlugins(monitoring),
     hub: monitoring.hub,
     monitoring,
     reload: () => monitoring.reload(),

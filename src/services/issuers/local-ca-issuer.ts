@@ -47,7 +47,7 @@ export class LocalCaIssuer implements Issuer {
     const keyPem = await generatePrivateKey({type: 'ecdsa', curve: 'P-256'})
     const notAfter = new Date(now)
     notAfter.setUTCFullYear(notAfter.getUTCFullYear() + LOCAL_CA_YEARS)
-    const certPem = await createCaCertificate({
+    const certPem = createCaCertificate({
       commonName: `mfc local CA (${hostname()})`,
       keyPem,
       notBefore: new Date(now.getTime() - 60_000),
@@ -68,7 +68,7 @@ export class LocalCaIssuer implements Issuer {
     const {createLeafCertificate, generatePrivateKey} = await import('../certificates/x509-builder.js')
     try {
       const keyPem = await generatePrivateKey(request.keySpec)
-      const certPem = await createLeafCertificate({
+      const certPem = createLeafCertificate({
         domains: request.domains,
         keyPem,
         caCertPem: ca.certPem,

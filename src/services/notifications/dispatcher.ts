@@ -47,7 +47,7 @@ export class NotificationDispatcher {
     return bus.onAny((event, payload) => {
       if (!wantsNotification(event as (typeof NOTIFIED_EVENTS)[number], payload as never)) return
       const notification = toNotification(event as (typeof NOTIFIED_EVENTS)[number], payload as never, {host: hostname(), now: this.clock.now()})
-      if (passesLevel(notification.kind, this.level)) this.track(this.sendAll(notification))
+      if (passesLevel(notification.kind, this.level)) void this.track(this.sendAll(notification))
     }, [...NOTIFIED_EVENTS])
   }
 

@@ -137,8 +137,8 @@ export async function certificateChecks(target: ProbeTarget, extraCa: string[], 
   // Browsers ignore the CN since 2017 (Chrome 58); Node's check still falls back to it.
   const identity = peer.subjectaltname ? checkServerIdentity(target.servername, peer) : new Error('the certificate has no subjectAltName (browsers ignore the CN)')
   const checks = [
-    check('chain', 'Chain trusted (system store + configured CA)', socket.authorized ? 'pass' : 'fail', socket.authorized ? `issued by ${peer.issuer?.CN ?? peer.issuer?.O ?? '?'}` : String(socket.authorizationError)),
-    check('hostname', `Certificate matches ${target.servername}`, identity ? 'fail' : 'pass', identity ? identity.message : `names: ${peer.subjectaltname ?? peer.subject?.CN}`),
+    check('chain', 'Chain trusted (system store + configured CA)', socket.authorized ? 'pass' : 'fail', socket.authorized ? `issued by ${nameOf(peer.issuer?.CN) ?? nameOf(peer.issuer?.O) ?? '?'}` : String(socket.authorizationError)),
+    check('hostname', `Certificate matches ${target.servername}`, identity ? 'fail' : 'pass', identity ? identity.message : `names: ${peer.subjectaltname ?? nameOf(peer.subject?.CN)}`),
     check('expiry', 'Days to expiry', daysLeft < 0 ? 'fail' : daysLeft <= 7 ? 'fail' : daysLeft <= 30 ? 'warn' : 'pass', daysLeft < 0 ? `expired on ${notAfter.toISOString()}` : `${daysLeft} days (until ${notAfter.toISOString()})`),
     check('key', 'Key type and size', key.strong ? 'pass' : 'fail', key.summary),
   ]
@@ -182,4 +182,9 @@ export async function defaultHandshakeCheck(target: ProbeTarget): Promise<Check>
   const detail = `${socket.getProtocol()} ${socket.getCipher().name}${groupOf(socket) ? `, ${groupOf(socket)}` : ''}${socket.alpnProtocol ? `, ALPN ${socket.alpnProtocol}` : ''}`
   socket.destroy()
   return check('handshake', 'TLS handshake (default client)', 'pass', detail)
+}
+
+/** A certificate name field as text: Node gives an array when the attribute repeats. */
+function nameOf(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value
 }

@@ -114,7 +114,7 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
       return done(Object.assign(new Error(`The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`), {statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY'}), undefined)
     }
 
-    defaultJson(request, text, done)
+    void defaultJson(request, text, done)
   })
 
   app.decorateRequest('mfcAuth', null)

@@ -2,14 +2,14 @@ import {Readable} from 'node:stream'
 
 import type {FastifyError, FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
-import type {MfcError} from '../../../lib/errors.js'
-import {CONTENT_TYPES, EXPORT_FORMATS, type ExportFormat, exportChunks, exportFileName} from '../../data/export.js'
-import {MAX_QUERY_LIMIT} from '../../data/history.js'
-import type {Monitoring} from '../../data/monitoring.js'
-import {DataValidationError} from '../../data/reading.js'
-import type {ApiPlugin} from '../../data/server-types.js'
-import {parseSimulationConfig} from '../../data/simulation-runner.js'
-import {proxiedStreamUrl} from '../proxy.js'
+import type {MfcError} from '../../lib/errors.js'
+import {CONTENT_TYPES, EXPORT_FORMATS, type ExportFormat, exportChunks, exportFileName} from './export.js'
+import {MAX_QUERY_LIMIT} from './history.js'
+import type {Monitoring} from './monitoring.js'
+import {DataValidationError} from './reading.js'
+import type {ApiPlugin} from './server-types.js'
+import {parseSimulationConfig} from './simulation-runner.js'
+import {proxiedStreamUrl} from '../servers/proxy.js'
 
 /** Largest accepted ingest body; the batch-size check gives the precise reason below it. */
 const INGEST_BODY_LIMIT = 32 * 1024 * 1024
