@@ -53,7 +53,7 @@ describe('output for people: colours, durations, live paths, backup overwrite, s
   })
 
   it('listr2 falls back to plain step lines on a 0-column terminal', async () => {
-    const tty = new TmuxSession(`stty cols 0; ${BIN} ssl init --domain localhost --force --yes`, {...temp.env, TERM: 'xterm-256color'})
+    const tty = new TmuxSession(`sh -c 'stty cols 0 && exec ${BIN} ssl init --domain localhost --force --yes'`, {...temp.env, TERM: 'xterm-256color'})
     try {
       expect(await tty.exitCode()).to.equal(0)
       expect(tty.screen()).to.match(/^ {2}- Signing a certificate for localhost/m)
