@@ -58,7 +58,7 @@ try {
   const legoEnv = {LEGO_CA_CERTIFICATES: pebble.tls.caFile}
   const port = String(pebble.httpPort)
   const clients = {
-    mfc: (name: string) => timed(process.execPath, [join(ROOT, 'bin', 'run.js'), 'ssl', 'init', '--domain', name, '--email', EMAIL, '--acme-directory', pebble.directory, '--http-port', port, '--json'], mfcEnv),
+    mfc: (name: string) => timed(process.execPath, [join(ROOT, 'bin', 'run.js'), 'ssl', 'init', '--agree-tos', '--domain', name, '--email', EMAIL, '--acme-directory', pebble.directory, '--http-port', port, '--json'], mfcEnv),
     certbot: (name: string) => timed('certbot', ['certonly', '--standalone', '--non-interactive', '--agree-tos', '-m', EMAIL, '--server', pebble.directory, '--http-01-port', port, ...certbotDirs, '-d', name], certbotEnv),
     lego: (name: string) => timed('lego', ['--server', pebble.directory, '--http', '--http.port', `:${port}`, '--accept-tos', '--email', EMAIL, '--path', join(work, 'lego'), '-d', name, 'run'], legoEnv),
   }

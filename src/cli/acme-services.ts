@@ -2,20 +2,21 @@ import {systemClock} from '../lib/clock.js'
 import type {MfcConfig} from '../lib/config.js'
 import {ConfigError} from '../lib/errors.js'
 import {AriClient, ariRenewAt} from '../services/acme/ari.js'
-import {chooseResponder} from '../services/acme/challenge-select.js'
 import {dryRunDirectory} from '../services/acme/directories.js'
 import type {RenewOptions} from '../services/certificates/cert-manager.js'
 import {signalServeReload} from '../services/daemon/reload.js'
 import type {ExternalAccountBinding} from '../services/issuers/acme-issuer.js'
 import type {Issuer} from '../services/issuers/issuer.js'
-import type {StoredCert} from '../services/store/cert-store.js'
+import type {ChallengeRecord, StoredCert} from '../services/store/cert-store.js'
+import {solverFor} from './challenge-options.js'
 
 /**
  * Wires an ACME issuer for one directory from the resolved config: account under
- * `paths.acmeDir`, HTTP-01 through the shared challenge directory plus `webroot` or a
- * listener on `http_port`. The issuer module (and acme-client) load only here, on demand.
+ * `paths.acmeDir`; challenges answered as `challenge` says (DNS-01 by RFC 2136 or hooks), else
+ * HTTP-01 through the shared challenge directory plus `webroot` or a listener on `http_port`.
+ * The issuer module (and acme-client) load only here, on demand.
  */
-export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}): Promise<Issuer> {
+export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: EabFlags = {}, challenge?: ChallengeRecord, termsOfServiceAgreed = false): Promise<Issuer> {
   const externalAccount = externalAccountBinding(config, eab)
   const {AcmeIssuer} = await import('../services/issuers/acme-issuer.js')
   const {settings, paths} = config
@@ -24,7 +25,8 @@ export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: E
     email: settings.email,
     externalAccount,
     acmeDir: paths.acmeDir,
-    responder: await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot}),
+    solver: await solverFor(challenge, config),
+    termsOfServiceAgreed,
     clock: systemClock,
   })
 }
@@ -61,13 +63,14 @@ export function externalAccountBinding(config: MfcConfig, flags: EabFlags): Exte
 }
 
 /** The renewal parts that depend on a lineage's issuer: which CA to ask, and its ARI window. */
-export function renewalWiring(config: MfcConfig, localCa: Issuer): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
+export function renewalWiring(config: MfcConfig, localCa: Issuer, agreeTos = false): Pick<RenewOptions, 'issuerFor' | 'renewalWindow'> {
   const ari = new AriClient()
   return {
     async issuerFor(stored: StoredCert, dryRun: boolean) {
       if (stored.meta.issuer === 'local-ca') return localCa
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
-      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory)
+      // The lineage's own challenge record: a DNS-01 certificate renews over DNS-01.
+      return acmeIssuer(config, dryRun ? dryRunDirectory(stored.meta.acmeDirectory, config.settings) : stored.meta.acmeDirectory, {}, stored.meta.challenge, agreeTos)
     },
     async renewalWindow(stored: StoredCert, certPem: string) {
       if (stored.meta.issuer !== 'acme' || !stored.meta.acmeDirectory) return undefined
@@ -85,12 +88,13 @@ export interface RenewFlags {
   'pre-hook'?: string
   'deploy-hook'?: string
   'post-hook'?: string
+  'agree-tos'?: boolean
 }
 
 export function renewOptions(config: MfcConfig, localCa: Issuer, flags: RenewFlags, command: string): RenewOptions {
   const {settings} = config
   return {
-    ...renewalWiring(config, localCa),
+    ...renewalWiring(config, localCa, Boolean(flags['agree-tos'])),
     names: flags['cert-name'],
     force: Boolean(flags.force),
     dryRun: Boolean(flags['dry-run']),

@@ -17,6 +17,7 @@ export abstract class MfcCommand extends Command {
       helpGroup: 'GLOBAL',
     }),
     debug: Flags.boolean({description: 'Show stack traces and debug logs (also MFC_DEBUG=1).', helpGroup: 'GLOBAL'}),
+    help: Flags.help({char: 'h', description: 'Show this help (certbot\'s -h too).', helpGroup: 'GLOBAL'}),
   }
 
   static override enableJsonFlag = true

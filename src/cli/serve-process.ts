@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import {existsSync, openSync, closeSync, promises as fs} from 'node:fs'
 
 import {type MfcConfig, type ResolveOptions, resolveConfig} from '../lib/config.js'
-import {MfcError, StoreError} from '../lib/errors.js'
+import {ERROR_CODES, type ErrorCode, MfcError, StoreError} from '../lib/errors.js'
 import {MfcEventBus} from '../lib/events.js'
 import {ensureDir} from '../lib/fs-atomic.js'
 import {createLogger, type Logger} from '../lib/logger.js'
@@ -195,12 +195,12 @@ async function logTail(file: string, lines = 8): Promise<string> {
 }
 
 /** The server process's own reason for not starting, as it logged it after `offset`. */
-async function workerFailure(file: string, offset: number): Promise<{err: string; code: string; exitCode: number; suggestions?: string[]} | undefined> {
+async function workerFailure(file: string, offset: number): Promise<{err: string; code: ErrorCode; exitCode: number; suggestions?: string[]} | undefined> {
   const text = await fs.readFile(file).then((buffer) => buffer.subarray(offset).toString('utf8'), () => '')
   for (const line of text.split('\n').reverse()) {
     try {
       const entry = JSON.parse(line) as {msg?: string; err?: string; code?: string; exitCode?: number; suggestions?: string[]}
-      if (entry.msg === 'serve could not start' && entry.err && entry.code && typeof entry.exitCode === 'number') return entry as never
+      if (entry.msg === 'serve could not start' && entry.err && entry.code !== undefined && entry.code in ERROR_CODES && typeof entry.exitCode === 'number') return entry as never
     } catch {
       // Not a log entry (the worker's own stderr): skip.
     }

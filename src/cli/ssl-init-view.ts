@@ -4,6 +4,8 @@ import {facts} from './render.js'
 
 /** What `mfc ssl init` returns (its --json output) and this view renders. */
 export interface SslInitResult {
+  /** issued: a new lineage; replaced: a new version; unchanged: the valid one was kept (exit 0). */
+  action: 'issued' | 'replaced' | 'unchanged'
   name: string
   issuer: string
   domains: string[]
@@ -19,6 +21,9 @@ export interface SslInitResult {
   key: string
   replaced: boolean
   acmeDirectory: string | null
+  /** ACME: the challenge type used (and recorded for renewals). */
+  challenge?: string
+  message?: string
 }
 
 export interface SslInitAnswers {

@@ -53,6 +53,7 @@ supervisor that restarts the servers if they crash. Stop it with \`mfc stop\`, i
     'stream-port': Flags.integer({description: 'Streamer port (wss_port_streaming, MFC_WSS_STREAMING_PORT).', min: 0, max: 65_535}),
     'http-port': Flags.integer({description: 'Plain-HTTP port for ACME challenges and redirects (http_port).', min: 1, max: 65_535}),
     http: Flags.boolean({description: 'Open the plain-HTTP port (enable_http_port).', allowNo: true}),
+    simulation: Flags.boolean({description: 'Start the default simulation with the servers (simulation_autostart, MFC_SIMULATION_AUTOSTART).', allowNo: true}),
     'start-timeout': Flags.integer({description: 'With --daemon: seconds to wait for the health checks.', default: 30}),
     supervisor: Flags.boolean({hidden: true, exclusive: ['daemon', 'worker']}),
     worker: Flags.boolean({hidden: true, exclusive: ['daemon', 'supervisor']}),
@@ -63,12 +64,14 @@ supervisor that restarts the servers if they crash. Stop it with \`mfc stop\`, i
     const overrides = {
       host: flags.host, https_port_api: flags['api-port'], https_port_frontend: flags['dashboard-port'],
       wss_port_streaming: flags['stream-port'], http_port: flags['http-port'], enable_http_port: flags.http,
+      simulation_autostart: flags.simulation,
     }
     const resolve = {configFile: flags.config, overrides}
     const passthrough = [
       ...(flags.config ? ['--config', flags.config] : []), ...(flags.debug ? ['--debug'] : []), ...(flags.host ? ['--host', flags.host] : []),
       ...(['api-port', 'dashboard-port', 'stream-port', 'http-port'] as const).flatMap((name) => flags[name] === undefined ? [] : [`--${name}`, String(flags[name])]),
       ...(flags.http === undefined ? [] : [flags.http ? '--http' : '--no-http']),
+      ...(flags.simulation === undefined ? [] : [flags.simulation ? '--simulation' : '--no-simulation']),
     ]
     const bin = join(this.config.root, 'bin', 'run.js')
     if (flags.supervisor) {
@@ -125,6 +128,7 @@ supervisor that restarts the servers if they crash. Stop it with \`mfc stop\`, i
     }
 
     if (prep.token.source === 'generated') this.say(`Generated an API token (mode 0600). Read it with: cat ${prep.token.file}`)
+    if (prep.token.warning) this.warn(prep.token.warning)
   }
 
   private listening(result: ServeResult): void {

@@ -99,6 +99,7 @@ function onStreamMessage(message: {type: string; [key: string]: unknown}): void 
 }
 
 function onStreamState(state: string, retryInMs?: number): void {
+  if (state === 'session-ended') return showLogin()
   streamState = state
   const conn = $('conn')
   conn.className = `pill ${state === 'open' ? 'pill-on' : 'pill-off'}`

@@ -1,8 +1,12 @@
-export type StreamState = 'connecting' | 'open' | 'closed'
+export type StreamState = 'connecting' | 'open' | 'closed' | 'session-ended'
+
+/** The streamer's close code for "the dashboard session behind this socket ended" (docs/serve-and-security.md). */
+const SESSION_ENDED = 4401
 
 /**
  * The WSS stream with reconnect: exponential backoff from 0.5 s to 30 s with jitter, reset
- * once a connection has stayed open. A fresh connection resyncs from `initial_data`.
+ * once a connection has stayed open. A fresh connection resyncs from `initial_data`. A close
+ * with SESSION_ENDED stops reconnecting and reports 'session-ended'.
  */
 export class LiveStream {
   private socket: WebSocket | undefined
@@ -46,8 +50,10 @@ export class LiveStream {
         // A malformed frame is the server's bug; keep the connection.
       }
     })
-    socket.addEventListener('close', () => {
+    socket.addEventListener('close', (event) => {
       if (this.socket !== socket || this.stopped) return
+      // Logged out or expired: reconnecting cannot help.
+      if (event.code === SESSION_ENDED) return this.onState('session-ended')
       const delay = Math.min(30_000, 500 * 2 ** this.attempt++) * (0.8 + Math.random() * 0.4)
       this.onState('closed', delay)
       this.timer = window.setTimeout(() => this.connect(), delay)

@@ -5,75 +5,14 @@ import {dirname} from 'node:path'
 import {ConfigError, type MfcError, UsageError, errnoCode} from './errors.js'
 import {type MfcPaths, lineageName, livePaths, resolvePaths} from './paths.js'
 
-/**
- * Settings keep the snake_case names of the guide's `ssl-config.json` everywhere (file, docs,
- * code), so a setting has one name a user can grep for. New keys follow the same style.
- */
-export interface Settings {
-  domain: string
-  /** Every name on the certificate; the first is `domain`. */
-  domains: string[]
-  email: string
-  use_letsencrypt: boolean
-  staging: boolean
-  /** Any RFC 8555 directory URL; overrides use_letsencrypt/staging's Let's Encrypt URLs. */
-  acme_directory: string | null
-  /** The test twin used by --staging and --dry-run instead of Let's Encrypt's staging URL. */
-  acme_staging_directory: string | null
-  cert_file: string
-  key_file: string
-  ca_file: string | null
-  key_type: 'ecdsa' | 'rsa'
-  rsa_key_size: 2048 | 3072 | 4096
-  elliptic_curve: 'P-256' | 'P-384'
-  ssl_version: string
-  ciphers: string | null
-  verify_mode: string
-  enable_hsts: boolean
-  hsts_max_age: number
-  enable_csp: boolean
-  host: string
-  https_port_api: number
-  https_port_frontend: number
-  wss_port_streaming: number
-  http_port: number
-  auto_renew: boolean
-  renewal_days_before: number
-  webroot: string | null
-  pre_hook: string | null
-  deploy_hook: string | null
-  post_hook: string | null
-  /** `mfc serve`: answer HTTP on http_port (ACME challenges + redirect to HTTPS). */
-  enable_http_port: boolean
-  /** Proxies (IPs or CIDRs) whose X-Forwarded-For is believed; nobody else's is. */
-  trusted_proxies: string[]
-  /** Browser origins allowed to call the API and open the streamer, besides the dashboard's own. */
-  dashboard_origins: string[]
-  /** Requests per minute per client IP, all three servers together; 0 turns the limit off. */
-  rate_limit_per_minute: number
-  /** Failed authentication attempts per minute per client IP before it gets 429s. */
-  auth_failures_per_minute: number
-  /**
-   * Requests per minute per dashboard session (cookie), instead of the per-IP budget; 0 turns it
-   * off. A signed-in dashboard loads ~10 files per page and polls every 2 s, so tabs of one
-   * browser (or users behind one NAT) must not share the anonymous 60/min.
-   */
-  session_rate_limit_per_minute: number
-  /** Where the generated API token lives; null means the state directory's `api-token`. */
-  api_token_file: string | null
-  body_limit_bytes: number
-  max_connections: number
-  headers_timeout_ms: number
-  request_timeout_ms: number
-  ws_max_message_bytes: number
-  /** A WebSocket client whose unsent data exceeds this is dropped (a slow consumer). */
-  ws_send_buffer_bytes: number
-  /** How long shutdown waits for in-flight requests before closing connections. */
-  shutdown_timeout_ms: number
-  security_header_block: boolean
-}
+import {CONFIG_SCHEMA, type SchemaSettings, SETTING_SPECS, type SettingKey, type SettingSpec} from './config-schema.js'
 
-export type SettingKey = keyof Settings
+/**
+ * Every setting, typed from its row in src/lib/config-schema.ts (the one schema: add keys there,
+ * not here). Names keep the snake_case of the guide's `ssl-config.json` everywhere.
+ */
+export type Settings = SchemaSettings
+export type {SettingKey} from './config-schema.js'
 export type SettingSource = 'default' | 'file' | 'env' | 'flag'
 
 /** Values given on the command line, keyed like the file; undefined means "not given". */
@@ -102,114 +41,12 @@ export interface MfcConfig {
   readonly isRoot: boolean
 }
 
-type Kind = 'string' | 'email' | 'bool' | 'port' | 'int' | 'domains' | 'list' | 'path' | 'nullable-string' | {oneOf: readonly (number | string)[]}
-
-interface Spec {
-  kind: Kind
-  env?: string
-  /** Also accepted (the original's dev-mode environment). */
-  min?: number
-}
-
-const SPECS: Record<SettingKey, Spec> = {
-  domain: {kind: 'string', env: 'MFC_SSL_DOMAIN'},
-  domains: {kind: 'domains'},
-  email: {kind: 'email', env: 'MFC_SSL_EMAIL'},
-  use_letsencrypt: {kind: 'bool', env: 'MFC_SSL_USE_LETSENCRYPT'},
-  staging: {kind: 'bool', env: 'MFC_SSL_STAGING'},
-  acme_directory: {kind: 'nullable-string', env: 'MFC_ACME_DIRECTORY'},
-  acme_staging_directory: {kind: 'nullable-string', env: 'MFC_ACME_STAGING_DIRECTORY'},
-  cert_file: {kind: 'path', env: 'MFC_SSL_CERT_FILE'},
-  key_file: {kind: 'path', env: 'MFC_SSL_KEY_FILE'},
-  ca_file: {kind: 'nullable-string'},
-  key_type: {kind: {oneOf: ['ecdsa', 'rsa']}},
-  rsa_key_size: {kind: {oneOf: [2048, 3072, 4096]}},
-  elliptic_curve: {kind: {oneOf: ['P-256', 'P-384']}},
-  ssl_version: {kind: 'string'},
-  ciphers: {kind: 'nullable-string'},
-  verify_mode: {kind: 'string'},
-  enable_hsts: {kind: 'bool'},
-  hsts_max_age: {kind: 'int', min: 0},
-  enable_csp: {kind: 'bool'},
-  host: {kind: 'string', env: 'MFC_HOST'},
-  https_port_api: {kind: 'port', env: 'MFC_HTTPS_API_PORT'},
-  https_port_frontend: {kind: 'port', env: 'MFC_HTTPS_FRONTEND_PORT'},
-  wss_port_streaming: {kind: 'port', env: 'MFC_WSS_STREAMING_PORT'},
-  http_port: {kind: 'port', env: 'MFC_HTTP_PORT'},
-  auto_renew: {kind: 'bool'},
-  renewal_days_before: {kind: 'int', min: 0},
-  webroot: {kind: 'nullable-string'},
-  pre_hook: {kind: 'nullable-string'},
-  deploy_hook: {kind: 'nullable-string'},
-  post_hook: {kind: 'nullable-string'},
-  enable_http_port: {kind: 'bool', env: 'MFC_HTTP_PORT_ENABLED'},
-  trusted_proxies: {kind: 'list', env: 'MFC_TRUSTED_PROXIES'},
-  dashboard_origins: {kind: 'list', env: 'MFC_DASHBOARD_ORIGINS'},
-  rate_limit_per_minute: {kind: 'int', min: 0, env: 'MFC_RATE_LIMIT_PER_MINUTE'},
-  auth_failures_per_minute: {kind: 'int', min: 1},
-  session_rate_limit_per_minute: {kind: 'int', min: 0, env: 'MFC_SESSION_RATE_LIMIT_PER_MINUTE'},
-  api_token_file: {kind: 'nullable-string', env: 'MFC_API_TOKEN_FILE'},
-  body_limit_bytes: {kind: 'int', min: 1024},
-  max_connections: {kind: 'int', min: 1},
-  headers_timeout_ms: {kind: 'int', min: 100},
-  request_timeout_ms: {kind: 'int', min: 100},
-  ws_max_message_bytes: {kind: 'int', min: 128},
-  ws_send_buffer_bytes: {kind: 'int', min: 1024},
-  shutdown_timeout_ms: {kind: 'int', min: 0},
-  security_header_block: {kind: 'bool', env: 'MFC_SECURITY_HEADER_BLOCK'},
-}
-
-/** Keys the Python system wrote that mfc reads but does not use for anything new. */
-const DEFAULTS: Omit<Settings, 'cert_file' | 'key_file' | 'domains'> = {
-  domain: 'localhost',
-  email: '',
-  use_letsencrypt: false,
-  staging: false,
-  acme_directory: null,
-  acme_staging_directory: null,
-  ca_file: null,
-  key_type: 'ecdsa',
-  rsa_key_size: 2048,
-  elliptic_curve: 'P-256',
-  ssl_version: 'TLSv1_2',
-  ciphers: null,
-  verify_mode: 'CERT_NONE',
-  enable_hsts: true,
-  hsts_max_age: 31_536_000,
-  enable_csp: true,
-  host: '0.0.0.0',
-  https_port_api: 8443,
-  https_port_frontend: 8444,
-  wss_port_streaming: 8445,
-  http_port: 80,
-  auto_renew: true,
-  renewal_days_before: 30,
-  webroot: null,
-  pre_hook: null,
-  deploy_hook: null,
-  post_hook: null,
-  enable_http_port: true,
-  trusted_proxies: [],
-  dashboard_origins: [],
-  rate_limit_per_minute: 60,
-  auth_failures_per_minute: 10,
-  session_rate_limit_per_minute: 600,
-  api_token_file: null,
-  body_limit_bytes: 1_048_576,
-  max_connections: 1024,
-  headers_timeout_ms: 10_000,
-  request_timeout_ms: 30_000,
-  ws_max_message_bytes: 1_048_576,
-  ws_send_buffer_bytes: 1_048_576,
-  shutdown_timeout_ms: 10_000,
-  security_header_block: true,
-}
+/** The schema's defaults; cert_file, key_file and domains (null there) are derived from domain in finish(). */
+const DEFAULTS = Object.fromEntries(Object.entries(SETTING_SPECS).map(([key, spec]) => [key, spec.default])) as unknown as Settings
 
 /** Keys other mfc services own in the same file (notifications, servers...): known, not warned. */
 const EXTRA_KNOWN_KEYS = new Set<string>([
   '$schema',
-  // Monitoring data keys, validated by src/services/data/data-settings.ts.
-  'data_retention_days', 'simulation_speed', 'simulation_autostart', 'simulation_sample_ms', 'simulation_seed', 'data_follow_dir', 'stack_cells', 'ingest_max_batch',
 ])
 
 export function registerConfigKeys(...keys: string[]): void {
@@ -283,7 +120,7 @@ function resolveStrict(options: ResolveOptions & {ignoreFile?: boolean}): MfcCon
   }
 
   for (const [key, value] of Object.entries(raw ?? {})) {
-    if (key in SPECS) {
+    if (key in CONFIG_SCHEMA) {
       values[key as SettingKey] = parseValue(key as SettingKey, value, `${paths.sslConfigFile}`)
       sources[key as SettingKey] = 'file'
     } else if (!EXTRA_KNOWN_KEYS.has(key)) {
@@ -351,7 +188,7 @@ function readConfigFile(file: string): Record<string, unknown> | undefined {
 }
 
 function applyEnvironment(env: NodeJS.ProcessEnv, values: Partial<Record<SettingKey, unknown>>, sources: Record<SettingKey, SettingSource>): void {
-  for (const [key, spec] of Object.entries(SPECS) as [SettingKey, Spec][]) {
+  for (const [key, spec] of Object.entries(SETTING_SPECS) as [SettingKey, SettingSpec][]) {
     const text = spec.env ? env[spec.env] : undefined
     if (text === undefined || text === '') continue
     values[key] = parseValue(key, text, `environment variable ${spec.env}`, true)
@@ -369,7 +206,7 @@ function applyEnvironment(env: NodeJS.ProcessEnv, values: Partial<Record<Setting
 
 /** A bad value in a file or the environment is a config error (3); on the command line a usage error (2). */
 function invalid(key: string, where: string, expected: string, value: unknown): MfcError {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value)
+  const shown = typeof value === 'string' ? JSON.stringify(value) : value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value)
   if (where === 'the command line') {
     return new UsageError(`Invalid value ${shown} for "${key}" on the command line: expected ${expected}.`, {
       code: 'MFC_USAGE',
@@ -378,14 +215,18 @@ function invalid(key: string, where: string, expected: string, value: unknown): 
   }
 
   const onFile = !where.startsWith('environment')
+  const spec = (SETTING_SPECS as Record<string, SettingSpec | undefined>)[key]
+  const fallback = spec === undefined ? '' : `, or remove it to use the default (${spec.defaultNote ?? JSON.stringify(spec.default)})`
   return new ConfigError(`Invalid value ${shown} for "${key}" in ${where}: expected ${expected}.`, {
     code: 'MFC_CONFIG_VALUE',
-    suggestions: [onFile ? `Fix "${key}" in ${where}.` : `Fix the value of ${where.replace('environment variable ', '')}.`],
+    suggestions: [onFile ? `Fix "${key}" in ${where}${fallback}.` : `Fix the value of ${where.replace('environment variable ', '')}.`],
   })
 }
 
 function parseValue(key: SettingKey, value: unknown, where: string, fromText = false): unknown {
-  const {kind, min} = SPECS[key]
+  const spec: SettingSpec | undefined = (SETTING_SPECS as Record<string, SettingSpec | undefined>)[key]
+  if (spec === undefined) throw invalid(key, where, 'a known setting (see docs/configuration.md)', value)
+  const {kind, min, max} = spec
   const fail = (expected: string) => invalid(key, where, expected, value)
   if (typeof kind === 'object') {
     const candidate = fromText && typeof kind.oneOf[0] === 'number' ? Number(value) : value
@@ -422,11 +263,14 @@ function parseValue(key: SettingKey, value: unknown, where: string, fromText = f
     }
 
     case 'port':
-    case 'int': {
-      const number = typeof value === 'string' && fromText && /^\s*\d+\s*$/.test(value) ? Number(value) : value
-      if (typeof number !== 'number' || !Number.isInteger(number)) throw fail(kind === 'port' ? 'a port number (0-65535)' : 'a whole number')
-      if (kind === 'port' && (number < 0 || number > 65_535)) throw fail('a port number (0-65535)')
-      if (min !== undefined && number < min) throw fail(`a whole number >= ${min}`)
+    case 'int':
+    case 'number': {
+      const number = typeof value === 'string' && fromText && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value
+      const noun = kind === 'number' ? 'number' : 'whole number'
+      const range = min !== undefined && max !== undefined ? `a ${noun} from ${min} to ${max}` : min === undefined ? `a ${noun}` : `a ${noun} >= ${min}`
+      if (kind === 'port' && (typeof number !== 'number' || !Number.isInteger(number) || number < 0 || number > 65_535)) throw fail('a port number (0-65535)')
+      if (typeof number !== 'number' || !Number.isFinite(number) || (kind !== 'number' && !Number.isInteger(number))) throw fail(range)
+      if ((min !== undefined && number < min) || (max !== undefined && number > max)) throw fail(range)
       return number
     }
 
@@ -467,7 +311,7 @@ export function isValidName(name: string): boolean {
 }
 
 function finish(values: Partial<Record<SettingKey, unknown>>, sources: Record<SettingKey, SettingSource>, paths: MfcPaths): Settings {
-  for (const key of Object.keys(SPECS) as SettingKey[]) sources[key] ??= 'default'
+  for (const key of Object.keys(CONFIG_SCHEMA) as SettingKey[]) sources[key] ??= 'default'
   const merged = {...DEFAULTS, ...values} as Settings
   // The more specific source wins: a Python file has only `domain`; `--domain` sets `domains`.
   const rank = (s: SettingSource) => ['default', 'file', 'env', 'flag'].indexOf(s)
@@ -511,7 +355,7 @@ function isTruthy(text: string | undefined): boolean {
 function toFileObject(settings: Partial<Settings>): Record<string, unknown> {
   const ordered: Record<string, unknown> = {}
   for (const key of ['cert_file', 'key_file', 'ca_file', 'use_letsencrypt', 'domain', 'email', 'staging'] as const) ordered[key] = settings[key]
-  for (const key of Object.keys(SPECS) as SettingKey[]) if (!(key in ordered)) ordered[key] = settings[key]
+  for (const key of Object.keys(CONFIG_SCHEMA) as SettingKey[]) if (!(key in ordered)) ordered[key] = settings[key]
   return ordered
 }
 
@@ -532,10 +376,15 @@ export async function saveSettings(config: MfcConfig, changes: Partial<Settings>
   }
 
   // Only what the file already says plus `changes` is written: values that came from the
-  // environment or flags of this one run are not made permanent behind the user's back.
-  const base = current ?? {...DEFAULTS} as Record<string, unknown>
-  const next = toFileObject({...base, ...changes} as Partial<Settings>)
+  // environment or flags of this one run are not made permanent behind the user's back, and
+  // defaults are never copied in (a later release's better default must reach this install).
+  // A change that only says "nothing" (null or "") for a key the file does not have is dropped.
+  const base = current ?? {}
+  const given = Object.fromEntries(Object.entries(changes).filter(([key, value]) => key in base || (value !== null && value !== '' && value !== undefined)))
+  const next = toFileObject({...base, ...given} as Partial<Settings>)
   for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key]
+  // `domains` is only worth writing when it says more than `domain`.
+  if (!('domains' in base) && Array.isArray(next.domains) && next.domains.length === 1 && next.domains[0] === next.domain) delete next.domains
   for (const [key, value] of Object.entries(current ?? {})) if (!(key in next)) next[key] = value
   try {
     await ensureDir(dirname(file), 0o700)

@@ -27,14 +27,15 @@ export const NAGIOS = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
 
 export interface MfcErrorOptions {
-  code: string
+  /** A code of ERROR_CODES (the type checker refuses any other). */
+  code: ErrorCode
   exitCode?: number
   suggestions?: string[]
   cause?: unknown
 }
 
 export class MfcError extends Error {
-  readonly code: string
+  readonly code: ErrorCode
   readonly exitCode: number
   readonly suggestions: string[]
   readonly oclif: {exit: number}
@@ -91,11 +92,25 @@ export class UsageError extends MfcError {
   }
 }
 
+/** One stable error code: the exit code a command ends with, the HTTP status a server answers. */
+export interface ErrorCodeSpec {
+  /** Exit code of a command failing with it; absent for codes only the HTTP/WSS servers answer. */
+  readonly exit?: number
+  /** HTTP status of a server reply with `{"error": {"code": ...}}`; absent for CLI-only codes. */
+  readonly http?: number
+  readonly meaning: string
+  /** Documented and accepted, but raised by nothing in this version (scripts may match on it). */
+  readonly reserved?: true
+}
+
 /**
- * Every stable error code, with the exit code it carries. The README documents each one; a test
- * keeps the two in step.
+ * THE registry of error codes: every `code` an MfcError, `--json` output or an HTTP/WSS error
+ * body can carry. `ErrorCode` is its key type, so an unregistered code does not compile;
+ * docs/errors.md is generated from it (`npm run generate`), and test/unit/lib/errors.test.ts
+ * fails when a code in src/ is missing here or in the docs. To add one: add a row (exit and/or
+ * http), use it, run `npm run generate`, commit docs/errors.md.
  */
-export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
+export const ERROR_CODES = {
   MFC_CONFIG_PARSE: {exit: EXIT.CONFIG, meaning: 'a config file is not valid JSON'},
   MFC_CONFIG_VALUE: {exit: EXIT.CONFIG, meaning: 'a config key or environment variable has a bad value'},
   MFC_CONFIG_NOT_FOUND: {exit: EXIT.CONFIG, meaning: 'the config file named by --config or MFC_SSL_CONFIG does not exist'},
@@ -108,16 +123,21 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_ISSUER_UNREACHABLE: {exit: EXIT.ISSUER, meaning: 'the certificate authority could not be reached (after retries) or its HTTPS certificate is not trusted'},
   MFC_ISSUER_RATE_LIMITED: {exit: EXIT.ISSUER, meaning: 'the certificate authority rate-limited the request'},
   MFC_CHALLENGE_FAILED: {exit: EXIT.ISSUER, meaning: 'the CA could not validate a challenge'},
+  MFC_CERT_NAMES: {exit: EXIT.USAGE, meaning: 'a --domain is not covered by the certificate being installed'},
+  MFC_TOS_REQUIRED: {exit: EXIT.USAGE, meaning: 'registering at the CA needs --agree-tos (its terms of service URL is in the message)'},
+  MFC_DNS_CREDENTIALS: {exit: EXIT.CONFIG, meaning: 'the RFC 2136 credentials file is unreadable, incomplete or readable by others'},
+  MFC_DNS_UPDATE: {exit: EXIT.ISSUER, meaning: 'a DNS server refused or did not answer an RFC 2136 update or zone lookup'},
+  MFC_DNS_PROPAGATION: {exit: EXIT.ISSUER, meaning: 'a DNS-01 TXT record did not appear at the zone\'s servers in time'},
   MFC_PORT_IN_USE: {exit: EXIT.NETWORK, meaning: 'a port mfc must listen on is taken'},
-  MFC_NETWORK: {exit: EXIT.NETWORK, meaning: 'a remote host could not be reached'},
+  MFC_NETWORK: {exit: EXIT.NETWORK, reserved: true, meaning: 'a remote host could not be reached (reserved: not raised by this version)'},
   MFC_LOCKED: {exit: EXIT.LOCK, meaning: 'another mfc process holds the lock'},
   MFC_DAEMON: {exit: EXIT.LOCK, meaning: 'the daemon is already running, or not running'},
   MFC_DAEMON_START: {exit: EXIT.FAILURE, meaning: '`serve --daemon` started, but the servers did not answer their health checks'},
   MFC_USAGE: {exit: EXIT.USAGE, meaning: 'flags or arguments do not fit together'},
-  MFC_HOOK_FAILED: {exit: EXIT.FAILURE, meaning: 'a renewal hook exited non-zero'},
-  MFC_DATA_INVALID: {exit: EXIT.USAGE, meaning: 'monitoring data or a simulation/alert request failed validation (HTTP 400/422)'},
-  MFC_DATA_CONFLICT: {exit: EXIT.FAILURE, meaning: 'the request conflicts with the running simulation (HTTP 409)'},
-  MFC_HISTORY_IO: {exit: EXIT.STORE, meaning: 'the history database could not be opened, read or written'},
+  MFC_HOOK_FAILED: {exit: EXIT.FAILURE, meaning: 'a pre hook or a manual DNS-01 auth hook exited non-zero or timed out (renewal hooks are reported, not raised)'},
+  MFC_DATA_INVALID: {exit: EXIT.USAGE, http: 422, meaning: 'monitoring data or a simulation/alert request failed validation (HTTP 400 for malformed JSON, 422 for bad values)'},
+  MFC_DATA_CONFLICT: {exit: EXIT.FAILURE, http: 409, meaning: 'the request conflicts with the running simulation'},
+  MFC_HISTORY_IO: {exit: EXIT.STORE, http: 503, meaning: 'the history database could not be opened, read or written'},
   MFC_CRONTAB: {exit: EXIT.FAILURE, meaning: 'crontab(1) could not be read or written'},
   MFC_OUTPUT: {exit: EXIT.FAILURE, meaning: 'a generated file (unit, nginx site, Dockerfile, archive) could not be written'},
   MFC_BACKUP_INVALID: {exit: EXIT.STORE, meaning: 'a backup archive is truncated, tampered with or unsafe; nothing was restored'},
@@ -125,8 +145,25 @@ export const ERROR_CODES: Record<string, {exit: number; meaning: string}> = {
   MFC_BACKUP_EXISTS: {exit: EXIT.STORE, meaning: 'the backup archive to write exists already (`--force` replaces it)'},
   MFC_BACKUP_IO: {exit: EXIT.STORE, meaning: 'a backup could not be written or a restore could not be applied'},
   MFC_NOTIFY_CONFIG: {exit: EXIT.CONFIG, meaning: 'notification-config.json is invalid or configures no channel'},
-  MFC_INTERNAL: {exit: EXIT.FAILURE, meaning: 'an unexpected error (a bug: please report it)'},
-}
+  MFC_INTERNAL: {exit: EXIT.FAILURE, http: 500, meaning: 'an unexpected error (a bug: please report it)'},
+  // Answered by the HTTP/WSS servers only (the body is {"error": {"code", "message"}}).
+  MFC_BAD_REQUEST: {http: 400, meaning: 'the request is malformed (bad JSON, query or headers)'},
+  MFC_UNAUTHORIZED: {http: 401, meaning: 'no or a wrong token, session or credentials'},
+  MFC_CSRF: {http: 403, meaning: 'a session request without the X-CSRF-Token header from the login response'},
+  MFC_ORIGIN_DENIED: {http: 403, meaning: 'the browser Origin is neither the dashboard\'s own nor in dashboard_origins'},
+  MFC_FORWARDED_INVALID: {http: 403, meaning: 'a trusted proxy forwarded a client address (X-Forwarded-For) that is not an IP address'},
+  MFC_IP_DENIED: {http: 403, meaning: 'the client address is not allowed (only loopback and private networks by default)'},
+  MFC_NOT_FOUND: {http: 404, meaning: 'no such route or resource'},
+  MFC_METHOD_NOT_ALLOWED: {http: 405, meaning: 'the route does not answer this method'},
+  MFC_BODY_TOO_LARGE: {http: 413, meaning: 'the body exceeds body_limit_bytes'},
+  MFC_URI_TOO_LONG: {http: 414, meaning: 'a URL path segment is longer than the router accepts'},
+  MFC_UNSUPPORTED_MEDIA_TYPE: {http: 415, meaning: 'the body is not application/json (or the charset is not UTF-8)'},
+  MFC_UPGRADE_REQUIRED: {http: 426, meaning: 'plain HTTP to the streamer port, which speaks WebSocket (wss://) only'},
+  MFC_RATE_LIMITED: {http: 429, meaning: 'rate_limit_per_minute, session_rate_limit_per_minute or auth_failures_per_minute exceeded (see Retry-After)'},
+  MFC_UNAVAILABLE: {http: 503, meaning: 'the server is starting or shutting down'},
+} as const satisfies Record<string, ErrorCodeSpec>
+
+export type ErrorCode = keyof typeof ERROR_CODES
 
 /** Wraps anything thrown into an MfcError, keeping MfcErrors as they are. */
 export function toMfcError(error: unknown): MfcError {

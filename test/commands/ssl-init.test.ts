@@ -49,6 +49,9 @@ describe('mfc ssl init', function () {
     expect(config.key_file).to.equal(out.keyFile)
     expect(config.domain).to.equal('localhost')
     expect(config.use_letsencrypt).to.equal(false)
+    // Only what this run set: no copied defaults (verify_mode, ports, limits...), so a later
+    // release's better default still reaches this install.
+    expect(Object.keys(config).sort()).to.deep.equal(['ca_file', 'cert_file', 'domain', 'domains', 'key_file', 'use_letsencrypt'])
     expect(openssl('pkey', '-in', config.key_file, '-pubout')).to.equal(openssl('x509', '-in', config.cert_file, '-noout', '-pubkey'))
   })
 
@@ -76,16 +79,35 @@ describe('mfc ssl init', function () {
     })
   }
 
-  it('asks for --force before replacing a certificate, then keeps the old version', async () => {
+  it('is idempotent: the same names again do nothing (exit 0); new names need --expand, others --force; the old version is kept', async () => {
     expect((await runCli(['ssl', 'init', '--domain', 'localhost'], {env: t.env})).code).to.equal(0)
-    const again = await runCli(['ssl', 'init', '--domain', 'localhost'], {env: t.env})
-    expect(again.code).to.equal(4)
-    expect(again.stderr).to.contain('already exists').and.contain('--force')
-    expect(again.stderr).not.to.match(/\bat .*\.js:\d+/)
+    const live = join(t.stateDir, 'certs', 'localhost', 'live')
+    const again = await runCli(['ssl', 'init', '--domain', 'localhost', '--json'], {env: t.env})
+    expect(again.code, again.stderr).to.equal(0)
+    const kept = parseJson<SslInitResult>(again)
+    expect(kept).to.include({action: 'unchanged', version: '0001', replaced: false})
+    expect(kept.message).to.match(/^Already have a certificate for localhost, 127\.0\.0\.1, ::1 \(valid until .+\), not due for renewal until \d{4}-/)
+    expect((await runCli(['ssl', 'init', '--domain', 'localhost'], {env: t.env})).stdout).to.contain('Already have a certificate for localhost')
+    expect(await readlink(live)).to.equal('versions/0001')
+
+    const more = await runCli(['ssl', 'init', '--domain', 'localhost', '--domain', 'mfc.lab.test'], {env: t.env})
+    expect(more.code).to.equal(4)
+    expect(more.stderr).to.contain('adds mfc.lab.test to the certificate "localhost"').and.contain('--expand').and.contain('--force')
+    expect(more.stderr).not.to.match(/\bat .*\.js:\d+/)
+    expect(await readlink(live)).to.equal('versions/0001')
+
+    const expanded = await runCli(['ssl', 'init', '--domain', 'localhost', '--domain', 'mfc.lab.test', '--expand', '--json'], {env: t.env})
+    expect(expanded.code, expanded.stderr).to.equal(0)
+    expect(parseJson<SslInitResult>(expanded)).to.include({action: 'replaced', version: '0002', replaced: true})
+    expect(parseJson<SslInitResult>(expanded).domains).to.include('mfc.lab.test')
+
+    const fewer = await runCli(['ssl', 'init', '--domain', 'localhost', '--expand'], {env: t.env})
+    expect(fewer.code).to.equal(4)
+    expect(fewer.stderr).to.contain('differs from').and.contain('--force')
     const forced = await runCli(['ssl', 'init', '--domain', 'localhost', '--force', '--json'], {env: t.env})
     expect(forced.code, forced.stderr).to.equal(0)
-    expect(parseJson<SslInitResult>(forced)).to.include({version: '0002', replaced: true})
-    expect(await readlink(join(t.stateDir, 'certs', 'localhost', 'live'))).to.equal('versions/0002')
+    expect(parseJson<SslInitResult>(forced)).to.include({version: '0003', replaced: true})
+    expect(await readlink(live)).to.equal('versions/0003')
   })
 
   it('never prompts without a terminal and says what is missing', async () => {
@@ -118,6 +140,33 @@ describe('mfc ssl init', function () {
       expect(out.issuer).to.equal('custom')
       expect(await readFile(out.certFile, 'utf8')).to.equal(leaf.certPem + ca.certPem)
       expect((await stat(out.keyFile)).mode & 0o777).to.equal(0o600)
+    })
+
+    it('takes the names from the certificate, refuses a --domain it does not cover, and leaves an identical install alone', async () => {
+      const ca = await mintCa()
+      const leaf = await mintLeaf(ca, ['custom.test', '*.wild.test'])
+      const certFile = join(t.dir, 'full.pem')
+      await writeFile(certFile, leaf.certPem + ca.certPem)
+      await writeFile(join(t.dir, 'key.pem'), leaf.keyPem)
+      const install = (...extra: string[]) => runCli(['ssl', 'init', '--cert-file', certFile, '--key-file', join(t.dir, 'key.pem'), '--json', ...extra], {env: t.env})
+
+      const refused = await install('--domain', 'custom.test', '--domain', 'other.test', '--domain', 'wild.test')
+      expect(refused.code).to.equal(2)
+      const {error} = parseJson<{error: {code: string; message: string}}>(refused)
+      expect(error.code).to.equal('MFC_CERT_NAMES')
+      expect(error.message).to.equal(`${certFile} does not cover other.test, wild.test (it is for custom.test, *.wild.test).`)
+
+      const named = await install()
+      expect(named.code, named.stderr).to.equal(0)
+      expect(parseJson<SslInitResult>(named)).to.include({name: 'custom.test', action: 'issued'})
+      expect(parseJson<SslInitResult>(named).domains).to.deep.equal(['custom.test', '*.wild.test'])
+      const again = await install('--domain', 'custom.test')
+      expect(again.code, again.stderr).to.equal(0)
+      expect(parseJson<SslInitResult>(again)).to.include({action: 'unchanged', version: '0001'})
+
+      const covered = await install('--domain', 'a.wild.test')
+      expect(covered.code, covered.stderr).to.equal(0)
+      expect(parseJson<SslInitResult>(covered)).to.include({name: 'a.wild.test', action: 'issued'})
     })
 
     const bad: [string, (files: {leaf: {certPem: string; keyPem: string}; other: {keyPem: string}; caPem: string; expired: {certPem: string; keyPem: string}}) => [string, string], RegExp][] = [

@@ -20,6 +20,8 @@ export interface PebbleOptions {
   tls?: ListenerTls
   /** External Account Binding required, with these key IDs and base64url HMAC keys. */
   externalAccountKeys?: Record<string, string>
+  /** Resolve through this DNS server (host:port, e.g. a real BIND9) instead of challtestsrv. */
+  dnsServer?: string
 }
 
 /** A listener CA and certificate for 127.0.0.1/localhost, shared by Pebble and test stubs. */
@@ -139,7 +141,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     PEBBLE_WFE_NONCEREJECT: String(options.nonceReject ?? 5),
     PEBBLE_AUTHZREUSE: String(options.authzReuse ?? 0),
   }
-  const pebble = spawn('pebble', ['-config', join(dir, 'pebble-config.json'), '-dnsserver', `127.0.0.1:${dns}`], {env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe']})
+  const pebble = spawn('pebble', ['-config', join(dir, 'pebble-config.json'), '-dnsserver', options.dnsServer ?? `127.0.0.1:${dns}`], {env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe']})
   collect(pebble, 'pebble')
   const directory = `https://127.0.0.1:${listen}/dir`
   const managementUrl = `https://127.0.0.1:${management}`

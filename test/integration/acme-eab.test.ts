@@ -22,7 +22,7 @@ describe('ACME External Account Binding against a Pebble that requires it (integ
   let env: NodeJS.ProcessEnv
 
   const init = (extra: string[], e = env) =>
-    runCli(['ssl', 'init', '--domain', 'eab.mfc.example', '--email', 'admin@mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--json', ...extra], {env: e})
+    runCli(['ssl', 'init', '--agree-tos', '--domain', 'eab.mfc.example', '--email', 'admin@mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--json', ...extra], {env: e})
   const storeFiles = async () => (await fs.readdir(t.env.MFC_STATE_DIR!, {recursive: true})).filter((f) => String(f).includes('certs')).sort()
 
   before(async () => {

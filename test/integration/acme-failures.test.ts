@@ -41,7 +41,7 @@ describe('ACME failure handling (integration)', function () {
     })
 
     it('survives badNonce at 50 % through issuance and two forced renewals', async () => {
-      const init = await runCli(['ssl', 'init', '--domain', 'nonce.mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--json'], {env})
+      const init = await runCli(['ssl', 'init', '--agree-tos', '--domain', 'nonce.mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--json'], {env})
       expectOk(init)
       for (const version of ['0002', '0003']) {
         const result = await runCli(['cert', 'renew', '--force', '--json'], {env})
@@ -114,7 +114,7 @@ describe('ACME failure handling (integration)', function () {
 
     it('ssl init against a closed port fails with the directory URL and a next step', async () => {
       const port = await freePort()
-      const result = await runCli(['ssl', 'init', '--domain', 'down.mfc.example', '--acme-directory', `https://127.0.0.1:${port}/dir`, '--http-port', String(await freePort()), '--json'], {env})
+      const result = await runCli(['ssl', 'init', '--agree-tos', '--domain', 'down.mfc.example', '--acme-directory', `https://127.0.0.1:${port}/dir`, '--http-port', String(await freePort()), '--json'], {env})
       expect(result.code).to.equal(5)
       const {error} = parseJson<ErrorJson>(result)
       expect(error.code).to.equal('MFC_ISSUER_UNREACHABLE')
@@ -146,7 +146,7 @@ describe('ACME failure handling (integration)', function () {
 
     it('a CA answering 5xx is retried with backoff, then fails clearly and writes nothing', async () => {
       stub = await failingCa(503, {type: 'urn:ietf:params:acme:error:serverInternal', detail: 'the CA is having a bad day'})
-      const result = await runCli(['ssl', 'init', '--domain', 'flaky.mfc.example', '--acme-directory', `${stub.url}/dir`, '--http-port', String(await freePort()), '--json'], {env})
+      const result = await runCli(['ssl', 'init', '--agree-tos', '--domain', 'flaky.mfc.example', '--acme-directory', `${stub.url}/dir`, '--http-port', String(await freePort()), '--json'], {env})
       expect(result.code).to.equal(5)
       const {error} = parseJson<ErrorJson>(result)
       expect(error.code).to.be.oneOf(['MFC_ISSUER_FAILED', 'MFC_ISSUER_UNREACHABLE'])
@@ -160,7 +160,7 @@ describe('ACME failure handling (integration)', function () {
     it('a long Retry-After on 429 rateLimited is not slept through: it says when to try again', async () => {
       stub = await rateLimitingCa('3600')
       const started = Date.now()
-      const result = await runCli(['ssl', 'init', '--domain', 'limited.mfc.example', '--acme-directory', `${stub.url}/dir`, '--http-port', String(await freePort()), '--json'], {env})
+      const result = await runCli(['ssl', 'init', '--agree-tos', '--domain', 'limited.mfc.example', '--acme-directory', `${stub.url}/dir`, '--http-port', String(await freePort()), '--json'], {env})
       expect(result.code).to.equal(5)
       const {error} = parseJson<ErrorJson>(result)
       expect(error.code).to.equal('MFC_ISSUER_RATE_LIMITED')
@@ -172,7 +172,7 @@ describe('ACME failure handling (integration)', function () {
 
     it('a short Retry-After is honoured between retries before giving up', async () => {
       stub = await rateLimitingCa('1')
-      const result = await runCli(['ssl', 'init', '--domain', 'limited.mfc.example', '--acme-directory', `${stub.url}/dir`, '--http-port', String(await freePort()), '--json'], {env})
+      const result = await runCli(['ssl', 'init', '--agree-tos', '--domain', 'limited.mfc.example', '--acme-directory', `${stub.url}/dir`, '--http-port', String(await freePort()), '--json'], {env})
       expect(result.code).to.equal(5)
       expect(parseJson<ErrorJson>(result).error.code).to.equal('MFC_ISSUER_RATE_LIMITED')
       const posts = stub.requests.filter((r) => r.path === '/acct')

@@ -62,7 +62,7 @@ describe('ACME issuance and renewal against Pebble (integration)', function () {
   const cleanups: (() => Promise<unknown>)[] = []
 
   const init = (domains: string[], extra: string[] = [], e = env) =>
-    runCli(['ssl', 'init', ...domains.flatMap((d) => ['--domain', d]), '--email', 'admin@mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--json', ...extra], {env: e})
+    runCli(['ssl', 'init', '--agree-tos', ...domains.flatMap((d) => ['--domain', d]), '--email', 'admin@mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--json', ...extra], {env: e})
 
   before(async () => {
     pebble = await startPebble({validityPeriod: 7_776_000})
@@ -164,7 +164,7 @@ describe('ACME issuance and renewal against Pebble (integration)', function () {
   it('names the port and the three ways out when the HTTP port is taken', async () => {
     const blocker = await fileServer(pebble.httpPort, () => undefined)
     cleanups.push(() => closeServer(blocker))
-    const result = await runCli(['ssl', 'init', '--domain', 'busy.mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort)], {env})
+    const result = await runCli(['ssl', 'init', '--agree-tos', '--domain', 'busy.mfc.example', '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort)], {env})
     expect(result.code).to.equal(6)
     expect(result.stderr).to.include(`Port ${pebble.httpPort} is already in use`)
     expect(result.stderr).to.include('--webroot DIR').and.include('mfc serve').and.include('Stop the program')
@@ -293,7 +293,7 @@ describe('ACME issuance and renewal against Pebble (integration)', function () {
       await stub?.close()
     })
 
-    const initViaStub = (name: string) => runCli(['ssl', 'init', '--domain', name, '--acme-directory', `${stub.url}/dir`, '--http-port', String(pebble.httpPort), '--json'], {env})
+    const initViaStub = (name: string) => runCli(['ssl', 'init', '--agree-tos', '--domain', name, '--acme-directory', `${stub.url}/dir`, '--http-port', String(pebble.httpPort), '--json'], {env})
 
     it('asks for the window with the RFC 9773 CertID (AKI keyIdentifier "." serial) and stays quiet while it is in the future', async () => {
       const first = parseJson<InitJson>(await initViaStub('ari.mfc.example'))

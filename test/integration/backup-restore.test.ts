@@ -112,8 +112,11 @@ describe('mfc backup / restore', function () {
     const result = await runCli(['restore', archive], {env: temp.env})
     expect(result.code, result.stderr).to.equal(0)
     const restored = state()
+    // Keys come back 0600 whatever the archive says (issue 16): the admin's 0640 is not restored.
+    const key = join(temp.stateDir, 'certs/localhost/versions/0001/privkey.pem')
+    expect(original[key]).to.match(/^640 file/)
+    original = {...original, [key]: original[key].replace(/^640/, '600')}
     expect(withoutDb(restored)).to.deep.equal(withoutDb(original))
-    expect(restored[join(temp.stateDir, 'certs/localhost/versions/0001/privkey.pem')]).to.match(/^640 file/)
     expect(restored[join(temp.stateDir, 'history.sqlite')]).to.match(/^600 file/)
     const copy = new Database(join(temp.stateDir, 'history.sqlite'), {readonly: true})
     expect(copy.prepare('SELECT count(*) AS n FROM readings').get()).to.deep.equal({n: 500})

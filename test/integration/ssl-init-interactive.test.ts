@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {readlink} from 'node:fs/promises'
+import {readdir, readlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {readFile} from 'node:fs/promises'
@@ -43,13 +43,17 @@ describe('mfc ssl init on a terminal', function () {
     expect(await first.exitCode()).to.equal(0)
     const live = join(t.stateDir, 'certs', 'localhost', 'live')
 
-    const no = run('ssl init --domain localhost')
+    const same = run('ssl init --domain localhost')
+    expect(await same.exitCode()).to.equal(0)
+    expect(same.screen()).to.contain('Already have a certificate for localhost')
+
+    const no = run('ssl init --domain localhost --domain mfc.lab.test')
     await no.waitFor(/Replace it\?/)
     no.send('n', 'Enter')
     expect(await no.exitCode()).to.equal(0)
     expect(await readlink(live)).to.equal('versions/0001')
 
-    const yes = run('ssl init --domain localhost')
+    const yes = run('ssl init --domain localhost --domain mfc.lab.test')
     await yes.waitFor(/Replace it\?/)
     yes.send('y', 'Enter')
     expect(await yes.exitCode()).to.equal(0)
@@ -74,11 +78,34 @@ describe('mfc ssl init on a terminal', function () {
       tty.send('Enter')
       await tty.waitFor(/Email for the CA account/)
       tty.send('ops@mfc.test', 'Enter')
+      // Never agreed silently: the directory's terms URL is shown and asked about.
+      await tty.waitFor(/The CA's terms of service are at data:text\/plain,Do%20what%20thou%20wilt/)
+      await tty.waitFor(/Do you agree to them/)
+      tty.send('y', 'Enter')
       expect(await tty.exitCode(), tty.screen()).to.equal(0)
       const config = JSON.parse(await readFile(join(t.configDir, 'ssl-config.json'), 'utf8'))
       expect(config).to.include({domain: 'interactive.mfc.test', email: 'ops@mfc.test'})
       const meta = JSON.parse(await readFile(join(t.stateDir, 'certs', 'interactive.mfc.test', 'live', 'meta.json'), 'utf8'))
       expect(meta.issuer).to.equal('acme')
+
+      // No account yet in a fresh state directory, and the answer is "no": exit 2, nothing registered.
+      const fresh = await tempEnv('mfc-tty-tos-')
+      try {
+        const declined = new TmuxSession(`${process.execPath} ${BIN} ssl init --domain declined.mfc.test --acme-directory ${pebble.directory} --http-port ${pebble.httpPort}`, {...fresh.env, ...pebble.env, TERM: 'xterm-256color'})
+        try {
+          await declined.waitFor(/Do you agree to them/)
+          declined.send('n', 'Enter')
+          expect(await declined.exitCode()).to.equal(2)
+          expect(declined.screen()).to.contain('--agree-tos').and.contain('data:text/plain,Do%20what%20thou%20wilt')
+        } finally {
+          declined.close()
+        }
+
+        const accounts = await readdir(join(fresh.stateDir, 'acme')).catch(() => [] as string[])
+        for (const dir of accounts) expect(await readdir(join(fresh.stateDir, 'acme', dir))).not.to.include('account.json')
+      } finally {
+        await fresh.cleanup()
+      }
     } finally {
       await pebble.stop()
     }

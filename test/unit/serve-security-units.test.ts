@@ -40,7 +40,8 @@ describe('serve security units', () => {
       expect(filter.clientIp('203.0.113.5', '1.1.1.1')).to.equal('203.0.113.5')
       expect(filter.clientIp('10.0.0.2', '1.1.1.1')).to.equal('1.1.1.1')
       expect(filter.clientIp('::ffff:10.0.0.2', '6.6.6.6, 1.1.1.1, 10.0.0.3')).to.equal('1.1.1.1')
-      expect(filter.clientIp('10.0.0.2', 'nonsense')).to.equal('10.0.0.2')
+      // Not an address: returned as it is, so admission denies it (never the proxy's own address).
+      expect(filter.clientIp('10.0.0.2', 'nonsense')).to.equal('nonsense')
       expect(filter.clientIp('::1', ['2.2.2.2', '3.3.3.3'])).to.equal('3.3.3.3')
       expect(normalizeIp('::ffff:127.0.0.1')).to.equal('127.0.0.1')
     })

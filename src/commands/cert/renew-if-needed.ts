@@ -40,13 +40,14 @@ stderr but do not change the exit code. Exit 7 when another mfc run holds the lo
     const {flags} = await this.parse(CertRenewIfNeeded)
     const config = this.loadConfig(flags.config, {http_port: flags['http-port'], webroot: flags.webroot})
     const services = await ssl(config)
-    const jitter = flags['random-sleep'] && !process.stdin.isTTY
+    const jitter = flags['random-sleep'] && !flags['no-random-sleep-on-renew'] && !process.stdin.isTTY
     const notify = flags['dry-run'] ? undefined : await notifyFrom(config, services.events)
     const report = await services.manager.renew({
       ...renewOptions(config, services.localCa, flags, 'cert renew-if-needed'),
       beforeRenewing: jitter ? () => sleep(randomInt(MAX_RANDOM_SLEEP_MS)) : undefined,
     })
     for (const o of report.outcomes) {
+      if (flags.quiet) continue
       if (o.status === 'renewed') this.say(`Renewed ${o.name} (${o.domains.join(', ')}): version ${o.version}, valid until ${o.notAfter}.`)
       if (o.status === 'dry-run-ok') this.say(`Dry run OK for ${o.name}: ${o.reason}.`)
     }

@@ -5,6 +5,7 @@ import {renewOptions} from '../../cli/acme-services.js'
 import {notificationWarnings, notifyFrom} from '../../cli/notify.js'
 import {outputMode, runSteps} from '../../cli/render.js'
 import {renewFlags} from '../../cli/renew-flags.js'
+import {certbotArgv} from '../../cli/ssl-init-options.js'
 import {renewalLines} from '../../cli/renewal-render.js'
 import {ssl} from '../../cli/services.js'
 import {EXIT} from '../../lib/errors.js'
@@ -32,19 +33,19 @@ mfc run holds the lock.`
 
   static override flags = {
     ...renewFlags,
-    force: Flags.boolean({char: 'f', description: 'Renew even if not due.'}),
+    force: Flags.boolean({char: 'f', aliases: ['force-renewal', 'renew-by-default'], description: 'Renew even if not due (certbot\'s --force-renewal).'}),
   }
 
   async run(): Promise<RenewalReport & {notifications: ChannelResult[]}> {
-    const {flags} = await this.parse(CertRenew)
+    const {flags} = await this.parse(CertRenew, certbotArgv(this.argv))
     const config = this.loadConfig(flags.config, {http_port: flags['http-port'], webroot: flags.webroot})
     const services = await ssl(config)
     const options = renewOptions(config, services.localCa, flags, 'cert renew')
     const title = flags['dry-run'] ? 'Renewal dry run (nothing is saved)' : 'Renewing certificates'
     // A dry run is a rehearsal: nobody is told about it.
     const notify = flags['dry-run'] ? undefined : await notifyFrom(config, services.events)
-    const report = await runSteps(outputMode(this.jsonEnabled()), title, (step) => services.manager.renew({...options, onStep: (name, text) => step(`${name}: ${text}`)}))
-    for (const line of renewalLines(report)) this.say(line)
+    const report = await runSteps(outputMode(this.jsonEnabled() || flags.quiet), title, (step) => services.manager.renew({...options, onStep: (name, text) => step(`${name}: ${text}`)}))
+    if (!flags.quiet) for (const line of renewalLines(report)) this.say(line)
     const notifications = await notify?.finish() ?? []
     for (const line of notify ? notificationWarnings(notify, notifications) : []) this.warn(line)
     if (report.outcomes.some((o) => o.status === 'failed')) process.exitCode = EXIT.FAILURE

@@ -9,6 +9,7 @@ import {withLock} from '../../lib/lock.js'
 import {extract, listEntries, unsafeEntry} from './archive.js'
 import {type Area, type Manifest, type ManifestFile, areasOf, describeTree} from './areas.js'
 import {decryptFile, invalidArchive, isEncrypted} from './envelope.js'
+import {linkEscape, restoredMode} from './links.js'
 import {signalServeReload} from '../daemon/reload.js'
 
 export interface RestoreOptions {
@@ -38,7 +39,9 @@ export interface RestoreResult {
  * Restores a backup made by `createBackup`. Everything is checked before anything changes:
  * the passphrase (GCM tag), every tar header (no absolute paths, no "..", no links leaving
  * their area, no device files), every file's sha256 against the manifest and the manifest
- * against the files. Then each area is staged next to its target and renamed into place,
+ * against the files, then every extracted link resolved as the kernel would (it must stay in
+ * its area). Modes lose setuid/setgid and group/world write; keys and tokens get 0600/0700
+ * (restoredMode). Then each area is staged next to its target and renamed into place,
  * under the mfc lock; a failure puts back what was already swapped. A running `serve` is
  * sent SIGHUP to reload its certificates.
  */
@@ -61,7 +64,8 @@ export async function restoreBackup(config: MfcConfig, file: string, options: Re
     result.reloaded = await signalServeReload(paths.pidFile) ?? null
     return result
   } finally {
-    await fs.rm(stage, {recursive: true, force: true})
+    // A refused extraction may still be writing its last entries: retry ENOTEMPTY.
+    await fs.rm(stage, {recursive: true, force: true, maxRetries: 10, retryDelay: 50})
   }
 }
 
@@ -94,10 +98,21 @@ async function unpackVerified(file: string, stage: string, tree: string, passphr
   await extract(archive, tree).catch((error: Error) => {
     throw invalidArchive(file, `the archive cannot be extracted (${error.message})`, error)
   })
-  const manifest = await readManifest(file, tree)
-  await verifyTree(file, tree, manifest)
+  const read = await readManifest(file, tree)
+  await verifyTree(file, tree, read)
+  await verifyLinks(file, tree, read.files)
+  const manifest = {...read, files: read.files.map((entry) => ({...entry, mode: restoredMode(entry)}))}
   await applyModes(tree, manifest.files)
   return manifest
+}
+
+/** Every link, resolved in the extracted tree, must stay inside its area (see linkEscape). */
+async function verifyLinks(file: string, tree: string, files: ManifestFile[]): Promise<void> {
+  for (const entry of files) {
+    if (entry.type !== 'symlink') continue
+    const reason = await linkEscape(tree, entry.path)
+    if (reason) throw invalidArchive(file, `the link "${entry.path}" -> "${entry.target}" is unsafe: ${reason}`)
+  }
 }
 
 async function readManifest(file: string, tree: string): Promise<Manifest> {
@@ -130,7 +145,7 @@ async function verifyTree(file: string, tree: string, manifest: Manifest): Promi
   for (const path of actual.keys()) if (!expected.has(path)) throw invalidArchive(file, `"${path}" is in the archive but not in its manifest`)
 }
 
-/** tar applied the umask; the manifest has the original modes. Deepest first, so dirs stay enterable. */
+/** tar applied the umask; `files` has the modes to restore (restoredMode). Deepest first, so dirs stay enterable. */
 async function applyModes(tree: string, files: ManifestFile[]): Promise<void> {
   for (const entry of [...files].reverse()) if (entry.type !== 'symlink') await fs.chmod(join(tree, entry.path), entry.mode & 0o7777)
 }

@@ -7,7 +7,7 @@ import type {MfcEventBus} from '../../lib/events.js'
 import {withLock} from '../../lib/lock.js'
 import {lineageName, livePaths} from '../../lib/paths.js'
 import type {IssuedCertificate, Issuer} from '../issuers/issuer.js'
-import type {CertBundle, CertStore, IssuerKind, StoredCert} from '../store/cert-store.js'
+import type {CertBundle, CertStore, ChallengeRecord, IssuerKind, StoredCert} from '../store/cert-store.js'
 import {type HookRun, type RenewalHooks, runHook} from './hooks.js'
 import {checkPair} from './inspect.js'
 import {type KeySpec, keySpecFromSettings} from './key-spec.js'
@@ -32,6 +32,10 @@ export interface ObtainOptions {
   settings?: Partial<Settings>
   command: string
   onStep?: (step: string) => void
+  /** Lineage name (certbot's --cert-name); default: the first domain. */
+  name?: string
+  /** How the challenges were answered, recorded for renewals. */
+  challenge?: ChallengeRecord
 }
 
 export interface ImportOptions {
@@ -41,6 +45,17 @@ export interface ImportOptions {
   keySource: string
   replace: boolean
   command: string
+  /** Lineage name; default: the configured domain. */
+  name?: string
+}
+
+/** What a dry run got from the CA: a checked certificate that was thrown away. */
+export interface TrialResult {
+  name: string
+  domains: string[]
+  serial: string
+  notBefore: string
+  notAfter: string
 }
 
 export interface RenewOptions {
@@ -120,7 +135,7 @@ export class CertManager {
   }
 
   async obtain(options: ObtainOptions): Promise<InstallResult> {
-    const name = this.nameFor(options.domains)
+    const name = options.name ?? this.nameFor(options.domains)
     return withLock(this.config.paths.lockFile, options.command, async () => {
       const replaced = await this.refuseUnlessReplacing(name, options.replace)
       this.events?.emit('cert:issuing', {name, domains: options.domains, issuer: options.issuer.kind})
@@ -129,9 +144,24 @@ export class CertManager {
       options.onStep?.('Verifying and installing the certificate')
       const bundle = this.bundle(name, options.domains, options.issuer.kind, issued.certPem + issued.chainPem, issued.keyPem, 'the issued certificate', 'the issued key', options.keySpec)
       bundle.meta.acmeDirectory = issued.meta?.acmeDirectory
+      if (options.challenge) bundle.meta.challenge = options.challenge
       const result = await this.install(name, bundle, options.settings ?? {}, replaced)
       this.events?.emit('cert:issued', {name, domains: options.domains, issuer: options.issuer.kind, version: result.stored.version, notAfter: bundle.meta.notAfter})
       return result
+    })
+  }
+
+  /**
+   * certbot's `--dry-run` for a new certificate: issue (from the test directory the caller's
+   * issuer points at) and check the pair, under the lock because an account may be registered;
+   * the certificate, key and config are never written.
+   */
+  async trial(options: ObtainOptions): Promise<TrialResult> {
+    const name = options.name ?? this.nameFor(options.domains)
+    return withLock(this.config.paths.lockFile, options.command, async () => {
+      const issued = await options.issuer.issue({name, domains: options.domains, keySpec: options.keySpec, now: this.clock.now(), onStep: options.onStep})
+      const {meta} = this.bundle(name, options.domains, options.issuer.kind, issued.certPem + issued.chainPem, issued.keyPem, 'the test certificate', 'the test key', options.keySpec)
+      return {name, domains: meta.domains, serial: meta.serial, notBefore: meta.notBefore, notAfter: meta.notAfter}
     })
   }
 
@@ -140,7 +170,7 @@ export class CertManager {
     const chain = checkPair({...options, now: this.clock.now()})
     const sans = chain[0].subjectAltName?.split(', ').map((s) => s.replace(/^(DNS|IP Address):/, '')) ?? []
     const domains = sans.length > 0 ? sans : [this.config.settings.domain]
-    const name = this.nameFor([this.config.settings.domain])
+    const name = options.name ?? this.nameFor([this.config.settings.domain])
     return withLock(this.config.paths.lockFile, options.command, async () => {
       const replaced = await this.refuseUnlessReplacing(name, options.replace)
       const bundle = this.bundle(name, domains, 'custom', options.certPem, options.keyPem, options.certSource, options.keySource)
@@ -318,6 +348,7 @@ export class CertManager {
   private renewedBundle(current: StoredCert, kind: IssuerKind, issued: IssuedCertificate, keySpec: KeySpec): CertBundle {
     const bundle = this.bundle(current.name, current.meta.domains, kind, issued.certPem + issued.chainPem, issued.keyPem, 'the renewed certificate', 'the renewed key', keySpec)
     bundle.meta.acmeDirectory = issued.meta?.acmeDirectory ?? current.meta.acmeDirectory
+    if (current.meta.challenge) bundle.meta.challenge = current.meta.challenge
     return bundle
   }
 }

@@ -1,7 +1,6 @@
-/** The key a certificate is made for: ECDSA P-256 by default, as Let's Encrypt recommends. */
-export type KeySpec =
-  | {type: 'ecdsa'; curve: 'P-256' | 'P-384'}
-  | {type: 'rsa'; size: 2048 | 3072 | 4096}
+import type {KeySpec} from '../../lib/key-spec.js'
+
+export type {KeySpec} from '../../lib/key-spec.js'
 
 export function describeKeySpec(spec: KeySpec): string {
   return spec.type === 'ecdsa' ? `ECDSA ${spec.curve}` : `RSA ${spec.size}`

@@ -22,9 +22,15 @@ export const CONTENT_TYPES: Record<ExportFormat, string> = {
   json: 'application/json; charset=utf-8',
 }
 
+/**
+ * One CSV cell. A text cell a spreadsheet would run as a formula (starting with = + - @, tab
+ * or CR: OWASP's "CSV injection") gets a leading `'`; numbers, negative ones included, stay
+ * numbers.
+ */
 function csvField(value: unknown): string {
   if (value === null || value === undefined) return ''
-  const text = Array.isArray(value) ? `[${value.join(', ')}]` : typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean)
+  let text = Array.isArray(value) ? `[${value.join(', ')}]` : typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean)
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`
   return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }
 

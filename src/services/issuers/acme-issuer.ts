@@ -1,11 +1,12 @@
 import {isIP} from 'node:net'
 
 import type {Clock} from '../../lib/clock.js'
-import {IssuerError, MfcError, errnoCode} from '../../lib/errors.js'
+import {IssuerError, MfcError, UsageError, errnoCode} from '../../lib/errors.js'
 import {type Logger, silentLogger} from '../../lib/logger.js'
 import {type BackoffOptions, backoffDelay, parseRetryAfter, retry, sleep} from '../../lib/retry.js'
 import {type AccountRecord, AccountStore} from '../acme/account-store.js'
 import type {ChallengeResponder} from '../acme/challenge-responder.js'
+import {type ChallengeSolver, HttpSolver, type SolverChallenge} from '../acme/challenge-solver.js'
 import type {KeySpec} from '../certificates/key-spec.js'
 import {splitPemChain} from '../certificates/inspect.js'
 import type {IssueRequest, IssuedCertificate, Issuer} from './issuer.js'
@@ -50,7 +51,15 @@ export interface AcmeIssuerOptions {
   /** Bound to the account when one is registered; CAs that require it refuse accounts without. */
   externalAccount?: ExternalAccountBinding
   acmeDir: string
-  responder: ChallengeResponder
+  /** HTTP-01 through this responder, unless a `solver` is given. */
+  responder?: ChallengeResponder
+  /** How challenges are answered (DNS-01 over RFC 2136 or hooks, HTTP-01...); wins over `responder`. */
+  solver?: ChallengeSolver
+  /**
+   * The user agreed to the CA's terms of service (--agree-tos or the wizard). Without it a new
+   * account is refused (UsageError naming the terms URL); a stored account needs nothing.
+   */
+  termsOfServiceAgreed?: boolean
   clock: Clock
   logger?: Logger
   /** Transport retries on network errors, HTTP 5xx and short 429s. */
@@ -78,10 +87,10 @@ class TransientError extends Error {
 }
 
 /**
- * Orders certificates from any RFC 8555 CA over HTTP-01: the only module that imports
- * acme-client. One account per directory (reused across runs), one order for all names,
- * challenges answered by the given responder, certificate key and CSR made by acme-client's
- * crypto. Every failure is an IssuerError (or the responder's NetworkError) that keeps the
+ * Orders certificates from any RFC 8555 CA: the only module that imports acme-client. One
+ * account per directory (reused across runs, registered only with the user's consent to the
+ * terms), one order for all names, challenges answered by the given solver (HTTP-01, DNS-01), certificate key and CSR made by acme-client's
+ * crypto. Every failure is an IssuerError (or the solver's own MfcError) that keeps the
  * CA's problem type and detail; nothing is written outside the account directory.
  */
 export class AcmeIssuer implements Issuer {
@@ -93,24 +102,33 @@ export class AcmeIssuer implements Issuer {
   /** Retry-After of the latest answer per URL: polling honours it. */
   private readonly retryAfters = new Map<string, number | undefined>()
   private step = 'contacting the CA'
+  private readonly solver: ChallengeSolver
 
   constructor(private readonly options: AcmeIssuerOptions) {
     this.label = `ACME ${options.directoryUrl}`
+    if (!options.solver && !options.responder) throw new TypeError('AcmeIssuer needs a solver or a responder')
+    this.solver = options.solver ?? new HttpSolver(options.responder!)
     this.accounts = new AccountStore(options.acmeDir)
     this.log = (options.logger ?? silentLogger).child({issuer: 'acme', directory: options.directoryUrl})
   }
 
   /** The orchestrator of one issuance; every step reports progress through `request.onStep`. */
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
-    const {responder} = this.options
-    const tokens: string[] = []
+    const {solver} = this
+    const presented: SolverChallenge[] = []
     try {
-      this.setStep(request, `Preparing the HTTP-01 responder (${responder.description})`)
-      await responder.prepare()
+      this.setStep(request, `Preparing the ${solver.type.toUpperCase()} solver (${solver.description})`)
+      await solver.prepare((event) => this.setStep(request, event.message, event.kind === 'cleanup-failed'))
       const acme = await loadAcme(this.options)
       const {client, order} = await this.order(acme, request)
-      const authorizations = await client.getAuthorizations(order)
-      await Promise.all(authorizations.map((authz) => this.authorize(client, authz, tokens, request)))
+      // In the order the names were given (CAs list authorizations in any order), like certbot.
+      const position = (authz: Authorization) => request.domains.indexOf(`${(authz as {wildcard?: boolean}).wildcard ? '*.' : ''}${authz.identifier.value}`)
+      const pending = (await client.getAuthorizations(order)).filter((authz) => authz.status !== 'valid').sort((a, b) => position(a) - position(b))
+      const challenges = []
+      // One at a time, in order: certbot's hooks count CERTBOT_REMAINING_CHALLENGES down.
+      for (const [index, authz] of pending.entries()) challenges.push(await this.present(client, authz, pending.length - 1 - index, presented, request))
+      await solver.ready(presented)
+      await Promise.all(challenges.map(({authz, challenge}) => this.validate(client, authz, challenge, request)))
       // Fetched fresh first: once its authorizations are valid the order is usually ready already.
       await this.pollStatus(client, await client.getOrder(order), ['ready', 'valid'], 'order')
       const keyPem = await this.createKey(acme, request.keySpec)
@@ -124,14 +142,16 @@ export class AcmeIssuer implements Issuer {
     } catch (error) {
       throw this.wrap(error, request)
     } finally {
-      await Promise.allSettled(tokens.map((token) => responder.remove(token)))
-      await responder.close()
+      if (presented.length > 0) this.setStep(request, `Removing the ${solver.type.toUpperCase()} answers`)
+      await Promise.allSettled(presented.map((challenge) => solver.cleanup(challenge)))
+      await solver.close()
     }
   }
 
-  private setStep(request: IssueRequest, step: string): void {
-    this.step = step.charAt(0).toLowerCase() + step.slice(1)
-    this.log.debug({step}, 'acme step')
+  private setStep(request: IssueRequest, step: string, warning = false): void {
+    if (!warning) this.step = step.charAt(0).toLowerCase() + step.slice(1)
+    if (warning) this.log.warn({step}, 'acme solver')
+    else this.log.debug({step}, 'acme step')
     request.onStep?.(step)
   }
 
@@ -163,10 +183,14 @@ export class AcmeIssuer implements Issuer {
     }
   }
 
-  private async register(client: AcmeClient, request: IssueRequest): Promise<void> {
+  /** `agreedBefore`: the CA forgot an account the user registered (and agreed for) earlier. */
+  private async register(client: AcmeClient, request: IssueRequest, agreedBefore = false): Promise<void> {
     const {directoryUrl, email} = this.options
+    const terms = await client.getTermsOfServiceUrl()
+    // RFC 8555 7.3: agreeing is the user's act; mfc never sends it on its own.
+    if (terms && !this.options.termsOfServiceAgreed && !agreedBefore) throw termsNotAgreed(directoryUrl, terms)
     this.setStep(request, `Registering an ACME account${email ? ` for ${email}` : ''}`)
-    await client.createAccount({termsOfServiceAgreed: true, ...(email ? {contact: [`mailto:${email}`]} : {})})
+    await client.createAccount({...(terms ? {termsOfServiceAgreed: true} : {}), ...(email ? {contact: [`mailto:${email}`]} : {})})
     const eabKid = this.options.externalAccount?.kid
     await this.accounts.save({directory: directoryUrl, url: client.getAccountUrl(), email, ...(eabKid ? {eabKid} : {}), createdAt: this.options.clock.now().toISOString()})
   }
@@ -184,7 +208,7 @@ export class AcmeIssuer implements Issuer {
     } catch (error) {
       if (this.lastProblem?.type !== `${PROBLEM}accountDoesNotExist`) throw error
       client = this.client(acme, (await this.accounts.key(this.options.directoryUrl)).pem)
-      await this.register(client, request)
+      await this.register(client, request, true)
       this.setStep(request, `Ordering a certificate for ${request.domains.join(', ')}`)
       return {client, order: await client.createOrder(payload)}
     }
@@ -242,22 +266,30 @@ export class AcmeIssuer implements Issuer {
     })
   }
 
-  /** Sets up the challenge of one authorization and waits until the CA has validated it. */
-  private async authorize(client: AcmeClient, authz: Authorization, tokens: string[], request: IssueRequest): Promise<void> {
-    if (authz.status === 'valid') return
+  /** Hands one authorization's challenge of the solver's type to the solver (not yet to the CA). */
+  private async present(client: AcmeClient, authz: Authorization, remaining: number, presented: SolverChallenge[], request: IssueRequest): Promise<{authz: Authorization; challenge: Authorization['challenges'][number]}> {
+    const {type} = this.solver
     const domain = authz.identifier.value
-    const challenge = authz.challenges.find((c) => c.type === 'http-01')
+    const challenge = authz.challenges.find((c) => c.type === type)
     if (!challenge) {
-      throw new IssuerError(`The CA offers no HTTP-01 challenge for ${domain} (only ${authz.challenges.map((c) => c.type).join(', ') || 'none'}).`, {
+      const wildcard = (authz as {wildcard?: boolean}).wildcard === true
+      throw new IssuerError(`The CA offers no ${type.toUpperCase()} challenge for ${wildcard ? '*.' : ''}${domain} (only ${authz.challenges.map((c) => c.type).join(', ') || 'none'}).`, {
         code: 'MFC_CHALLENGE_FAILED',
-        suggestions: [domain.startsWith('*.') ? 'Wildcard names need DNS-01, which mfc does not do: list the names instead.' : 'Use a CA that offers HTTP-01 for this name.'],
+        suggestions: [wildcard || type === 'http-01' ? 'Wildcard names need DNS-01: add --preferred-challenges dns with --dns-rfc2136-credentials FILE or --manual-auth-hook CMD.' : `Use a CA that offers ${type.toUpperCase()} for this name.`],
       })
     }
 
-    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge)
-    tokens.push(challenge.token)
-    await this.options.responder.add(challenge.token, keyAuthorization)
-    this.setStep(request, `Answering the HTTP-01 challenge for ${domain}`)
+    const validation = await client.getChallengeKeyAuthorization(challenge)
+    const solved: SolverChallenge = {domain, wildcard: (authz as {wildcard?: boolean}).wildcard === true, token: challenge.token, validation, remaining, allDomains: request.domains}
+    presented.push(solved)
+    this.setStep(request, `Presenting the ${type.toUpperCase()} challenge for ${solved.wildcard ? '*.' : ''}${domain}`)
+    await this.solver.present(solved)
+    return {authz, challenge}
+  }
+
+  /** Tells the CA the challenge is ready and waits until it has validated it. */
+  private async validate(client: AcmeClient, authz: Authorization, challenge: Authorization['challenges'][number], request: IssueRequest): Promise<void> {
+    this.setStep(request, `Answering the ${challenge.type.toUpperCase()} challenge for ${authz.identifier.value}`)
     await client.completeChallenge(challenge)
     try {
       await this.pollStatus(client, authz, ['valid'], 'authorization')
@@ -304,8 +336,16 @@ export class AcmeIssuer implements Issuer {
     if (cause instanceof MfcError && !(cause instanceof IssuerError && cause.code === 'MFC_ISSUER_FAILED')) return cause
     const domain = authz.identifier.value
     const [latest] = await client.getAuthorizations({authorizations: [authz.url]} as Order).catch(() => [authz])
-    const challenge = latest.challenges.find((c) => c.type === 'http-01') as {error?: Problem; validationRecord?: {url?: string}[]} | undefined
+    const challenge = latest.challenges.find((c) => c.type === this.solver.type) as {error?: Problem; validationRecord?: {url?: string}[]} | undefined
     const problem: Problem = challenge?.error ?? (cause as IssuerError).problem ?? {detail: (cause as Error).message}
+    if (this.solver.type === 'dns-01') {
+      const record = `_acme-challenge.${domain}`
+      return new IssuerError(`The CA could not validate ${domain}: ${problem.detail ?? 'no detail given'}${problem.type ? ` (${problem.type.replace(PROBLEM, '')})` : ''}. It looked up TXT ${record}.`, {
+        code: 'MFC_CHALLENGE_FAILED', cause, problem: {type: problem.type, detail: problem.detail, status: problem.status, url: record},
+        suggestions: [`Check what the world sees: dig +short TXT ${record} (through a public resolver), and that the zone's NS records point at the server mfc updated (${this.solver.description}).`],
+      })
+    }
+
     // Boulder lists the URL in validationRecord; Pebble only inside its detail text.
     const tried = challenge?.validationRecord?.find((r) => r.url)?.url
       ?? problem.detail?.match(/https?:\/\/[^\s"']+/)?.[0]
@@ -315,7 +355,7 @@ export class AcmeIssuer implements Issuer {
       cause,
       problem: {type: problem.type, detail: problem.detail, status: problem.status, url: tried},
       suggestions: [
-        `Check that ${domain} resolves (A/AAAA) to this machine and that HTTP to it reaches ${this.options.responder.description}.`,
+        `Check that ${domain} resolves (A/AAAA) to this machine and that HTTP to it reaches ${this.solver.description}.`,
         `Test from outside: curl -i ${tried.replace(token, 'test')} should reach this machine (a 404 from mfc is fine).`,
       ],
     })
@@ -398,6 +438,26 @@ async function loadAcme(options: AcmeIssuerOptions): Promise<AcmeParts> {
   acme.axios.defaults.timeout = options.requestTimeoutMs ?? 30_000
   acme.axios.defaults.headers.common['User-Agent'] = options.userAgent ?? 'mfc node-acme-client/5'
   return acme
+}
+
+/** Exit 2, like any missing flag: the user must read and accept the terms (certbot's --agree-tos). */
+function termsNotAgreed(directoryUrl: string, terms: string): UsageError {
+  return new UsageError(`The CA at ${directoryUrl} requires agreeing to its terms of service (${terms}) before mfc may register an account.`, {
+    code: 'MFC_TOS_REQUIRED',
+    suggestions: [`Read ${terms}, then run again with --agree-tos (or on a terminal without --yes, to be asked).`],
+  })
+}
+
+/**
+ * The CA's terms-of-service URL when registering at `directoryUrl` would need the user's
+ * consent (no stored account for it yet); undefined when there is an account or no terms.
+ * Lets a command ask before its progress display starts.
+ */
+export async function termsToAccept(directoryUrl: string, acmeDir: string): Promise<string | undefined> {
+  if (await new AccountStore(acmeDir).record(directoryUrl)) return undefined
+  const acme = await loadAcme({} as AcmeIssuerOptions)
+  const client = new acme.Client({directoryUrl, accountKey: Buffer.alloc(0)})
+  return (await client.getTermsOfServiceUrl()) ?? undefined
 }
 
 function identifier(name: string): {type: 'dns' | 'ip'; value: string} {

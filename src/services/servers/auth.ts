@@ -22,26 +22,57 @@ export interface ApiToken {
   readonly source: 'env' | 'file' | 'generated'
   /** The token file (for `file` and `generated`). */
   readonly file?: string
+  /** Something the user should fix but that does not stop serve (a token file others can read). */
+  readonly warning?: string
+}
+
+const GENERATE_HINT = 'Generate one with `openssl rand -base64 32` (or delete the token file and let `mfc serve` write one).'
+
+/**
+ * Why `token` is too weak for the API, or undefined when it carries at least 128 bits. The
+ * judge is deliberately simple: hex-only text counts 4 bits a character (so 32+ characters),
+ * anything else at most 6 (base64's alphabet: 22+ characters, `=` padding not counted); and a
+ * token of fewer than 8 distinct characters or made of one short piece repeated
+ * (`abcabcabc...`) is refused whatever its length.
+ */
+export function weakTokenReason(token: string): string | undefined {
+  const body = token.replace(/=+$/, '')
+  const hex = /^[0-9a-fA-F]+$/.test(body)
+  const bits = body.length * (hex ? 4 : 6)
+  if (bits < 128) return `it is ${body.length} characters long; at least ${hex ? 32 : 22} are needed for 128 bits${hex ? ' of hex' : ''}`
+  if (new Set(body).size < 8) return 'it uses fewer than 8 different characters'
+  for (let period = 1; period <= body.length / 2; period++) {
+    if (body.slice(period) === body.slice(0, -period)) return `it repeats "${period <= 4 ? body.slice(0, period) : `${body.slice(0, 4)}...`}" (a pattern, not a secret)`
+  }
+
+  return undefined
 }
 
 /**
  * The API token: MFC_API_TOKEN, else the token file (`api_token_file`, default
- * `<state>/api-token`), else a new random token written there 0600. Never the original's
- * `development-token` default.
+ * `<state>/api-token`), else a new random token (256 bits) written there 0600. Never the
+ * original's `development-token` default. A token from the environment or the file must pass
+ * `weakTokenReason` (a ConfigError naming where it came from otherwise); a token file readable
+ * by group or others gives a `warning`.
  */
 export async function resolveApiToken(config: MfcConfig): Promise<ApiToken> {
-  if (config.secrets.apiToken) return {token: config.secrets.apiToken, source: 'env'}
+  if (config.secrets.apiToken) {
+    const weak = weakTokenReason(config.secrets.apiToken)
+    if (weak) {
+      throw new ConfigError(`MFC_API_TOKEN is too weak to guard the API: ${weak}.`, {code: 'MFC_CONFIG_VALUE', suggestions: [`Set MFC_API_TOKEN to a random value: export MFC_API_TOKEN="$(openssl rand -base64 32)".`]})
+    }
+
+    return {token: config.secrets.apiToken, source: 'env'}
+  }
+
   const file = apiTokenFile(config)
   try {
     const token = (await fs.readFile(file, 'utf8')).trim()
-    if (token.length < 16) {
-      throw new ConfigError(`The API token in ${file} is shorter than 16 characters.`, {
-        code: 'MFC_CONFIG_VALUE',
-        suggestions: [`Delete ${file} to have mfc generate a strong token, or write a longer one.`],
-      })
-    }
-
-    return {token, source: 'file', file}
+    const weak = weakTokenReason(token)
+    if (weak) throw new ConfigError(`The API token in ${file} is too weak to guard the API: ${weak}.`, {code: 'MFC_CONFIG_VALUE', suggestions: [GENERATE_HINT, `For example: openssl rand -base64 32 > ${file} && chmod 600 ${file}`]})
+    const mode = (await fs.stat(file)).mode & 0o777
+    const warning = mode & 0o077 ? `The API token file ${file} is readable by ${mode & 0o007 ? 'everyone' : 'its group'} (mode ${mode.toString(8).padStart(4, '0')}): run chmod 600 ${file}.` : undefined
+    return {token, source: 'file', file, ...(warning ? {warning} : {})}
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw error
   }
@@ -76,14 +107,19 @@ export interface Session {
  * Dashboard login sessions, in memory (a restart logs everyone out, which is the safe
  * direction). Ids and CSRF tokens are 256-bit random; a session expires `ttlMs` after login.
  * The store holds at most `maxSessions`; the oldest is evicted first.
+ *
+ * Whatever ends a session (destroy, expiry noticed by `get`, eviction) calls every `onEnd`
+ * listener once with its id, synchronously, so what hangs off a session (its WebSockets) ends
+ * with it. Expiry is lazy: a session nobody asks about ends at the next `get` or `sweep`.
  */
 export class SessionStore {
   private readonly sessions = new Map<string, Session>()
+  private readonly listeners = new Set<(id: string) => void>()
 
   constructor(private readonly ttlMs = 3_600_000, private readonly maxSessions = 1000, private readonly now: () => number = Date.now) {}
 
   create(): Session {
-    if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!)
+    if (this.sessions.size >= this.maxSessions) this.end(this.sessions.keys().next().value!)
     const session = {id: randomBytes(32).toString('base64url'), csrfToken: randomBytes(32).toString('base64url'), expiresAt: this.now() + this.ttlMs}
     this.sessions.set(session.id, session)
     return session
@@ -92,15 +128,35 @@ export class SessionStore {
   get(id: string): Session | undefined {
     const session = this.sessions.get(id)
     if (session && session.expiresAt <= this.now()) {
-      this.sessions.delete(id)
+      this.end(id)
       return undefined
     }
 
     return session
   }
 
+  /** Ends the session (idempotent: an unknown id is ignored). */
   destroy(id: string): void {
-    this.sessions.delete(id)
+    this.end(id)
+  }
+
+  /** Ends every expired session (the streamer calls it on its ping timer). */
+  sweep(): void {
+    const now = this.now()
+    for (const [id, session] of this.sessions) if (session.expiresAt <= now) this.end(id)
+  }
+
+  /** Registers a listener for ended sessions; returns the function that removes it. */
+  onEnd(listener: (id: string) => void): () => void {
+    this.listeners.add(listener)
+    return () => {
+      this.listeners.delete(listener)
+    }
+  }
+
+  private end(id: string): void {
+    if (!this.sessions.delete(id)) return
+    for (const listener of this.listeners) listener(id)
   }
 }
 

@@ -4,7 +4,7 @@ import {fileURLToPath} from 'node:url'
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
-import {CSRF_HEADER, sessionCookie} from './auth.js'
+import {CSRF_HEADER, SESSION_COOKIE, readCookie, sessionCookie} from './auth.js'
 import {APP_JS, BUILTIN_CSS, INDEX_HTML, LOGIN_HTML, LOGIN_JS} from './dashboard-builtin.js'
 import type {HealthRegistry} from './health.js'
 import {createHttpsApp, managed, registerPlugins} from './http-app.js'
@@ -48,7 +48,9 @@ const PUBLIC = {config: {public: true}}
  * `/login.js`, `/builtin.css`) and `POST /login` ({"token": "..."} -> session cookie, HttpOnly
  * Secure SameSite=Strict, plus the CSRF token for state-changing requests). Everything else
  * needs the cookie or a bearer token; an unauthenticated page load is redirected to /login.
- * `GET /session` returns the caller's CSRF token again; `POST /logout` ends the session.
+ * `GET /session` returns the caller's CSRF token again; `POST /logout` ends the session (and
+ * closes its WebSockets). A login ends the session the browser presented. JSON answers carry
+ * `Cache-Control: no-store`.
  */
 export async function buildDashboardServer(options: DashboardServerOptions): Promise<ManagedServer> {
   const {security, health} = options
@@ -69,6 +71,9 @@ export async function buildDashboardServer(options: DashboardServerOptions): Pro
       return reply.code(401).send({error: {code: 'MFC_UNAUTHORIZED', message: 'Invalid token'}})
     }
 
+    // The session the browser still presents (if any) ends: one login, one live session.
+    const presented = readCookie(request.headers.cookie, SESSION_COOKIE)
+    if (presented) security.sessions.destroy(presented)
     const session = security.sessions.create()
     return reply.header('set-cookie', sessionCookie(session)).send({csrf_token: session.csrfToken, csrf_header: CSRF_HEADER, expires_at: new Date(session.expiresAt).toISOString()})
   })

@@ -6,8 +6,9 @@ import Fastify, {type FastifyError, type FastifyInstance, type FastifyReply, Log
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
+import type {ErrorCode} from '../../lib/errors.js'
 import {CAN_PREPEND_HEADERS, type HeaderBlock, responseClassWithHeaders} from './header-block.js'
-import type {SecurityContext} from './security.js'
+import type {Admission, SecurityContext} from './security.js'
 import type {TlsContextManager} from './tls-context.js'
 import type {ManagedServer, ServerPlugin} from './types.js'
 
@@ -21,8 +22,8 @@ export interface HttpsAppOptions {
   loginRedirect?: string
 }
 
-const CODE_BY_STATUS: Record<number, string> = {
-  400: 'MFC_BAD_REQUEST', 414: 'MFC_URI_TOO_LONG', 404: 'MFC_NOT_FOUND', 405: 'MFC_METHOD_NOT_ALLOWED', 413: 'MFC_BODY_TOO_LARGE',
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
+  400: 'MFC_BAD_REQUEST', 404: 'MFC_NOT_FOUND', 405: 'MFC_METHOD_NOT_ALLOWED', 413: 'MFC_BODY_TOO_LARGE', 414: 'MFC_URI_TOO_LONG',
   415: 'MFC_UNSUPPORTED_MEDIA_TYPE', 429: 'MFC_RATE_LIMITED', 503: 'MFC_UNAVAILABLE',
 }
 
@@ -129,10 +130,16 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
     if (perResponseHeaders || proxied !== undefined) reply.headers(security.securityHeaders(service, proxied))
     const origin = request.headers.origin
     const allowedOrigin = security.isAllowedOrigin(origin)
-    if (allowedOrigin) reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'Origin')
+    const cors = () => {
+      if (allowedOrigin) reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'Origin')
+    }
     if (request.method === 'OPTIONS' && origin && request.headers['access-control-request-method']) {
-      // A preflight carries no credentials by design; the real request is checked next.
+      // A preflight carries no credentials by design (the real request is checked next), but it
+      // passes the IP lists and the rate limit like any other request.
+      const client = security.admitClient(request.raw, service)
+      if (!client.ok) return void deny(reply, client)
       if (!allowedOrigin) return void reply.code(403).send({error: {code: 'MFC_ORIGIN_DENIED', message: 'Origin not allowed'}})
+      cors()
       return void reply.code(204).headers({
         'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE',
         'access-control-allow-headers': 'Authorization, Content-Type, X-CSRF-Token',
@@ -142,17 +149,27 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
 
     const admission = security.admit(request.raw, {public: request.routeOptions.config?.public === true}, service)
     if (admission.ok) {
+      cors()
       request.mfcAuth = admission.auth
       return done()
     }
 
-    if (admission.retryAfterSeconds !== undefined) reply.header('retry-after', String(admission.retryAfterSeconds))
+    // A client the lists refuse learns nothing, not even which origins are allowed.
+    if (admission.status !== 403 || admission.code === 'MFC_CSRF') cors()
     if (admission.status === 401 && options.loginRedirect && request.method === 'GET' && request.headers.accept?.includes('text/html')) {
       return void reply.redirect(options.loginRedirect, 303)
     }
 
-    reply.code(admission.status).send({error: {code: admission.code, message: admission.message}})
+    deny(reply, admission)
   })
+  if (service === 'dashboard') {
+    // The API's headers carry no-store for every answer; the dashboard's cannot (its pages and
+    // scripts may be cached), so its JSON answers (the CSRF token, data routes) get it here.
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      if (String(reply.getHeader('content-type')).startsWith('application/json')) reply.header('cache-control', 'no-store')
+      done(null, payload)
+    })
+  }
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
@@ -161,7 +178,7 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
       return reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? 'MFC_INTERNAL', message: 'Internal server error'}})
     }
 
-    return reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? `MFC_HTTP_${status}`, message: error.message}})
+    return reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? 'MFC_BAD_REQUEST', message: error.message}})
   })
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).send({error: {code: 'MFC_NOT_FOUND', message: 'Not found'}})
@@ -191,6 +208,11 @@ export function jsonDepthExceeds(text: string, max: number): boolean {
   }
 
   return false
+}
+
+function deny(reply: FastifyReply, admission: Extract<Admission, {ok: false}>): void {
+  if (admission.retryAfterSeconds !== undefined) reply.header('retry-after', String(admission.retryAfterSeconds))
+  reply.code(admission.status).send({error: {code: admission.code, message: admission.message}})
 }
 
 const SKIP_OVERRIDE = Symbol.for('skip-override')

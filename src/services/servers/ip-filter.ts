@@ -83,7 +83,8 @@ export async function readIpList(file: string): Promise<IpListSource> {
  *
  * The client address is the socket peer, unless the peer is a trusted proxy: then the
  * right-most `X-Forwarded-For` entry that is not itself a trusted proxy (the left part of the
- * header is whatever the client claimed, so it is never believed).
+ * header is whatever the client claimed, so it is never believed). When that entry is not an
+ * IP address, `clientIp` returns it as it is (cut to 64 characters) and admission denies it.
  */
 export class IpFilter {
   /** BlockList.check costs microseconds (it builds a SocketAddress); clients repeat, so decisions are memoized. */
@@ -122,9 +123,10 @@ export class IpFilter {
   clientIp(peer: string | undefined, forwardedFor: string | string[] | undefined): string {
     const remote = normalizeIp(peer ?? '')
     if (!forwardedFor || !this.isTrustedProxy(remote)) return remote
-    const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',').map((hop) => normalizeIp(hop.trim())).filter(Boolean)
+    const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',').map((hop) => normalizeIp(hop.trim()))
     for (let i = hops.length - 1; i >= 0; i--) {
-      if (isIP(hops[i]) === 0) return remote
+      // Not the proxy's address (it would pass the allow list): the caller denies what is no IP.
+      if (isIP(hops[i]) === 0) return hops[i].slice(0, 64)
       if (!this.isTrustedProxy(hops[i])) return hops[i]
     }
 

@@ -70,6 +70,7 @@ export class ServeRuntime {
     this.tls = new TlsContextManager({
       certFile: config.settings.cert_file, keyFile: config.settings.key_file, ciphers: config.settings.ciphers,
       sslVersion: config.settings.ssl_version, logger: logger.child({component: 'tls'}), clock, events: options.events,
+      ticketRotationMs: config.settings.tls_ticket_rotation_seconds * 1000,
     })
     this.health = new HealthRegistry(clock, () => (this.tlsLoaded ? this.tls.current : undefined))
   }
@@ -102,6 +103,7 @@ export class ServeRuntime {
 
     const {http, httpWarning} = await this.startHttp(port('dashboard'))
     await this.tls.watch()
+    this.tls.startTicketRotation()
     this.unsubscribe = options.events?.on('cert:renewed', () => void this.reload('in-process renewal'))
     const material = this.tls.current
     return {

@@ -4,6 +4,7 @@ import {isIP} from 'node:net'
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
+import type {ErrorCode} from '../../lib/errors.js'
 import {type ApiToken, CSRF_HEADER, SESSION_COOKIE, SessionStore, constantTimeEqual, readCookie, sha256} from './auth.js'
 import {IpFilter} from './ip-filter.js'
 import {proxiedOrigin} from './proxy.js'
@@ -14,7 +15,7 @@ import type {AuthInfo, ServiceName} from './types.js'
 
 export type Admission =
   | {ok: true; ip: string; auth: AuthInfo | null}
-  | {ok: false; ip: string; status: number; code: string; message: string; retryAfterSeconds?: number}
+  | {ok: false; ip: string; status: number; code: ErrorCode; message: string; retryAfterSeconds?: number}
 
 export interface AdmitPolicy {
   /** No credentials needed (only /health and the login page). */
@@ -49,7 +50,7 @@ function origin(scheme: string, name: string, port: number): string {
  * all three ports.
  */
 export class SecurityContext {
-  readonly sessions = new SessionStore()
+  readonly sessions: SessionStore
   readonly limiter: RateLimiter
   /** Per dashboard session: a signed-in browser does not spend its address's anonymous budget. */
   readonly sessionLimiter: RateLimiter
@@ -77,6 +78,7 @@ export class SecurityContext {
     private readonly names: string[],
   ) {
     this.tokenDigest = sha256(apiToken.token)
+    this.sessions = new SessionStore(config.settings.session_ttl_seconds * 1000)
     this.limiter = new RateLimiter(config.settings.rate_limit_per_minute)
     this.sessionLimiter = new RateLimiter(config.settings.session_rate_limit_per_minute)
     this.authFailures = new RateLimiter(config.settings.auth_failures_per_minute)
@@ -172,14 +174,21 @@ export class SecurityContext {
   }
 
   /**
-   * The gate in front of every route and WebSocket handshake, in this order: IP lists,
-   * failed-auth lockout, rate limit (per dashboard session for a valid session cookie, else per
-   * client IP), credentials (bearer token, else session cookie), CSRF for cookie-authenticated
-   * state-changing requests.
+   * The client part of the gate, which every request passes (CORS preflights included, so a
+   * client outside the allow list learns nothing and has no unlimited endpoint): a forwarded
+   * address that cannot be parsed, IP lists, failed-auth lockout, then the rate limit (per
+   * dashboard session when `sessionId` names a live one, else per client IP).
    */
-  admit(req: IncomingMessage, policy: AdmitPolicy, service: ServiceName): Admission {
+  admitClient(req: IncomingMessage, service: ServiceName, sessionId?: string): Admission {
     const ip = this.clientIp(req)
-    const deny = (status: number, code: string, message: string, retryAfterSeconds?: number): Admission => ({ok: false, ip, status, code, message, retryAfterSeconds})
+    const deny = (status: number, code: ErrorCode, message: string, retryAfterSeconds?: number): Admission => ({ok: false, ip, status, code, message, retryAfterSeconds})
+    // The socket peer is always an address: only a trusted proxy's X-Forwarded-For can give
+    // something else, and then the real client is unknown (never fall back to the proxy).
+    if (isIP(ip) === 0) {
+      if (this.shouldLogRefusal(req.socket.remoteAddress ?? '')) this.logger.warn({proxy: req.socket.remoteAddress, service, forwardedFor: ip}, 'Request refused: the trusted proxy forwarded a client address that is not an IP address')
+      return deny(403, 'MFC_FORWARDED_INVALID', 'Access denied: the X-Forwarded-For client address is not an IP address')
+    }
+
     if (!this.ipFilter.isAllowed(ip)) {
       if (this.shouldLogRefusal(ip)) this.logger.warn({ip, service, url: req.url}, 'Request refused by the IP allow/block lists (logged at most once a minute per address)')
       return deny(403, 'MFC_IP_DENIED', 'Access denied')
@@ -187,14 +196,26 @@ export class SecurityContext {
 
     const lockout = this.authFailures.check(ip)
     if (!lockout.allowed) return deny(429, 'MFC_RATE_LIMITED', 'Too many failed authentication attempts', lockout.retryAfterSeconds)
-    const authorization = req.headers.authorization
-    const sessionId = authorization === undefined ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined
     const session = sessionId ? this.sessions.get(sessionId) : undefined
     // Only the token opens a session (POST /login, itself on the IP budget), so a session's own
     // budget gives nothing to anonymous clients; a forged or expired cookie stays on the IP's.
     const rate = session ? this.sessionLimiter.take(session.id) : this.limiter.take(ip)
     if (!rate.allowed) return deny(429, 'MFC_RATE_LIMITED', 'Rate limit exceeded', rate.retryAfterSeconds)
-    if (policy.public) return {ok: true, ip, auth: null}
+    return {ok: true, ip, auth: null}
+  }
+
+  /**
+   * The gate in front of every route and WebSocket handshake: `admitClient`, then credentials
+   * (bearer token, else session cookie), CSRF for cookie-authenticated state-changing requests.
+   */
+  admit(req: IncomingMessage, policy: AdmitPolicy, service: ServiceName): Admission {
+    const authorization = req.headers.authorization
+    const sessionId = authorization === undefined ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined
+    const client = this.admitClient(req, service, sessionId)
+    if (!client.ok || policy.public) return client
+    const {ip} = client
+    const deny = (status: number, code: ErrorCode, message: string): Admission => ({ok: false, ip, status, code, message})
+    const session = sessionId ? this.sessions.get(sessionId) : undefined
 
     if (authorization !== undefined) {
       if (this.verifiedAuthorization.get(req.socket) === authorization) return {ok: true, ip, auth: TOKEN_AUTH}

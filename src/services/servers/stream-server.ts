@@ -9,8 +9,10 @@ import {type RawData, WebSocket, WebSocketServer} from 'ws'
 
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
+import type {ErrorCode} from '../../lib/errors.js'
 import type {HealthRegistry} from './health.js'
 import {createHardenedHttpsServer, presetsHeaders} from './http-app.js'
+import {RateLimiter} from './rate-limiter.js'
 import type {Admission, SecurityContext} from './security.js'
 import {DefaultStreamHub} from './stream-hub.js'
 import type {TlsContextManager} from './tls-context.js'
@@ -24,7 +26,7 @@ export interface StreamServerOptions {
   logger: Logger
   /** The application logic; DefaultStreamHub (heartbeat, ping/pong, errors) when omitted. */
   hub?: StreamHub
-  /** Protocol-level ping period; a client that misses one pong is dropped. */
+  /** Protocol-level ping period (default `ws_ping_interval_ms`); a client that misses one pong is dropped. */
   pingIntervalMs?: number
 }
 
@@ -32,6 +34,14 @@ export interface StreamServer extends ManagedServer {
   readonly hub: StreamHub
   clientCount(): number
 }
+
+/**
+ * Close codes of the streamer (RFC 6455 leaves 4000-4999 to applications; documented in
+ * docs): the dashboard session behind the socket ended (logout, expiry, a new login), so the
+ * page goes back to its login; and the client sent more messages than its budget.
+ */
+export const WS_CLOSE_SESSION_ENDED = 4401
+export const WS_CLOSE_RATE_LIMITED = 4429
 
 const STATUS_TEXT: Record<number, string> = {401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests'}
 
@@ -47,7 +57,7 @@ function encode(obj: object): Buffer {
   return lastFrame!
 }
 
-function refuse(socket: Duplex, status: number, code: string, message: string, retryAfter?: number): void {
+function refuse(socket: Duplex, status: number, code: ErrorCode, message: string, retryAfter?: number): void {
   const body = JSON.stringify({error: {code, message}})
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n`
     + `Content-Length: ${Buffer.byteLength(body)}\r\n${retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`}\r\n${body}`)
@@ -59,12 +69,19 @@ function refuse(socket: Duplex, status: number, code: string, message: string, r
  * session cookie); a browser's Origin must be a dashboard origin, and a client without Origin
  * must use a token. Frames over `ws_max_message_bytes` close the connection (1009); a client
  * whose unsent data exceeds `ws_send_buffer_bytes` is dropped. Plain HTTPS requests get
- * `GET /health` (public) or 426.
+ * `GET /health` (public) or 426. A socket opened with a dashboard session is closed (4401)
+ * when that session ends; each ping tick also ends expired sessions. A client over its
+ * `ws_messages_per_minute` budget gets an error message, then a 4429 close.
  */
 export async function buildStreamServer(options: StreamServerOptions): Promise<StreamServer> {
   const {config, security, logger, health} = options
   const hub = options.hub ?? new DefaultStreamHub()
   const sendLimit = config.settings.ws_send_buffer_bytes
+  const bySession = new Map<string, Set<WebSocket>>()
+  const stopWatchingSessions = security.sessions.onEnd((id) => {
+    for (const ws of bySession.get(id) ?? []) ws.close(WS_CLOSE_SESSION_ENDED, 'Session ended')
+    bySession.delete(id)
+  })
   const wss = new WebSocketServer({noServer: true, maxPayload: config.settings.ws_max_message_bytes, perMessageDeflate: false, clientTracking: true})
   const server: HttpsServer = createHardenedHttpsServer(config, options.tls, (req, res) => answerPlain(req, res), () => security.securityHeaderBlock('api'))
   const perResponseHeaders = !presetsHeaders(config)
@@ -101,9 +118,25 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
     wss.handleUpgrade(req, socket, head, (ws) => attach(ws, admission.auth!))
   })
 
+  function track(ws: WebSocket, sessionId: string): void {
+    const sockets = bySession.get(sessionId) ?? new Set()
+    bySession.set(sessionId, sockets.add(ws))
+    ws.once('close', () => {
+      sockets.delete(ws)
+      if (sockets.size === 0 && bySession.get(sessionId) === sockets) bySession.delete(sessionId)
+    })
+  }
+
   function attach(ws: WebSocket, auth: AuthInfo): void {
     let alive = true
     let closed = false
+    if (auth.sessionId) {
+      // The session may have ended during the handshake.
+      if (!security.sessions.get(auth.sessionId)) return ws.close(WS_CLOSE_SESSION_ENDED, 'Session ended')
+      track(ws, auth.sessionId)
+    }
+
+    const budget = new RateLimiter(config.settings.ws_messages_per_minute)
     const client: StreamClient = {
       id: randomUUID(),
       auth,
@@ -140,6 +173,13 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
       alive = true
     })
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (closed || ws.readyState !== WebSocket.OPEN) return
+      if (!budget.take('messages').allowed) {
+        logger.warn({client: client.id, perMinute: budget.perMinute}, 'Closed a WebSocket client over its message budget')
+        client.send({type: 'error', code: 'MFC_RATE_LIMITED', message: `Too many messages: at most ${budget.perMinute} a minute`, timestamp: new Date().toISOString()})
+        return client.close(WS_CLOSE_RATE_LIMITED, 'Message rate limit exceeded')
+      }
+
       let msg: unknown
       try {
         if (isBinary) throw new Error('binary')
@@ -160,8 +200,10 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
   }
 
   const pinger = setInterval(() => {
+    // Ends expired sessions, whose listener above closes their sockets.
+    security.sessions.sweep()
     for (const ws of wss.clients) (ws as WebSocket & {mfcPing?: () => void}).mfcPing?.()
-  }, options.pingIntervalMs ?? 30_000)
+  }, options.pingIntervalMs ?? config.settings.ws_ping_interval_ms)
   pinger.unref()
 
   let closing: Promise<void> | undefined
@@ -183,6 +225,7 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
     close(graceMs = 10_000) {
       closing ??= new Promise<void>((resolve) => {
         clearInterval(pinger)
+        stopWatchingSessions()
         hub.close?.()
         for (const ws of wss.clients) ws.close(1001, 'Server shutting down')
         const timer = setTimeout(() => {

@@ -46,6 +46,8 @@ export interface TlsContextOptions {
   events?: MfcEventBus
   /** Quiet period after a file change before reloading (renewals touch several files). */
   debounceMs?: number
+  /** How often `startTicketRotation` replaces the session-ticket key (default 12 h). */
+  ticketRotationMs?: number
 }
 
 export type ReloadOutcome =
@@ -59,12 +61,22 @@ export type ReloadOutcome =
  * and across reloads). `reload()` reads the live files again and, only if the new pair is
  * valid, swaps it into every registered server with `setSecureContext`: new handshakes get the
  * new certificate, open connections are untouched. A bad pair is logged and rejected; the old
- * one keeps serving. Reloads are serialized; `close()` stops the watchers and is idempotent.
+ * one keeps serving. Reloads are serialized; `close()` stops the watchers and the ticket
+ * rotation and is idempotent.
+ *
+ * Session-ticket keys are replaced every `ticketRotationMs` (`startTicketRotation`), on every
+ * server at once, so a stolen key decrypts at most one period's resumed sessions. Node's public
+ * TLS API holds one ticket key per context (`setTicketKeys`), so a ticket made under the
+ * previous key no longer resumes: that client does one full handshake. With tickets valid for
+ * `sessionTimeout` (1 h) and a 12 h period, that is at most the last hour's tickets, twice a day.
  */
 export class TlsContextManager {
   private material?: TlsMaterial
   private readonly servers = new Map<TlsServer, string>()
-  private readonly ticketKeys = randomBytes(48)
+  private ticketKeys = randomBytes(48)
+  private rotation?: NodeJS.Timeout
+  /** How many times the ticket key was replaced (tests wait on it; never a secret). */
+  ticketRotations = 0
   private readonly watchers: FSWatcher[] = []
   private timer?: NodeJS.Timeout
   private queue: Promise<unknown> = Promise.resolve()
@@ -137,7 +149,23 @@ export class TlsContextManager {
     }
   }
 
+  /** Starts replacing the ticket key every `ticketRotationMs`; idempotent. */
+  startTicketRotation(): void {
+    if (this.rotation) return
+    this.rotation = setInterval(() => this.rotateTicketKeys(), this.options.ticketRotationMs ?? 43_200_000)
+    this.rotation.unref()
+  }
+
+  /** A new ticket key, now, on every registered server (and in every later reload). */
+  rotateTicketKeys(): void {
+    this.ticketKeys = randomBytes(48)
+    for (const server of this.servers.keys()) server.setTicketKeys(this.ticketKeys)
+    this.ticketRotations++
+    this.options.logger.debug({rotations: this.ticketRotations}, 'Rotated the TLS session-ticket key')
+  }
+
   close(): void {
+    clearInterval(this.rotation)
     clearTimeout(this.timer)
     for (const watcher of this.watchers.splice(0)) watcher.close()
   }

@@ -1,6 +1,23 @@
-import type {KeySpec} from '../certificates/key-spec.js'
+import type {KeySpec} from '../../lib/key-spec.js'
 
 export type IssuerKind = 'local-ca' | 'acme' | 'custom'
+
+/**
+ * How an ACME lineage's challenges were answered, so renewals answer them the same way. Holds
+ * paths and commands only, never a secret (the TSIG key stays in its credentials file).
+ */
+export interface ChallengeRecord {
+  type: 'http-01' | 'dns-01'
+  /** DNS-01 by RFC 2136: certbot-dns-rfc2136's credentials file. */
+  rfc2136Credentials?: string
+  /** certbot's --manual-auth-hook / --manual-cleanup-hook. */
+  manualAuthHook?: string
+  manualCleanupHook?: string
+  /** Where the propagation check starts (host:port), when not the credentials' server. */
+  dnsNameserver?: string
+  propagationTimeoutS?: number
+  propagationIntervalS?: number
+}
 
 /** What the store records next to each version (meta.json). */
 export interface CertMeta {
@@ -10,6 +27,8 @@ export interface CertMeta {
   keySpec?: KeySpec
   /** ACME directory URL the certificate came from (for renewals against the same CA). */
   acmeDirectory?: string
+  /** ACME lineages: the challenge type and solver settings to renew with (absent: HTTP-01 as configured). */
+  challenge?: ChallengeRecord
   serial: string
   notBefore: string
   notAfter: string

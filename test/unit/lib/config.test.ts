@@ -93,6 +93,21 @@ describe('config resolution', () => {
     expect(config.settings.cert_file).to.equal('/etc/letsencrypt/live/mfc.example.org/fullchain.pem')
   })
 
+  it('loads a full dump written by mfc 0.1 (every key, defaults included) without warnings', async () => {
+    const dump = JSON.parse(await readFile(new URL('../../fixtures/config/mfc-0.1-full-dump.json', import.meta.url), 'utf8')) as Record<string, unknown>
+    await writeConfig(dump)
+    const config = resolveConfig({env, isRoot: false})
+    expect(config.warnings).to.deep.equal([])
+    for (const [key, value] of Object.entries(dump)) expect(config.settings[key as keyof typeof config.settings], key).to.deep.equal(value)
+  })
+
+  it('writes only the changes into a new file: no defaults copied in, no empty values', async () => {
+    const file = join(dir, 'new', 'ssl-config.json')
+    env.MFC_SSL_CONFIG = file
+    await saveSettings(resolveConfig({env, isRoot: false}), {domain: 'a.example', domains: ['a.example'], cert_file: '/x/fullchain.pem', email: '', ca_file: null, use_letsencrypt: true})
+    expect(JSON.parse(await readFile(file, 'utf8'))).to.deep.equal({cert_file: '/x/fullchain.pem', use_letsencrypt: true, domain: 'a.example'})
+  })
+
   it('honours every environment variable of the guide', async () => {
     Object.assign(env, {
       MFC_SSL_DOMAIN: 'a.example,b.example', MFC_SSL_EMAIL: 'ops@a.example', MFC_SSL_USE_LETSENCRYPT: 'yes',
