@@ -104,7 +104,7 @@ describe('config resolution', () => {
   it('writes only the changes into a new file: no defaults copied in, no empty values', async () => {
     const file = join(dir, 'new', 'ssl-config.json')
     env.MFC_SSL_CONFIG = file
-    await saveSettings(resolveConfig({env, isRoot: false}), {domain: 'a.example', domains: ['a.example'], cert_file: '/x/fullchain.pem', email: '', ca_file: null, use_letsencrypt: true})
+    await saveSettings(resolveConfig({env, isRoot: false, mayCreateFile: true}), {domain: 'a.example', domains: ['a.example'], cert_file: '/x/fullchain.pem', email: '', ca_file: null, use_letsencrypt: true})
     expect(JSON.parse(await readFile(file, 'utf8'))).to.deep.equal({cert_file: '/x/fullchain.pem', use_letsencrypt: true, domain: 'a.example'})
   })
 
