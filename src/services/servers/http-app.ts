@@ -78,7 +78,7 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
       if (!presetsHeaders(config)) reply.headers(security.securityHeaders(service))
       const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
       const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A URL path segment is too long' : 'The URL is not valid'
-      void reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? `MFC_HTTP_${status}`, message}})
+      void reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? 'MFC_BAD_REQUEST', message}})
     },
     serverFactory(handler) {
       server = createHardenedHttpsServer(config, tls, handler, () => security.securityHeaderBlock(service))
