@@ -73,8 +73,8 @@ describe('bad input, property-based: every route and WebSocket message type of a
     temp = await tempEnv('mfc-properties-')
     const {paths} = resolveConfig({env: temp.env, isRoot: false})
     mkdirSync(dirname(paths.sslConfigFile), {recursive: true})
-    // One client hammers the routes: no rate limits, no background simulation changing state.
-    writeFileSync(paths.sslConfigFile, JSON.stringify({rate_limit_per_minute: 0, auth_failures_per_minute: 1_000_000, simulation_autostart: false}))
+    // One client hammers the routes: no rate limits or message budget, no background simulation changing state.
+    writeFileSync(paths.sslConfigFile, JSON.stringify({rate_limit_per_minute: 0, auth_failures_per_minute: 1_000_000, ws_messages_per_minute: 0, simulation_autostart: false}))
     serve = await startServeProcess(temp.env)
     dispatcher = new Agent({connect: {ca: serve.caPem}, connections: 4})
     for (const line of readFileSync(serve.logFile, 'utf8').split('\n')) {
