@@ -1,6 +1,6 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
-import {type MfcConfig, type SettingOverrides, resolveConfig} from '../lib/config.js'
+import {type MfcConfig, type ResolveOptions, type SettingOverrides, resolveConfig} from '../lib/config.js'
 import {EXIT, MfcError, toMfcError} from '../lib/errors.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof MfcCommand)['baseFlags'] & T['flags']>
@@ -24,11 +24,15 @@ export abstract class MfcCommand extends Command {
 
   private resolved?: MfcConfig
 
-  /** Resolves the config once, with this command's flags applied on top. */
-  protected loadConfig(configFile: string | undefined, overrides: SettingOverrides = {}): MfcConfig {
+  /**
+   * Resolves the config once, with this command's flags applied on top. `lenient` (stop,
+   * status): a config error is a warning, printed to stderr even under --json.
+   */
+  protected loadConfig(configFile: string | undefined, overrides: SettingOverrides = {}, options: Pick<ResolveOptions, 'lenient' | 'mayCreateFile'> = {}): MfcConfig {
     if (!this.resolved) {
-      this.resolved = resolveConfig({configFile, overrides})
+      this.resolved = resolveConfig({configFile, overrides, ...options})
       if (!this.jsonEnabled()) for (const warning of this.resolved.warnings) this.warn(warning)
+      else if (options.lenient) for (const warning of this.resolved.warnings) process.stderr.write(`Warning: ${warning}\n`)
     }
 
     return this.resolved

@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
-import {UsageError} from '../lib/errors.js'
+import {UsageError, fileProblem} from '../lib/errors.js'
 
 /** Reads a passphrase file: its first line, without the newline an editor adds. */
 export async function readPassphrase(file: string | undefined): Promise<string | undefined> {
@@ -9,7 +9,7 @@ export async function readPassphrase(file: string | undefined): Promise<string |
   try {
     text = await readFile(file, 'utf8')
   } catch (error) {
-    throw new UsageError(`Cannot read the passphrase file ${file}: ${(error as Error).message}`, {code: 'MFC_USAGE', cause: error, suggestions: [`Check the path and permissions of ${file}.`]})
+    throw new UsageError(`The passphrase file ${fileProblem(file, error).replace(/^Cannot read /, '')}.`, {code: 'MFC_USAGE', cause: error, suggestions: [`Check the path and permissions of ${file}.`]})
   }
 
   const passphrase = text.split(/\r?\n/)[0]

@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import {existsSync, openSync, closeSync, promises as fs} from 'node:fs'
 
 import {type MfcConfig, type ResolveOptions, resolveConfig} from '../lib/config.js'
-import {MfcError, StoreError} from '../lib/errors.js'
+import {ERROR_CODES, type ErrorCode, MfcError, StoreError} from '../lib/errors.js'
 import {MfcEventBus} from '../lib/events.js'
 import {ensureDir} from '../lib/fs-atomic.js'
 import {createLogger, type Logger} from '../lib/logger.js'
@@ -124,7 +124,10 @@ export async function runServers(prep: Preparation, options: {version: string; w
     data.monitoring.setStreamPort(info.services.find((s) => s.name === 'streamer')!.port)
     data.monitoring.start()
   } catch (error) {
-    logger.error({err: (error as Error).message}, 'serve could not start')
+    // code/exitCode/suggestions let `serve --daemon` fail with the same cause and exit code as
+    // the foreground serve (its caller reads them back from the log).
+    const known = error instanceof MfcError ? {code: error.code, exitCode: error.exitCode, suggestions: error.suggestions} : {}
+    logger.error({err: (error as Error).message, ...known}, 'serve could not start')
     await runtime.close()
     data.close()
     if (!options.worker) await pidFile.release()
@@ -206,6 +209,21 @@ async function logTail(file: string, lines = 8): Promise<string> {
   }).filter(Boolean).join('\n    ')
 }
 
+/** The server process's own reason for not starting, as it logged it after `offset`. */
+async function workerFailure(file: string, offset: number): Promise<{err: string; code: ErrorCode; exitCode: number; suggestions?: string[]} | undefined> {
+  const text = await fs.readFile(file).then((buffer) => buffer.subarray(offset).toString('utf8'), () => '')
+  for (const line of text.split('\n').reverse()) {
+    try {
+      const entry = JSON.parse(line) as {msg?: string; err?: string; code?: string; exitCode?: number; suggestions?: string[]}
+      if (entry.msg === 'serve could not start' && entry.err && entry.code !== undefined && entry.code in ERROR_CODES && typeof entry.exitCode === 'number') return entry as never
+    } catch {
+      // Not a log entry (the worker's own stderr): skip.
+    }
+  }
+
+  return undefined
+}
+
 /**
  * `serve --daemon`: starts a detached supervisor and returns once the API, dashboard and
  * streamer all answer their health checks, or fails with the reason and the log file.
@@ -213,6 +231,7 @@ async function logTail(file: string, lines = 8): Promise<string> {
 export async function startDaemon(prep: Preparation, options: {bin: string; args: string[]; timeoutMs: number}): Promise<{record: PidRecord}> {
   const {config} = prep
   await ensureDir(config.paths.logDir, 0o700)
+  const logOffset = await fs.stat(config.paths.logFile).then((stat) => stat.size, () => 0)
   const fd = openSync(config.paths.logFile, 'a', 0o600)
   const child = spawn(process.execPath, [options.bin, 'serve', '--supervisor', ...options.args], {detached: true, stdio: ['ignore', fd, fd], env: process.env})
   closeSync(fd)
@@ -245,6 +264,8 @@ export async function startDaemon(prep: Preparation, options: {bin: string; args
   }
 
   if (isRunning(child.pid!)) process.kill(child.pid!, 'SIGTERM')
+  const failure = await workerFailure(config.paths.logFile, logOffset)
+  if (failure) throw new MfcError(failure.err, {code: failure.code, exitCode: failure.exitCode, suggestions: [...failure.suggestions ?? [], `Read the log: ${config.paths.logFile}`]})
   throw new MfcError(`mfc serve --daemon did not become healthy: ${last}.\n    ${await logTail(config.paths.logFile)}`, {
     code: 'MFC_DAEMON_START',
     suggestions: [`Read the log: ${config.paths.logFile}`, 'Run `mfc serve` in the foreground to see the problem directly.'],

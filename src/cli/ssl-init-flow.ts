@@ -1,8 +1,9 @@
 import {X509Certificate} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
+import {basename, dirname, join} from 'node:path'
 
 import type {MfcConfig, Settings} from '../lib/config.js'
-import {StoreError, UsageError} from '../lib/errors.js'
+import {StoreError, UsageError, fileProblem} from '../lib/errors.js'
 import {livePaths} from '../lib/paths.js'
 import {dryRunDirectory, issuanceDirectory} from '../services/acme/directories.js'
 import type {InstallResult, TrialResult} from '../services/certificates/cert-manager.js'
@@ -43,7 +44,7 @@ function describeInit(context: InitContext, stored: StoredCert, files: {action: 
   const {config} = context
   return {
     action: files.action, name: meta.name, issuer: meta.issuer, domains: meta.domains, version: stored.version,
-    certFile: files.certFile ?? config.settings.cert_file, keyFile: files.keyFile ?? config.settings.key_file, chainFile: stored.chainFile,
+    certFile: files.certFile ?? config.settings.cert_file, keyFile: files.keyFile ?? config.settings.key_file, chainFile: join(dirname(files.certFile ?? config.settings.cert_file), basename(stored.chainFile)),
     caFile: meta.issuer === 'local-ca' ? config.paths.caCertFile : null, configFile: files.configFile ?? config.paths.sslConfigFile,
     serial: meta.serial, notBefore: meta.notBefore, notAfter: meta.notAfter,
     key: meta.keySpec ? describeKeySpec(meta.keySpec) : 'as given', replaced: files.replaced, acmeDirectory: meta.acmeDirectory ?? null,
@@ -62,7 +63,7 @@ async function readInput(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8')
   } catch (error) {
-    throw new StoreError(`Cannot read ${file}: ${(error as Error).message}`, {code: 'MFC_CERT_INVALID', cause: error, suggestions: [`Check the path and permissions of ${file}.`]})
+    throw new StoreError(`${fileProblem(file, error)}.`, {code: 'MFC_CERT_INVALID', cause: error, suggestions: [`Check the path and permissions of ${file}.`]})
   }
 }
 

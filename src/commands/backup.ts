@@ -24,15 +24,17 @@ Default location: <state dir>/backups/mfc-backup-<time>.tar.gz. Restore with \`m
   static override flags = {
     output: Flags.string({char: 'o', description: 'Archive file to write.'}),
     'passphrase-file': Flags.string({description: 'Encrypt with the passphrase on the first line of this file.'}),
+    force: Flags.boolean({char: 'f', description: 'Replace the --output file if it exists (never done without this flag).'}),
   }
 
   async run(): Promise<BackupResult> {
     const {flags} = await this.parse(Backup)
     const config = this.loadConfig(flags.config)
     const passphrase = await readPassphrase(flags['passphrase-file'])
-    const result = await createBackup(config, systemClock, {output: flags.output, passphrase, mfcVersion: this.config.version})
+    const result = await createBackup(config, systemClock, {output: flags.output, passphrase, mfcVersion: this.config.version, force: flags.force})
     this.say(`Backup written to ${result.file}`)
     this.say(facts([['Contents', result.areas.join(', ')], ['Entries', result.files], ['Size', `${result.bytes} bytes`], ['Encrypted', result.encrypted ? 'yes (AES-256-GCM)' : 'no']]))
+    this.say(`Copy it off this machine (e.g. \`scp ${result.file} backup-host:\`): a backup on the same disk is lost with the disk.`)
     return result
   }
 }

@@ -97,7 +97,7 @@ supervisor that restarts the servers if they crash. Stop it with \`mfc stop\`, i
       bootstrappedCertificate: prep.bootstrapped !== null, tokenSource: prep.token.source, tokenFile: prep.token.file ?? null, logFile: prep.config.paths.logFile,
     }
     this.listening(result)
-    this.say(`Certificate: serial ${info.certificate.serial}, ${info.certificate.daysLeft} days left (${info.certificate.file}).`)
+    this.say(`Certificate: serial ${info.certificate.serial}, ${info.certificate.daysLeft} days left (${prep.config.settings.cert_file}).`)
     this.say(`Logs: ${result.logFile}. Ctrl-C to stop.`)
     await session.stopped
     this.say('Stopped.')

@@ -10,11 +10,11 @@ import {writeGenerated} from '../services/deploy/write-files.js'
 export type SetupCronResult = CronSetupResult & {output: string | null}
 
 export default class SetupCron extends MfcCommand {
-  static override summary = 'Install the certificate renewal job in your crontab (twice a day, random time).'
+  static override summary = 'Install the certificate renewal job in your crontab (twice a day, at a time fixed per host).'
 
   static override description = `Adds one line, tagged "${CRON_TAG}", to the crontab of the user running the command
 (\`crontab -l\` / \`crontab -\`). It runs \`mfc cert renew-if-needed\` with absolute paths of node and mfc
-at a random minute and hour, twice a day, and sends cron mail only when renewal fails.
+at a minute and hour derived from the host name (the same on every run), twice a day, and sends cron mail only when renewal fails.
 Idempotent: a second run changes nothing. Lines written by the Python MFC system (the same tag,
 or /usr/local/bin/mfc-cert-renewal.sh) are replaced. Prints nothing on success unless something
 changed; use --json for the details.`

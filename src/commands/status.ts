@@ -1,14 +1,10 @@
 import {MfcCommand} from '../cli/base-command.js'
-import {facts} from '../cli/render.js'
+import {facts, humanDuration, statusWord} from '../cli/render.js'
 import {MfcError, NAGIOS, toMfcError} from '../lib/errors.js'
 import {type StatusReport, collectStatus} from '../services/daemon/status.js'
 import {readApiToken} from '../services/servers/auth.js'
 
 const ICON = {healthy: 'OK', degraded: 'WARNING', down: 'CRITICAL'} as const
-
-function hours(seconds: number | null): string | null {
-  return seconds === null ? null : `${(seconds / 3600).toFixed(2)} hours`
-}
 
 export default class Status extends MfcCommand {
   static override summary = 'Show whether the API, dashboard and streamer run and answer, and the certificate\'s days left.'
@@ -17,7 +13,8 @@ export default class Status extends MfcCommand {
 API and dashboard, an authenticated WSS handshake on the streamer, certificates verified against
 the configured CA. Exit codes follow the Nagios convention: 0 all healthy, 1 degraded (some
 service not answering, or /health reports a problem), 2 down, 3 unknown (status could not be
-determined, e.g. an unreadable config).`
+determined). A broken config file is a warning here: the pid file and the
+ports it records are enough.`
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
@@ -25,7 +22,7 @@ determined, e.g. an unreadable config).`
     const {flags} = await this.parse(Status)
     let report: StatusReport
     try {
-      const config = this.loadConfig(flags.config)
+      const config = this.loadConfig(flags.config, {}, {lenient: true})
       report = await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
     } catch (error) {
       const cause = toMfcError(error)
@@ -38,10 +35,10 @@ determined, e.g. an unreadable config).`
   }
 
   private render(report: StatusReport): void {
-    this.say(`${ICON[report.status]}  mfc serve is ${report.status === 'down' ? 'not running' : report.status}${report.mode ? ` (${report.mode})` : ''}`)
+    this.say(`${statusWord(ICON[report.status])}  mfc serve is ${report.status === 'down' ? 'not running' : report.status}${report.mode ? ` (${report.mode})` : ''}`)
     this.say(facts([
       ['PID', report.pid ? `${report.pid}${report.supervisorPid ? ` (supervisor ${report.supervisorPid})` : ''}` : null],
-      ['Uptime', hours(report.uptimeSeconds)],
+      ['Uptime', report.uptimeSeconds === null ? null : humanDuration(report.uptimeSeconds)],
       ['Restarts', report.restarts > 0 ? report.restarts : null],
       ['Certificate', report.certificate.daysLeft === null ? report.certificate.error : `${report.certificate.daysLeft} days left (${report.certificate.file})`],
       ['Log', report.logFile],

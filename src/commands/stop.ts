@@ -19,7 +19,7 @@ script's stop; a stale pid file (after kill -9 or a reboot) is removed.`
 
   async run(): Promise<StopResult> {
     const {flags} = await this.parse(Stop)
-    const config = this.loadConfig(flags.config)
+    const config = this.loadConfig(flags.config, {}, {lenient: true})
     const result = await stopServe(config.paths.pidFile, flags.timeout * 1000)
     if (result.removedStalePidFile) this.say(`mfc serve was not running (pid ${result.pid} is gone); removed the stale pid file ${config.paths.pidFile}.`)
     else if (!result.wasRunning) this.say('mfc serve is not running.')

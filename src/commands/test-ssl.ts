@@ -37,6 +37,7 @@ Deeper checks (Heartbleed, ROBOT, renegotiation...) need raw handshakes: use tes
     'ca-file': Flags.string({description: 'Also trust this CA (PEM) besides the system store and ca_file.', multiple: true}),
     servername: Flags.string({description: 'Name for SNI and the hostname check (default: the target host, or the config domain).'}),
     'ws-path': Flags.string({description: 'Path of the streamer\'s WebSocket endpoint (configured targets).', default: '/'}),
+    verbose: Flags.boolean({char: 'v', description: 'Show every check, also those that passed and those that cannot run here.'}),
   }
 
   async run(): Promise<ProbeReport> {
@@ -47,18 +48,23 @@ Deeper checks (Heartbleed, ROBOT, renegotiation...) need raw handshakes: use tes
     const ca = await TlsProbe.loadCa([config.settings.ca_file, ...(flags['ca-file'] ?? [])])
     const origin = `https://${config.settings.domain}:${configuredPorts(config, running).dashboard}`
     const report = await new TlsProbe(systemClock, ca, origin).run(withApiToken(targets, config, await readApiToken(config)))
-    this.render(report)
+    this.render(report, flags.verbose)
     if (!report.ok) process.exitCode = 1
     return report
   }
 
-  private render(report: ProbeReport): void {
+  /** One line per target; below it only what failed or warned, unless --verbose (every check). */
+  private render(report: ProbeReport, verbose: boolean): void {
     for (const target of report.targets) {
-      this.say(`${target.ok ? 'PASS' : 'FAIL'}  ${target.target} (${target.host}:${target.port}, ${target.kind}, ${target.durationMs} ms)`)
-      const width = Math.max(...target.checks.map((c) => c.title.length))
-      for (const c of target.checks) this.say(`  ${MARK[c.status]}  ${c.title.padEnd(width)}  ${c.detail}`)
-      this.say()
+      const count = (status: string) => target.checks.filter((c) => c.status === status).length
+      const tally = [`${count('pass')} passed`, ...(['fail', 'warn'] as const).filter((s) => count(s) > 0).map((s) => `${count(s)} ${s === 'fail' ? 'failed' : 'warned'}`)].join(', ')
+      this.say(`${target.ok ? 'PASS' : 'FAIL'}  ${target.target} (${target.host}:${target.port}, ${target.kind}, ${target.durationMs} ms): ${tally}`)
+      const shown = verbose ? target.checks : target.checks.filter((c) => c.status === 'fail' || c.status === 'warn')
+      const width = Math.max(0, ...shown.map((c) => c.title.length))
+      for (const c of shown) this.say(`  ${MARK[c.status]}  ${c.title.padEnd(width)}  ${c.detail}`)
     }
+
+    if (!verbose) this.say('(--verbose shows every check.)')
 
     const failed = report.targets.filter((t) => !t.ok).length
     this.say(failed === 0 ? `All ${report.targets.length} target(s) passed in ${report.durationMs} ms.` : `${failed} of ${report.targets.length} target(s) failed (${report.durationMs} ms).`)

@@ -1,8 +1,8 @@
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 import {dirname} from 'node:path'
 
-import {ConfigError, errnoCode} from './errors.js'
+import {ConfigError, type MfcError, UsageError, errnoCode} from './errors.js'
 import {type MfcPaths, lineageName, livePaths, resolvePaths} from './paths.js'
 
 import {CONFIG_SCHEMA, type SchemaSettings, SETTING_SPECS, type SettingKey, type SettingSpec} from './config-schema.js'
@@ -65,18 +65,66 @@ export interface ResolveOptions {
   /** `--config FILE`: beats MFC_SSL_CONFIG. */
   configFile?: string
   isRoot?: boolean
+  /**
+   * A config error (unreadable or invalid file, bad environment value, missing explicit file)
+   * becomes a warning and the defaults stand in for what was wrong: for `stop` and `status`,
+   * which act on the pid file and must work while the config is broken.
+   */
+  lenient?: boolean
+  /** An explicit config file (--config, MFC_SSL_CONFIG) may be missing: `ssl init` creates it. */
+  mayCreateFile?: boolean
 }
 
-/** Builds the frozen config: defaults < config file < environment < flags. */
+/**
+ * Builds the frozen config: defaults < config file < environment < flags. An explicit config
+ * file (--config or MFC_SSL_CONFIG) that does not exist is an error (a typo in a cron line must
+ * not silently run on the defaults), unless `mayCreateFile`; see `lenient` for stop/status.
+ */
 export function resolveConfig(options: ResolveOptions = {}): MfcConfig {
+  if (!options.lenient) return resolveStrict(options)
+  try {
+    return resolveStrict(options)
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    const warning = `${error.message.replace(/\.?$/, '.')} Carrying on with the defaults for this command.`
+    // First without the file; then without the settings' environment variables too (the path
+    // variables MFC_CONFIG_DIR/MFC_STATE_DIR are never invalid, and locate the pid file).
+    const env = options.env ?? process.env
+    const pathEnv = {MFC_CONFIG_DIR: env.MFC_CONFIG_DIR, MFC_STATE_DIR: env.MFC_STATE_DIR, XDG_CONFIG_HOME: env.XDG_CONFIG_HOME, XDG_STATE_HOME: env.XDG_STATE_HOME, HOME: env.HOME, MFC_DEBUG: env.MFC_DEBUG}
+    let fallback: MfcConfig
+    try {
+      fallback = resolveStrict({...options, ignoreFile: true})
+    } catch {
+      fallback = resolveStrict({...options, env: pathEnv, ignoreFile: true})
+    }
+
+    // The file said which CA signed the served certificate; without it, mfc's own local CA (if
+    // any) is the best guess, on top of the system roots the probes always trust.
+    const settings = fallback.settings.ca_file === null && existsSync(fallback.paths.caCertFile)
+      ? Object.freeze({...fallback.settings, ca_file: fallback.paths.caCertFile})
+      : fallback.settings
+    return Object.freeze({...fallback, settings, warnings: Object.freeze([warning, ...fallback.warnings])})
+  }
+}
+
+function resolveStrict(options: ResolveOptions & {ignoreFile?: boolean}): MfcConfig {
   const env = options.env ?? process.env
   const isRoot = options.isRoot ?? (process.getuid?.() === 0)
-  const paths = resolvePaths({...env, MFC_SSL_CONFIG: options.configFile ?? env.MFC_SSL_CONFIG}, isRoot)
+  const explicit = options.configFile || env.MFC_SSL_CONFIG || undefined
+  const paths = resolvePaths({...env, MFC_SSL_CONFIG: explicit}, isRoot)
   const warnings: string[] = []
   const values: Partial<Record<SettingKey, unknown>> = {}
   const sources = {} as Record<SettingKey, SettingSource>
 
-  const raw = readConfigFile(paths.sslConfigFile)
+  const raw = options.ignoreFile ? undefined : readConfigFile(paths.sslConfigFile)
+  if (raw === undefined && explicit && !options.ignoreFile && !options.mayCreateFile) {
+    const given = options.configFile ? '--config' : 'MFC_SSL_CONFIG'
+    throw new ConfigError(`Config file ${paths.sslConfigFile} not found (given by ${given}).`, {
+      code: 'MFC_CONFIG_NOT_FOUND',
+      suggestions: [`Check the path given by ${given}, or create the file with \`mfc ssl init --config ${paths.sslConfigFile}\`.`],
+    })
+  }
+
   for (const [key, value] of Object.entries(raw ?? {})) {
     if (key in CONFIG_SCHEMA) {
       values[key as SettingKey] = parseValue(key as SettingKey, value, `${paths.sslConfigFile}`)
@@ -162,9 +210,17 @@ function applyEnvironment(env: NodeJS.ProcessEnv, values: Partial<Record<Setting
   }
 }
 
-function invalid(key: string, where: string, expected: string, value: unknown): ConfigError {
+/** A bad value in a file or the environment is a config error (3); on the command line a usage error (2). */
+function invalid(key: string, where: string, expected: string, value: unknown): MfcError {
   const shown = typeof value === 'string' ? JSON.stringify(value) : value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value)
-  const onFile = !where.startsWith('environment') && !where.startsWith('the command line')
+  if (where === 'the command line') {
+    return new UsageError(`Invalid value ${shown} for "${key}" on the command line: expected ${expected}.`, {
+      code: 'MFC_USAGE',
+      suggestions: [`Fix the flag that sets ${key} (see \`--help\`).`],
+    })
+  }
+
+  const onFile = !where.startsWith('environment')
   const spec = (SETTING_SPECS as Record<string, SettingSpec | undefined>)[key]
   const fallback = spec === undefined ? '' : `, or remove it to use the default (${spec.defaultNote ?? JSON.stringify(spec.default)})`
   return new ConfigError(`Invalid value ${shown} for "${key}" in ${where}: expected ${expected}.`, {

@@ -116,6 +116,7 @@ export interface ErrorCodeSpec {
 export const ERROR_CODES = {
   MFC_CONFIG_PARSE: {exit: EXIT.CONFIG, meaning: 'a config file is not valid JSON'},
   MFC_CONFIG_VALUE: {exit: EXIT.CONFIG, meaning: 'a config key or environment variable has a bad value'},
+  MFC_CONFIG_NOT_FOUND: {exit: EXIT.CONFIG, meaning: 'the config file named by --config or MFC_SSL_CONFIG does not exist'},
   MFC_CONFIG_MISSING: {exit: EXIT.CONFIG, meaning: 'a required setting (domain, email...) is missing'},
   MFC_CONFIG_WRITE: {exit: EXIT.CONFIG, meaning: 'the config file could not be written'},
   MFC_STORE_IO: {exit: EXIT.STORE, meaning: 'the certificate store could not be read or written'},
@@ -144,6 +145,7 @@ export const ERROR_CODES = {
   MFC_OUTPUT: {exit: EXIT.FAILURE, meaning: 'a generated file (unit, nginx site, Dockerfile, archive) could not be written'},
   MFC_BACKUP_INVALID: {exit: EXIT.STORE, meaning: 'a backup archive is truncated, tampered with or unsafe; nothing was restored'},
   MFC_BACKUP_PASSPHRASE: {exit: EXIT.STORE, meaning: 'the backup passphrase is wrong or missing'},
+  MFC_BACKUP_EXISTS: {exit: EXIT.STORE, meaning: 'the backup archive to write exists already (`--force` replaces it)'},
   MFC_BACKUP_IO: {exit: EXIT.STORE, meaning: 'a backup could not be written or a restore could not be applied'},
   MFC_NOTIFY_CONFIG: {exit: EXIT.CONFIG, meaning: 'notification-config.json is invalid or configures no channel'},
   MFC_ACCOUNT_MISSING: {exit: EXIT.STORE, meaning: 'mfc has no ACME account for that CA directory (and no certificate key to sign with)'},
@@ -160,6 +162,7 @@ export const ERROR_CODES = {
   MFC_NOT_FOUND: {http: 404, meaning: 'no such route or resource'},
   MFC_METHOD_NOT_ALLOWED: {http: 405, meaning: 'the route does not answer this method'},
   MFC_BODY_TOO_LARGE: {http: 413, meaning: 'the body exceeds body_limit_bytes'},
+  MFC_URI_TOO_LONG: {http: 414, meaning: 'a URL path segment is longer than the router accepts'},
   MFC_UNSUPPORTED_MEDIA_TYPE: {http: 415, meaning: 'the body is not application/json (or the charset is not UTF-8)'},
   MFC_UPGRADE_REQUIRED: {http: 426, meaning: 'plain HTTP to the streamer port, which speaks WebSocket (wss://) only'},
   MFC_RATE_LIMITED: {http: 429, meaning: 'rate_limit_per_minute, session_rate_limit_per_minute or auth_failures_per_minute exceeded (see Retry-After)'},
@@ -177,6 +180,32 @@ export function toMfcError(error: unknown): MfcError {
     cause: error,
     suggestions: ['Run again with --debug (or MFC_DEBUG=1) to see the stack trace, and report it.'],
   })
+}
+
+/**
+ * What went wrong with reading `file`, in words: "X not found" for a missing file (never
+ * "may be truncated" or a raw ENOENT), "permission denied", "is a directory".
+ */
+export function fileProblem(file: string, error: unknown): string {
+  switch (errnoCode(error)) {
+    case 'ENOENT':
+    case 'ENOTDIR': {
+      return `${file} not found`
+    }
+
+    case 'EACCES':
+    case 'EPERM': {
+      return `${file} cannot be read: permission denied`
+    }
+
+    case 'EISDIR': {
+      return `${file} is a directory, not a file`
+    }
+
+    default: {
+      return `Cannot read ${file}: ${(error as Error).message}`
+    }
+  }
 }
 
 /** Node's errno code of a thrown system error, if any. */

@@ -107,10 +107,18 @@ describe('mfc serve --daemon / status / stop (real processes)', function () {
     await new Promise((resolve) => blocker.once('listening', resolve))
     const port = (blocker.address() as {port: number}).port
     try {
-      const started = await runCli(['serve', '--daemon', '--api-port', String(port), '--dashboard-port', '0', '--stream-port', '0', '--no-http', '--start-timeout', '10'], {env: temp.env})
-      expect(started.code).to.equal(1)
+      const args = ['serve', '--api-port', String(port), '--dashboard-port', '0', '--stream-port', '0', '--no-http', '--start-timeout', '10']
+      // One cause, one exit code: 6 (network) in the foreground and with --daemon, with and without --json.
+      const started = await runCli([...args, '--daemon'], {env: temp.env})
+      expect(started.code, started.stderr).to.equal(6)
       expect(started.stderr).to.include(`The api port ${port} is already in use`)
       expect(started.stderr).to.include(join(temp.stateDir, 'logs', 'mfc.log'))
+      const json = await runCli([...args, '--daemon', '--json'], {env: temp.env})
+      expect(json.code).to.equal(6)
+      expect(parseJson<{error: {code: string}}>(json).error.code).to.equal('MFC_PORT_IN_USE')
+      const foreground = await runCli([...args, '--json'], {env: temp.env})
+      expect(foreground.code).to.equal(6)
+      expect(parseJson<{error: {code: string}}>(foreground).error.code).to.equal('MFC_PORT_IN_USE')
     } finally {
       blocker.close()
       await runCli(['stop', '--timeout', '5'], {env: temp.env})

@@ -8,6 +8,7 @@ import {expect} from 'chai'
 import {load} from 'js-yaml'
 
 import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
+import {createCronUser} from '../helpers/cron-user.js'
 
 describe('mfc setup systemd / docker (syntax checked by real tools)', () => {
   let temp: TempEnv
@@ -25,7 +26,26 @@ describe('mfc setup systemd / docker (syntax checked by real tools)', () => {
     expect(dry.stdout).to.include('[Service]')
     expect(existsSync(dir)).to.equal(false)
 
-    const result = parseJson<{files: {path: string}[]}>(await runCli(['setup', 'systemd', '--output', dir, '--user', 'mfc', '--group', 'mfc', '--json'], {env: temp.env}))
+    // The units run as an account that exists; one that does not is refused, with the useradd line.
+    const missing = await runCli(['setup', 'systemd', '--output', dir, '--user', 'mfc-no-such-user'], {env: temp.env})
+    expect(missing.code).to.equal(2)
+    expect(missing.stderr).to.include('User "mfc-no-such-user" does not exist').and.to.include(`sudo useradd --system --user-group --home-dir ${temp.stateDir} --shell /usr/sbin/nologin mfc-no-such-user`)
+    expect(existsSync(dir)).to.equal(false)
+    if (process.getuid?.() === 0) {
+      // As root, the default is the dedicated mfc account, never root.
+      const byDefault = await runCli(['setup', 'systemd', '--dry-run'], {env: temp.env})
+      expect(byDefault.stdout).to.match(/^User=mfc$/m).and.not.to.match(/^User=root$/m)
+    }
+
+    // A real, ordinary account (a throwaway system user as root, else the current user).
+    const account = createCronUser(temp.dir)
+    let result: {files: {path: string}[]}
+    try {
+      result = parseJson(await runCli(['setup', 'systemd', '--output', dir, '--user', account.name, '--json'], {env: temp.env}))
+    } finally {
+      account.cleanup()
+    }
+
     expect(result.files.map((f) => f.path.split('/').pop())).to.deep.equal(['mfc.service', 'mfc-renew.service', 'mfc-renew.timer'])
     expect(statSync(join(dir, 'mfc.service')).mode & 0o777).to.equal(0o644)
     const verify = spawnSync('systemd-analyze', ['verify', '--man=no', ...result.files.map((f) => f.path)], {encoding: 'utf8', cwd: dir})

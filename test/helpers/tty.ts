@@ -13,8 +13,9 @@ export class TmuxSession {
     execFileSync('tmux', ['new-session', '-d', '-s', this.name, '-x', '160', '-y', '50', `env -i ${exports} ${command}; echo "EXIT=$?"; sleep 600`])
   }
 
-  screen(): string {
-    return execFileSync('tmux', ['capture-pane', '-p', '-t', this.name, '-S', '-200'], {encoding: 'utf8'})
+  /** The terminal's text; with `escapes`, its colour escape sequences too. */
+  screen(escapes = false): string {
+    return execFileSync('tmux', ['capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', this.name, '-S', '-200'], {encoding: 'utf8'})
   }
 
   send(...keys: string[]): void {

@@ -75,11 +75,16 @@ describe('mfc test-ssl against a weak server and a real mfc serve (agrees with t
       expect(result.stdout).to.include(`PASS  ${name} (127.0.0.1:${port}, ${name === 'streamer' ? 'wss' : 'https'}`)
     }
 
-    expect(result.stdout).to.match(/PASS {2}WSS upgrade +101 Switching Protocols/)
-    expect(result.stdout).to.match(/PASS {2}Strict-Transport-Security +max-age=31536000/)
-    expect(result.stdout).not.to.match(/^ {2}(FAIL|WARN) /m)
+    // One line per target by default; --verbose lists every check.
+    expect(result.stdout.split('\n').filter((line) => /^ {2}\S/.test(line))).to.deep.equal([])
+    expect(result.stdout).to.match(/^PASS {2}api .*: \d+ passed$/m)
     expect(result.stdout).to.include('All 3 target(s) passed')
     expect(result.stdout).not.to.include(TEST_TOKEN)
+    const verbose = await runCli(['test-ssl', '--verbose'], {env: {...temp.env, MFC_API_TOKEN: TEST_TOKEN}})
+    expect(verbose.stdout).to.match(/PASS {2}WSS upgrade +101 Switching Protocols/)
+    expect(verbose.stdout).to.match(/PASS {2}Strict-Transport-Security +max-age=31536000/)
+    expect(verbose.stdout).not.to.match(/^ {2}(FAIL|WARN) /m)
+    expect(verbose.stdout).not.to.include(TEST_TOKEN)
   })
 
   it('without the token the streamer\'s upgrade is a warning, not a pass; a foreign name never gets the token', async () => {

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {MfcCommand} from '../../cli/base-command.js'
-import {facts} from '../../cli/render.js'
+import {facts, statusWord} from '../../cli/render.js'
 import {notifyExpiring} from '../../cli/notify.js'
 import {monitor} from '../../cli/services.js'
 import type {CertReport, MonitorReport} from '../../services/certificates/monitor.js'
@@ -48,7 +48,7 @@ Without arguments it checks the certificate store and the config's cert_file.`
   private render(report: MonitorReport): void {
     for (const cert of report.certificates) {
       const info = cert.certificate
-      this.say(`${ICON[cert.status]}  ${cert.name}  ${cert.status === 'ok' || cert.status === 'due' || cert.status === 'critical' ? `${cert.daysLeft} days left` : cert.status}`)
+      this.say(`${statusWord(ICON[cert.status])}  ${cert.name}  ${cert.status === 'ok' || cert.status === 'due' || cert.status === 'critical' ? `${cert.daysLeft} days left` : cert.status}`)
       if (cert.error) this.say(`  ${cert.error}`)
       if (info) {
         this.say(facts([

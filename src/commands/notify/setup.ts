@@ -5,7 +5,7 @@ import {Flags} from '@oclif/core'
 import {MfcCommand} from '../../cli/base-command.js'
 import {askChoice, askConfirm, askSecret, askText} from '../../cli/prompts.js'
 import {facts} from '../../cli/render.js'
-import {UsageError} from '../../lib/errors.js'
+import {UsageError, fileProblem} from '../../lib/errors.js'
 import {withLock} from '../../lib/lock.js'
 import {runningServe} from '../../services/daemon/reload.js'
 import {type NotificationConfig, loadNotificationConfig, parseNotificationConfig, redactNotificationConfig, saveNotificationConfig} from '../../services/notifications/notification-config.js'
@@ -80,7 +80,7 @@ warnings inside the renewal window and every alert). Flags change only what they
       smtp_server: (flags['smtp-server'] as string | undefined) ?? current.smtp_server,
       smtp_port: (flags['smtp-port'] as number | undefined) ?? current.smtp_port,
       smtp_username: (flags['smtp-username'] as string | undefined) ?? current.smtp_username,
-      smtp_password: flags['smtp-password-file'] ? (await readFile(flags['smtp-password-file'] as string, 'utf8')).split(/\r?\n/)[0] : current.smtp_password,
+      smtp_password: flags['smtp-password-file'] ? await firstLine(flags['smtp-password-file'] as string) : current.smtp_password,
       from_email: (flags.from as string | undefined) ?? current.from_email,
       to_emails: list(flags.to) ?? current.to_emails,
       use_tls: (flags.tls as boolean | undefined) ?? current.use_tls,
@@ -109,5 +109,13 @@ warnings inside the renewal window and every alert). Flags change only what they
       {name: 'Errors only', value: 'errors'}, {name: 'Renewals and errors', value: 'renewals'}, {name: 'Everything (also expiry warnings and alerts)', value: 'all'},
     ], current.level)
     return next
+  }
+}
+
+async function firstLine(file: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).split(/\r?\n/)[0]
+  } catch (error) {
+    throw new UsageError(`The SMTP password file ${fileProblem(file, error).replace(/^Cannot read /, '')}.`, {code: 'MFC_USAGE', cause: error, suggestions: [`Write the password into ${file} (mode 0600), or pass another --smtp-password-file.`]})
   }
 }

@@ -29,7 +29,7 @@ and prints one line per channel. Exit 0 when every channel accepted it, 1 otherw
     if (notifiers.length === 0) {
       throw new ConfigError(`No notification channel is configured in ${file}.`, {
         code: 'MFC_NOTIFY_CONFIG',
-        suggestions: ['Run `mfc notify setup` (e.g. `mfc notify setup --enable --smtp-server smtp.example.org --to ops@example.org`, or `--webhook URL`).'],
+        suggestions: ['Run `mfc notify setup` (e.g. `mfc notify setup --email --smtp-server smtp.example.org --to ops@example.org`, or `--webhook URL`).'],
       })
     }
 

@@ -77,7 +77,7 @@ On a terminal, missing answers are asked for; with --yes, --json or no terminal 
       domains: flags['cert-file'] ? undefined : domains, email: flags.email,
       key_type: flags['key-type'] as 'ecdsa' | 'rsa' | undefined, rsa_key_size: flags['rsa-key-size'] as 2048 | undefined, elliptic_curve: curveOf(flags['elliptic-curve']),
       staging: flags.staging || undefined, acme_directory: flags['acme-directory'], http_port: flags['http-port'], webroot: flags.webroot,
-    })
+    }, {mayCreateFile: true})
     let acme = flags.letsencrypt || flags.staging || flags['dry-run'] || Boolean(flags['acme-directory']) || (!flags['cert-file'] && config.settings.use_letsencrypt)
     if (!acme && (flags['eab-kid'] || flags['eab-hmac-key'])) {
       throw new ConfigError('--eab-kid and --eab-hmac-key are for ACME CAs, and this run uses the local CA.', {

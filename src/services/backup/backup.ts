@@ -17,6 +17,8 @@ export interface BackupOptions {
   output?: string
   passphrase?: string
   mfcVersion: string
+  /** Replace an existing archive at `output`; without it an existing file is never touched. */
+  force?: boolean
 }
 
 export interface BackupResult {
@@ -71,6 +73,7 @@ export async function createBackup(config: MfcConfig, clock: Clock, options: Bac
   const {paths} = config
   const created = clock.now().toISOString()
   const output = options.output ?? join(paths.backupDir, `mfc-backup-${created.replaceAll(/[:.]/g, '-')}.tar.gz${options.passphrase ? '.enc' : ''}`)
+  if (!options.force && await exists(output)) throw alreadyThere(output)
   await ensureDir(paths.stateDir, 0o700)
   const stage = await fs.mkdtemp(join(paths.stateDir, '.backup-'))
   try {
@@ -99,8 +102,9 @@ export async function createBackup(config: MfcConfig, clock: Clock, options: Bac
       }
 
       await ensureDir(dirname(output), 0o700)
-      await moveInto(final, output)
+      await moveInto(final, output, options.force === true)
     } catch (error) {
+      if (error instanceof StoreError) throw error
       throw ioError(`writing ${output}`, error, dirname(output))
     }
 
@@ -110,14 +114,35 @@ export async function createBackup(config: MfcConfig, clock: Clock, options: Bac
   }
 }
 
+function alreadyThere(file: string): StoreError {
+  return new StoreError(`${file} already exists; it was left as it is.`, {
+    code: 'MFC_BACKUP_EXISTS',
+    suggestions: ['Add --force to replace it, or pass another --output FILE.'],
+  })
+}
+
 /** A temp file next to the target (the staging dir may be on another filesystem), then rename. */
-async function moveInto(source: string, target: string): Promise<void> {
+async function moveInto(source: string, target: string, replace: boolean): Promise<void> {
   const temp = join(dirname(target), `.${process.pid}.${Date.now()}.backup.tmp`)
   await fs.copyFile(source, temp)
   await fs.chmod(temp, 0o600)
   const handle = await fs.open(temp, 'r')
   await handle.sync()
   await handle.close()
-  await fs.rename(temp, target)
+  if (replace) {
+    await fs.rename(temp, target)
+  } else {
+    // link() fails if the target appeared meanwhile: an archive written by someone else in the
+    // meantime is not replaced either.
+    try {
+      await fs.link(temp, target)
+    } catch (error) {
+      if (errnoCode(error) === 'EEXIST') throw alreadyThere(target)
+      throw error
+    } finally {
+      await fs.rm(temp, {force: true})
+    }
+  }
+
   await syncDir(dirname(target))
 }

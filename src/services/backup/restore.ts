@@ -78,6 +78,7 @@ async function unpackVerified(file: string, stage: string, tree: string, passphr
     }
   } catch (error) {
     if (error instanceof StoreError) throw error
+    if (errnoCode(error) === 'ENOENT') throw new StoreError(`Backup ${file} not found. Nothing was changed.`, {code: 'MFC_BACKUP_IO', cause: error, suggestions: ['Check the path of the archive (`mfc backup` prints where it wrote it).']})
     throw invalidArchive(file, (error as Error).message, error)
   }
 

@@ -46,7 +46,8 @@ function labels(pairs: Record<string, string>): string {
   return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`
 }
 
-class TextBuilder {
+/** Builds the text exposition: one HELP and TYPE per metric, then its samples. */
+export class TextBuilder {
   private readonly lines: string[] = []
 
   metric(name: string, type: 'gauge' | 'counter', help: string, samples: {labels?: Record<string, string>; value: number}[]): void {
@@ -88,14 +89,15 @@ export function renderMetrics(s: MetricsSnapshot): string {
   const b = new TextBuilder()
   const r = s.latest
   b.metric('mfc_reading_timestamp_seconds', 'gauge', 'Time of the newest reading of each source (from the data).', perSource(r, (x) => Date.parse(x.timestamp) / 1000))
-  b.metric('mfc_reservoir_concentration_millimolar', 'gauge', 'Reservoir substrate concentration (mM).', perSource(r, (x) => x.reservoir_concentration))
-  b.metric('mfc_outlet_concentration_millimolar', 'gauge', 'Outlet substrate concentration (mM).', perSource(r, (x) => x.outlet_concentration))
+  // Base units, as Prometheus asks (promtool checks): 1 mM is exactly 1 mol/m³.
+  b.metric('mfc_reservoir_concentration_moles_per_cubic_metre', 'gauge', 'Reservoir substrate concentration (mol/m³ = mM).', perSource(r, (x) => x.reservoir_concentration))
+  b.metric('mfc_outlet_concentration_moles_per_cubic_metre', 'gauge', 'Outlet substrate concentration (mol/m³ = mM).', perSource(r, (x) => x.outlet_concentration))
   b.metric('mfc_total_power_watts', 'gauge', 'Total stack power (W).', perSource(r, (x) => x.total_power))
-  b.metric('mfc_substrate_addition_rate_mmol_per_hour', 'gauge', 'Substrate addition rate chosen by the controller (mmol/h).', perSource(r, (x) => x.substrate_addition_rate))
+  b.metric('mfc_substrate_addition_rate_moles_per_second', 'gauge', 'Substrate addition rate chosen by the controller (mol/s).', perSource(r, (x) => x.substrate_addition_rate / 3.6e6))
   b.metric('mfc_q_action', 'gauge', 'Last Q-learning action (0-9).', perSource(r, (x) => x.q_action))
   b.metric('mfc_epsilon', 'gauge', 'Q-learning exploration rate.', perSource(r, (x) => x.epsilon))
   b.metric('mfc_reward', 'gauge', 'Last Q-learning reward.', perSource(r, (x) => x.reward))
-  b.metric('mfc_cell_biofilm_thickness_micrometres', 'gauge', 'Biofilm thickness per cell (μm).', perCell(r, (x) => x.biofilm_thicknesses))
+  b.metric('mfc_cell_biofilm_thickness_metres', 'gauge', 'Biofilm thickness per cell (m).', perCell(r, (x) => x.biofilm_thicknesses?.map((um) => um * 1e-6) ?? null))
   b.metric('mfc_cell_voltage_volts', 'gauge', 'Terminal voltage per cell (V).', perCell(r, (x) => x.cell_voltages))
   b.metric('mfc_cell_power_watts', 'gauge', 'Power per cell (W).', perCell(r, (x) => x.cell_powers))
   b.metric('mfc_cell_ph', 'gauge', 'pH per cell.', perCell(r, (x) => x.cell_ph))

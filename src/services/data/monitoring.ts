@@ -15,6 +15,7 @@ import type {History} from './history-types.js'
 import {IngestService, parseIngestBatch, reservedSource} from './ingest.js'
 import {type MqttOptions, type MqttStatus, MqttSubscriber} from './mqtt-subscriber.js'
 import {RequestCounter, renderMetrics} from './metrics.js'
+import {ProcessMetrics} from './process-metrics.js'
 import {DataValidationError, type Reading} from './reading.js'
 import type {StreamHub} from './server-types.js'
 import {type SimulationConfig, SimulationRunner} from './simulation-runner.js'
@@ -51,6 +52,7 @@ export const AUTOSTART_CONFIG: SimulationConfig = {
  */
 export class Monitoring {
   readonly requests = new RequestCounter()
+  readonly processMetrics = new ProcessMetrics()
   readonly runner: SimulationRunner
   readonly alerts: AlertManager
   readonly hub: MonitoringStreamHub
@@ -85,6 +87,7 @@ export class Monitoring {
 
   /** Starts the background parts: retention, follower, the default simulation. */
   start(): void {
+    this.processMetrics.start()
     this.history.prune()
     this.pruneTimer = setInterval(() => this.safely('prune', () => this.history.prune()), 3_600_000)
     this.pruneTimer.unref()
@@ -179,7 +182,7 @@ export class Monitoring {
       latest: this.hub.latestBySource(), alerts: this.alerts.list(), certificates: this.certificates(), requests: this.requests,
       streamClients: this.hub.clientCount, streamDropped: this.hub.dropped, historyReadings: this.history.count(),
       ingested: this.ingested, simulation: this.runner.status(), mqtt: this.mqtt?.status(),
-    })
+    }) + this.processMetrics.render()
   }
 
   /**
@@ -207,6 +210,7 @@ export class Monitoring {
   close(): void {
     if (this.closed) return
     this.closed = true
+    this.processMetrics.stop()
     this.runner.close()
     this.follower?.close()
     void this.mqtt?.close()

@@ -27,7 +27,9 @@ export const SPEED_RANGE = {gt: 0, le: 100_000} as const
  * over one year is 400 (what the original meant to answer before its try/except made it 500).
  */
 export function parseSimulationConfig(body: unknown): SimulationConfig {
-  const {checker, issue} = FieldChecker.object(body ?? {}, ['body'])
+  // A JSON `null` body is no body: the defaults (and a 422 for the required duration).
+  const input = body ?? {}
+  const {checker, issue} = FieldChecker.object(input, ['body'])
   if (!checker) throw new DataValidationError('The simulation config must be a JSON object', [issue!])
   const config = {
     duration_hours: checker.number('duration_hours', {gt: 0}),
@@ -38,8 +40,8 @@ export function parseSimulationConfig(body: unknown): SimulationConfig {
     learning_rate: checker.number('learning_rate', {ge: 0.01, le: 1}, 0.1),
     epsilon_initial: checker.number('epsilon_initial', {ge: 0.1, le: 1}, 0.4),
     discount_factor: checker.number('discount_factor', {ge: 0.8, le: 0.99}, 0.95),
-    speed: (body as Record<string, unknown>).speed === undefined ? undefined : checker.number('speed', SPEED_RANGE),
-    seed: (body as Record<string, unknown>).seed === undefined ? undefined : checker.int('seed', {ge: 0, le: 2 ** 32 - 1}),
+    speed: (input as Record<string, unknown>).speed === undefined ? undefined : checker.number('speed', SPEED_RANGE),
+    seed: (input as Record<string, unknown>).seed === undefined ? undefined : checker.int('seed', {ge: 0, le: 2 ** 32 - 1}),
   }
   if (checker.issues.length > 0) throw new DataValidationError(`Invalid simulation config: ${checker.issues.map((i) => `${i.loc.at(-1)} ${i.msg.toLowerCase()}`).join('; ')}`, checker.issues)
   if (config.duration_hours! > MAX_DURATION_HOURS) {

@@ -28,6 +28,8 @@ interface Subscriber {
 
 /** Most sources one subscription names. */
 const MAX_SUBSCRIBED_SOURCES = 100
+/** Every message type a stream client may send (the rest get an `error` message back). */
+export const STREAM_MESSAGE_TYPES = ['ping', 'request_data', 'subscribe'] as const
 
 const ALWAYS: (keyof Reading)[] = ['timestamp', 'time_hours', 'source', 'run_id']
 

@@ -1,3 +1,5 @@
+import {createHash} from 'node:crypto'
+
 /**
  * The renewal line of the user's crontab, as pure functions over crontab text: schedule,
  * line, merge, removal. The command that reads and writes the real crontab is thin.
@@ -22,10 +24,15 @@ export interface RenewalCommand {
   env: Record<string, string>
 }
 
-/** A random minute and hour, so many installations do not hit the CA at the same instant. */
-export function randomSchedule(random: () => number = Math.random): CronSchedule {
-  const minute = Math.floor(random() * 60)
-  const hour = Math.floor(random() * 12)
+/**
+ * A minute and hour derived from the host name (sha256), so many installations do not hit the
+ * CA at the same instant, yet one host gets the same time on every run (a dry run shows what
+ * the real run installs; certbot's and Caddy's jitter would move the line each time).
+ */
+export function hostSchedule(host: string): CronSchedule {
+  const digest = createHash('sha256').update(host).digest()
+  const minute = digest.readUInt32BE(0) % 60
+  const hour = digest.readUInt32BE(4) % 12
   return {minute, hours: [hour, hour + 12]}
 }
 

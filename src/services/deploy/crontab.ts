@@ -1,7 +1,8 @@
 import {spawn} from 'node:child_process'
+import {hostname} from 'node:os'
 
 import {MfcError} from '../../lib/errors.js'
-import {type CrontabChange, type CronSchedule, type RenewalCommand, installCronLine, randomSchedule, removeCronLines} from './cron.js'
+import {type CrontabChange, type CronSchedule, type RenewalCommand, installCronLine, hostSchedule, removeCronLines} from './cron.js'
 
 /**
  * A user's crontab. `read` returns '' when the user has none. `write` replaces it whole;
@@ -87,7 +88,7 @@ export interface CronSetupResult extends CrontabChange {
 /** Installs (or removes) mfc's renewal line; writes only when the crontab really changes. */
 export async function setupCron(crontab: Crontab, command: RenewalCommand, options: CronSetupOptions = {}): Promise<CronSetupResult> {
   const current = await crontab.read()
-  const change = options.remove ? removeCronLines(current) : installCronLine(current, command, options.schedule ?? randomSchedule())
+  const change = options.remove ? removeCronLines(current) : installCronLine(current, command, options.schedule ?? hostSchedule(hostname()))
   if (change.changed && !options.dryRun) await crontab.write(change.text)
   const action = !change.changed ? 'unchanged' : options.remove ? 'removed' : 'installed'
   return {...change, action, dryRun: Boolean(options.dryRun)}

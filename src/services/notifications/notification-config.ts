@@ -1,7 +1,7 @@
 import {promises as fs} from 'node:fs'
 import {dirname} from 'node:path'
 
-import {ConfigError, errnoCode} from '../../lib/errors.js'
+import {ConfigError, errnoCode, fileProblem} from '../../lib/errors.js'
 import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
 import type {NotificationLevel} from './notifier.js'
 
@@ -63,7 +63,7 @@ export async function loadNotificationConfig(file: string): Promise<{config: Not
     text = await fs.readFile(file, 'utf8')
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return {config: {...NOTIFICATION_DEFAULTS}, exists: false}
-    throw new ConfigError(`Cannot read ${file}: ${(error as Error).message}`, {code: 'MFC_NOTIFY_CONFIG', cause: error, suggestions: [`Check the permissions of ${file}.`]})
+    throw new ConfigError(`${fileProblem(file, error)}.`, {code: 'MFC_NOTIFY_CONFIG', cause: error, suggestions: [`Check the permissions of ${file}.`]})
   }
 
   let raw: unknown

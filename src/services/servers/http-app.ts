@@ -23,7 +23,7 @@ export interface HttpsAppOptions {
 }
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
-  400: 'MFC_BAD_REQUEST', 404: 'MFC_NOT_FOUND', 405: 'MFC_METHOD_NOT_ALLOWED', 413: 'MFC_BODY_TOO_LARGE',
+  400: 'MFC_BAD_REQUEST', 404: 'MFC_NOT_FOUND', 405: 'MFC_METHOD_NOT_ALLOWED', 413: 'MFC_BODY_TOO_LARGE', 414: 'MFC_URI_TOO_LONG',
   415: 'MFC_UNSUPPORTED_MEDIA_TYPE', 429: 'MFC_RATE_LIMITED', 503: 'MFC_UNAVAILABLE',
 }
 
@@ -72,6 +72,14 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
     logController: new LogController({disableRequestLogging: true}),
     bodyLimit: config.settings.body_limit_bytes,
     return503OnClosing: true,
+    // A malformed URL or an over-long path parameter is answered before any hook runs: give it
+    // mfc's error shape (and the headers, when they are set per response) like every other 4xx.
+    frameworkErrors(error, _request, reply: FastifyReply) {
+      if (!presetsHeaders(config)) reply.headers(security.securityHeaders(service))
+      const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+      const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A URL path segment is too long' : 'The URL is not valid'
+      void reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? 'MFC_BAD_REQUEST', message}})
+    },
     serverFactory(handler) {
       server = createHardenedHttpsServer(config, tls, handler, () => security.securityHeaderBlock(service))
       return server
@@ -82,6 +90,32 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   server.on('connection', (socket: Socket) => {
     const peer = socket.remoteAddress
     if (peer && !security.ipFilter.isTrustedProxy(peer) && security.ipFilter.isBlocked(peer)) socket.destroy()
+  })
+
+  // The route registry: every route this server ends up with (plugins' and static files'
+  // included), logged once when ready, so tests and operators see the whole surface.
+  const routes: string[] = []
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`)
+  })
+  app.addHook('onReady', (done) => {
+    logger.info({service, routes}, 'Routes')
+    done()
+  })
+
+  // JSON bodies deeper than MAX_JSON_DEPTH are a 400 before anything walks them: JSON.parse
+  // copes, but JSON.stringify (an error echoing the input) and every recursive check overflow
+  // the stack on a few kB of brackets, which would be a 500. fastify's own parser does the rest
+  // (prototype-poisoning checks included).
+  const defaultJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', {parseAs: 'string'}, (request, body, done) => {
+    const text = body as string
+    if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+      return done(Object.assign(new Error(`The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`), {statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY'}), undefined)
+    }
+
+    void defaultJson(request, text, done)
   })
 
   app.decorateRequest('mfcAuth', null)
@@ -150,6 +184,30 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
     reply.code(404).send({error: {code: 'MFC_NOT_FOUND', message: 'Not found'}})
   })
   return {app, server}
+}
+
+/** Far above any body mfc accepts (ingest batches are 3 levels deep). */
+const MAX_JSON_DEPTH = 32
+
+/** True when the JSON text nests arrays/objects deeper than `max` (strings are skipped). */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5C) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x5B || c === 0x7B) {
+      if (++depth > max) return true
+    } else if (c === 0x5D || c === 0x7D) {
+      depth--
+    }
+  }
+
+  return false
 }
 
 function deny(reply: FastifyReply, admission: Extract<Admission, {ok: false}>): void {

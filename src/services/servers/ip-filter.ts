@@ -1,7 +1,7 @@
 import {promises as fs} from 'node:fs'
 import {BlockList, isIP} from 'node:net'
 
-import {ConfigError, errnoCode} from '../../lib/errors.js'
+import {ConfigError, errnoCode, fileProblem} from '../../lib/errors.js'
 
 /**
  * Used when `allowed-ips.txt` does not exist: loopback and private networks only, the
@@ -69,7 +69,7 @@ export async function readIpList(file: string): Promise<IpListSource> {
     text = await fs.readFile(file, 'utf8')
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return {file, exists: false, entries: [], invalid: []}
-    throw new ConfigError(`Cannot read ${file}: ${(error as Error).message}`, {code: 'MFC_CONFIG_PARSE', cause: error, suggestions: [`Check the permissions of ${file}.`]})
+    throw new ConfigError(`${fileProblem(file, error)}.`, {code: 'MFC_CONFIG_PARSE', cause: error, suggestions: [`Check the permissions of ${file}.`]})
   }
 
   const entries = text.split('\n').map((line) => line.replace(/#.*/, '').trim()).filter(Boolean)

@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import {existsSync} from 'node:fs'
 
 import {resolveConfig} from '../../../src/lib/config.js'
-import {CRON_TAG, cronLine, installCronLine, isMfcLine, parseSchedule, randomSchedule, removeCronLines} from '../../../src/services/deploy/cron.js'
+import {CRON_TAG, cronLine, installCronLine, isMfcLine, parseSchedule, hostSchedule, removeCronLines} from '../../../src/services/deploy/cron.js'
 import {composeFile, dockerfile} from '../../../src/services/deploy/docker.js'
 import {dockerOptions, nginxOptions, renewalCommand, serveSettingsBehind, systemdOptions} from '../../../src/services/deploy/from-config.js'
 import {nginxSite} from '../../../src/services/deploy/nginx.js'
@@ -32,12 +32,17 @@ describe('deploy generators', () => {
       expect(parseSchedule(line)).to.deep.equal({minute: 17, hours: [3, 15]})
     })
 
-    it('draws minute and hour from the whole range, the two runs 12 hours apart', () => {
-      const values = [0, 0.999_999]
-      const low = randomSchedule(() => values[0])
-      const high = randomSchedule(() => values[1])
-      expect(low).to.deep.equal({minute: 0, hours: [0, 12]})
-      expect(high).to.deep.equal({minute: 59, hours: [11, 23]})
+    it('picks one stable time per host (hash of the host name), spread over the range, the two runs 12 hours apart', () => {
+      expect(hostSchedule('mfc-rig-1')).to.deep.equal(hostSchedule('mfc-rig-1'))
+      const schedules = Array.from({length: 200}, (_, i) => hostSchedule(`host-${i}`))
+      for (const {minute, hours} of schedules) {
+        expect(minute).to.be.within(0, 59)
+        expect(hours[0]).to.be.within(0, 11)
+        expect(hours[1]).to.equal(hours[0] + 12)
+      }
+
+      expect(new Set(schedules.map((s) => s.minute)).size).to.be.above(40)
+      expect(new Set(schedules.map((s) => s.hours[0])).size).to.equal(12)
     })
 
     it('replaces the Python system\'s lines, keeps the rest, and is idempotent', () => {

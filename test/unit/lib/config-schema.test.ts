@@ -73,7 +73,7 @@ describe('config schema (src/lib/config-schema.ts)', () => {
     for (const [key, spec] of Object.entries(SETTING_SPECS)) {
       if (spec.env === undefined || spec.kind !== 'int') continue
       const value = String(spec.max ?? (spec.min ?? 0) + 1)
-      const config = resolveConfig({env: {...env, [spec.env]: value}, isRoot: false})
+      const config = resolveConfig({env: {...env, MFC_SSL_CONFIG: undefined, [spec.env]: value}, isRoot: false})
       expect(config.settings[key as keyof typeof config.settings], spec.env).to.equal(Number(value))
       expect(config.sources[key as keyof typeof config.sources], spec.env).to.equal('env')
     }

@@ -23,6 +23,36 @@ describe('config resolution', () => {
     return file
   }
 
+  it('an explicit config file that does not exist is an error naming it (exit 3), from --config and MFC_SSL_CONFIG', () => {
+    const missing = join(dir, 'nope', 'ssl-config.json')
+    for (const options of [{configFile: missing}, {env: {...env, MFC_SSL_CONFIG: missing}}]) {
+      try {
+        resolveConfig({env, isRoot: false, ...options})
+        expect.fail('resolved without its config file')
+      } catch (error) {
+        expect(error).to.be.instanceOf(ConfigError)
+        expect((error as ConfigError).exitCode).to.equal(EXIT.CONFIG)
+        expect((error as ConfigError).code).to.equal('MFC_CONFIG_NOT_FOUND')
+        expect((error as Error).message).to.include(missing).and.to.include('not found')
+      }
+    }
+
+    // ssl init creates it; the default location may simply be absent.
+    expect(resolveConfig({env, isRoot: false, configFile: missing, mayCreateFile: true}).file.exists).to.equal(false)
+    expect(resolveConfig({env, isRoot: false}).file.exists).to.equal(false)
+  })
+
+  it('lenient (stop, status): a broken file or environment value is a warning, and the state directory still counts', async () => {
+    const file = await writeConfig('{,')
+    const config = resolveConfig({env: {...env, MFC_HTTPS_API_PORT: 'eighty'}, isRoot: false, lenient: true})
+    expect(config.warnings[0]).to.include(file).and.to.include('not valid JSON')
+    expect(config.paths.pidFile).to.equal(join(dir, 'state', 'mfc.pid'))
+    expect(config.settings.https_port_api).to.equal(8443)
+    expect(() => resolveConfig({env, isRoot: false})).to.throw(ConfigError)
+    const missing = resolveConfig({env, isRoot: false, configFile: join(dir, 'gone.json'), lenient: true})
+    expect(missing.warnings[0]).to.include('not found')
+  })
+
   it('uses defaults with no file, no environment and no flags', () => {
     const config = resolveConfig({env, isRoot: false})
     expect(config.settings.https_port_api).to.equal(8443)
@@ -74,7 +104,7 @@ describe('config resolution', () => {
   it('writes only the changes into a new file: no defaults copied in, no empty values', async () => {
     const file = join(dir, 'new', 'ssl-config.json')
     env.MFC_SSL_CONFIG = file
-    await saveSettings(resolveConfig({env, isRoot: false}), {domain: 'a.example', domains: ['a.example'], cert_file: '/x/fullchain.pem', email: '', ca_file: null, use_letsencrypt: true})
+    await saveSettings(resolveConfig({env, isRoot: false, mayCreateFile: true}), {domain: 'a.example', domains: ['a.example'], cert_file: '/x/fullchain.pem', email: '', ca_file: null, use_letsencrypt: true})
     expect(JSON.parse(await readFile(file, 'utf8'))).to.deep.equal({cert_file: '/x/fullchain.pem', use_letsencrypt: true, domain: 'a.example'})
   })
 
