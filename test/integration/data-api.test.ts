@@ -360,7 +360,7 @@ describe('data API and stream of a real `mfc serve` process', function () {
     const metrics = await call('GET', '/metrics')
     expect(metrics.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/)
     expect(metrics.text).to.match(/^mfc_cell_voltage_volts\{source="rig-1",cell="5"\} 0\.5$/m)
-    expect(metrics.text).to.match(/^mfc_reservoir_concentration_millimolar\{source="rig-2"\} 11$/m)
+    expect(metrics.text).to.match(/^mfc_reservoir_concentration_moles_per_cubic_metre\{source="rig-2"\} 11$/m)
     expect(metrics.text).to.match(/^mfc_alert_active\{source="ingest",parameter="reservoir_concentration"\} 0$/m)
     expect(metrics.text).to.match(/^mfc_alert_episodes_total\{source="ingest",parameter="reservoir_concentration"\} 1$/m)
     expect(metrics.text).to.include(`mfc_certificate_expiry_timestamp_seconds{name="localhost"} ${Math.floor(served.getTime() / 1000)}`)
