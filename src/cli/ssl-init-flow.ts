@@ -55,7 +55,7 @@ function describeInit(context: InitContext, stored: StoredCert, files: {action: 
 
 function installed(context: InitContext, result: InstallResult): SslInitResult {
   const output = describeInit(context, result.stored, {action: result.replaced ? 'replaced' : 'issued', ...result})
-  context.say(renderSslInit(output))
+  context.say(renderSslInit(output, context.config.settings.https_port_api))
   return output
 }
 

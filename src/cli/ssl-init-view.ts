@@ -57,12 +57,17 @@ export async function askSslInit(current: {domain: string; email: string; acme: 
   return {domains, acme, email, custom}
 }
 
+/** A name or address as the host part of a URL (IPv6 literals in brackets). */
+function hostForUrl(name: string): string {
+  return name.includes(':') ? `[${name}]` : name
+}
+
 function splitNames(value: string): string[] {
   return value.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean)
 }
 
-/** What `ssl init` prints: where everything is, how to trust the CA, what to do next. */
-export function renderSslInit(result: SslInitResult): string {
+/** What `ssl init` prints: where everything is, how to trust the CA, what to do next; `apiPort` is the configured https_port_api. */
+export function renderSslInit(result: SslInitResult, apiPort: number): string {
   const issuer = result.issuer === 'local-ca' ? `local CA (${result.caFile})` : result.issuer === 'acme' ? `ACME (${result.acmeDirectory})` : result.issuer
   const lines = [
     `\n${result.replaced ? 'Replaced' : 'Created'} the certificate for ${result.domains.join(', ')} (version ${result.version}).`,
@@ -76,7 +81,7 @@ export function renderSslInit(result: SslInitResult): string {
   Debian/Ubuntu:  sudo cp ${result.caFile} /usr/local/share/ca-certificates/mfc-local-ca.crt && sudo update-ca-certificates
   Chrome/Firefox: certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n "mfc local CA" -i ${result.caFile}
   macOS:          sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${result.caFile}
-  Node, curl:     NODE_EXTRA_CA_CERTS=${result.caFile}   curl --cacert ${result.caFile} https://${result.domains[0]}:8443/health`)
+  Node, curl:     NODE_EXTRA_CA_CERTS=${result.caFile}   curl --cacert ${result.caFile} https://${hostForUrl(result.domains[0])}:${apiPort}/health`)
   }
 
   if (result.issuer === 'acme') lines.push('\nRenewal: run `mfc cert renew-if-needed` twice a day from cron (it is silent when nothing is due).')

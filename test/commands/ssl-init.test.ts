@@ -16,6 +16,13 @@ describe('mfc ssl init', function () {
   })
   afterEach(() => t.cleanup())
 
+  it('names the configured API port, not the default, in its curl hint', async () => {
+    const result = await runCli(['ssl', 'init', '--domain', 'localhost'], {env: {...t.env, MFC_HTTPS_API_PORT: '9443'}})
+    expect(result.code, result.stderr).to.equal(0)
+    expect(result.stdout).to.include('https://localhost:9443/health')
+    expect(result.stdout).not.to.include(':8443')
+  })
+
   it('creates a local CA and a localhost leaf that openssl verifies, with the right extensions and modes', async () => {
     const result = await runCli(['ssl', 'init', '--domain', 'localhost', '--json'], {env: t.env})
     expect(result.code, result.stderr).to.equal(0)
