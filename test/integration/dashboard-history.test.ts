@@ -173,6 +173,16 @@ describe('dashboard history browsing (30 days at 1 Hz, three sources), in Chromi
     expect(Number(out.points)).to.be.above(5600)
   })
 
+  it('refuses a custom range that ends before it starts, saying which fields, and keeps the view', async () => {
+    const view = await data()
+    expect(await page.locator('#custom-range').isVisible()).to.equal(true)
+    await page.fill('#range-from', '2026-03-02T10:00:00')
+    await page.fill('#range-to', '2026-03-01T10:00:00')
+    await page.click('#range-apply')
+    await page.locator('#range-error', {hasText: 'enter both "From" and "To", with "To" after "From"'}).waitFor()
+    expect(await data()).to.include({from: view.from, to: view.to, state: 'ready'})
+  })
+
   it('goes back to live points, and logged no console errors', async () => {
     await page.selectOption('#range', 'live')
     await page.locator('#live-charts').waitFor()
