@@ -1,6 +1,7 @@
 import {ApiError, Unauthorized, api, setCsrf} from './api.js'
 import {MonitorCharts, type Point} from './charts.js'
 import {formatAgo, formatSi, UNITS} from './format.js'
+import {HistoryCharts, type Range} from './history.js'
 import {LiveStream} from './stream.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
@@ -16,6 +17,9 @@ let currentTab = 'control'
 let stream: LiveStream | undefined
 let streamState = 'connecting'
 let charts: MonitorCharts
+let historyCharts: HistoryCharts
+/** The range the monitor's history view shows; undefined while it streams live points. */
+let viewRange: Range | undefined
 let renderQueued = false
 const activeAlerts = new Map<string, AlertState>()
 /** The source the monitor tab draws; its charts hold only this source's points. */
@@ -86,7 +90,7 @@ function renderMonitor(): void {
   text('m-conc-delta', p?.reservoir_concentration === undefined ? '' : `${p.reservoir_concentration - charts.target >= 0 ? '+' : ''}${(p.reservoir_concentration - charts.target).toFixed(2)} vs target`)
   text('m-power', formatSi(p?.total_power, UNITS.total_power))
   text('m-action', p?.q_action === null || p?.q_action === undefined ? '–' : String(p.q_action))
-  charts.render(currentTab === 'monitor')
+  charts.render(currentTab === 'monitor' && !viewRange)
 }
 
 function renderAlerts(): void {
@@ -363,6 +367,82 @@ async function selectSource(name: string | undefined): Promise<void> {
   if (wanted !== selectedSource) return
   charts.reset(points)
   scheduleRender()
+  if (viewRange) await loadHistory()
+}
+
+/** A datetime-local input's value (local time, to the second) for ms since 1970. */
+function localInput(ms: number): string {
+  return new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 19)
+}
+
+/** Shows `range` of the selected source from the history, or (undefined) goes back to live points. */
+function setView(range: Range | undefined): void {
+  viewRange = range && {from: Math.round(range.from), to: Math.round(range.to)}
+  $('history-charts').hidden = !viewRange
+  $('live-charts').hidden = Boolean(viewRange)
+  $('history-nav').hidden = !viewRange
+  $('range-error').hidden = true
+  if (!viewRange) {
+    void selectSource(selectedSource)
+    return
+  }
+
+  $<HTMLInputElement>('range-from').value = localInput(viewRange.from)
+  $<HTMLInputElement>('range-to').value = localInput(viewRange.to)
+  void loadHistory()
+}
+
+async function loadHistory(): Promise<void> {
+  const range = viewRange
+  if (!range || !selectedSource) return
+  const iso = (ms: number) => new Date(ms).toISOString()
+  $<HTMLAnchorElement>('export-range').href = `/data/export/csv?source=${encodeURIComponent(selectedSource)}&from=${iso(range.from)}&to=${iso(range.to)}`
+  text('range-label', `${new Date(range.from).toLocaleString()} – ${new Date(range.to).toLocaleString()}`)
+  try {
+    await historyCharts.load(selectedSource, range)
+  } catch (error) {
+    showError('range-error', error)
+  }
+}
+
+function chooseRange(): void {
+  const value = $<HTMLSelectElement>('range').value
+  $('custom-range').hidden = value !== 'custom'
+  if (value === 'live') return setView(undefined)
+  if (value === 'custom') return setView(viewRange ?? {from: Date.now() - 3_600_000, to: Date.now()})
+  const to = Date.now()
+  setView({from: to - Number(value), to})
+}
+
+function applyCustomRange(): void {
+  const from = new Date($<HTMLInputElement>('range-from').value).getTime()
+  const to = new Date($<HTMLInputElement>('range-to').value).getTime()
+  if (!Number.isFinite(from) || !Number.isFinite(to) || to <= from) {
+    showError('range-error', new Error('Custom range: enter both "From" and "To", with "To" after "From".'))
+    return
+  }
+
+  setView({from, to})
+}
+
+/** A zoom (drag-select) or pan: the range becomes a custom one, re-queried at its own resolution. */
+function moveView(range: Range): void {
+  $<HTMLSelectElement>('range').value = 'custom'
+  $('custom-range').hidden = false
+  setView(range)
+}
+
+function pan(direction: number): void {
+  if (!viewRange) return
+  const shift = Math.round((viewRange.to - viewRange.from) / 2) * direction
+  moveView({from: viewRange.from + shift, to: viewRange.to + shift})
+}
+
+function zoomOut(): void {
+  if (!viewRange) return
+  const half = viewRange.to - viewRange.from
+  const mid = (viewRange.from + viewRange.to) / 2
+  moveView({from: mid - half, to: mid + half})
 }
 
 async function logout(): Promise<void> {
@@ -382,6 +462,7 @@ async function boot(): Promise<void> {
   setCsrf(session.csrf_token)
   $('app').hidden = false
   charts = new MonitorCharts(document)
+  historyCharts = new HistoryCharts(document, moveView)
   for (const button of document.querySelectorAll<HTMLButtonElement>('.tabs button')) button.addEventListener('click', () => switchTab(button.dataset.tab!))
   const form = $<HTMLFormElement>('sim-form')
   form.addEventListener('submit', (e) => void startSimulation(e))
@@ -395,6 +476,11 @@ async function boot(): Promise<void> {
   $('logout').addEventListener('click', () => void logout())
   window.addEventListener('resize', scheduleRender)
   $<HTMLSelectElement>('source').addEventListener('change', (e) => void selectSource((e.target as HTMLSelectElement).value))
+  $('range').addEventListener('change', chooseRange)
+  $('range-apply').addEventListener('click', applyCustomRange)
+  $('pan-earlier').addEventListener('click', () => pan(-1))
+  $('pan-later').addEventListener('click', () => pan(1))
+  $('zoom-out').addEventListener('click', zoomOut)
 
   const info = await api<Info>('/dashboard/info')
   const config = await api<{active: AlertState[]}>('/alerts/config')
