@@ -7,12 +7,17 @@
  *   2. keep-alive p99 latency (wrk --latency, GET /health) on a serve that renews in-process
  *      during the window (Pebble, 20-second certificates: a renewal every ~10 s) vs one that
  *      does not (same Pebble certificate, auto_renew false), rounds interleaved
+ *   3. reload latency: from the moment a renewal switches the store's `live` link to the moment
+ *      all three ports present the new certificate (TLS handshakes compared by SHA-256), per
+ *      renewal; checked against the issue's goal of 1 s, not a figure to quote
  * Prints a markdown table of ratios (with / without). No absolute figure is meant to be quoted.
  */
 import {type ChildProcess, execFile, spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {X509Certificate} from 'node:crypto'
+import {mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
+import {connect} from 'node:tls'
 import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 
@@ -39,6 +44,7 @@ interface Instance {
   env: NodeJS.ProcessEnv
   child?: ChildProcess
   api?: number
+  ports?: {api: number; dashboard: number; streamer: number}
 }
 
 function instance(name: string, extra: NodeJS.ProcessEnv = {}): Instance {
@@ -64,9 +70,10 @@ async function serve(inst: Instance, httpPort?: number): Promise<void> {
   const pidFile = join(inst.env.MFC_STATE_DIR!, 'mfc.pid')
   for (let i = 0; i < 400; i++) {
     try {
-      const record = JSON.parse(readFileSync(pidFile, 'utf8')) as {pid: number; ready: boolean; ports: {api: number}}
+      const record = JSON.parse(readFileSync(pidFile, 'utf8')) as {pid: number; ready: boolean; ports: {api: number; dashboard: number; streamer: number}}
       if (record.pid === child.pid && record.ready) {
         inst.api = record.ports.api
+        inst.ports = record.ports
         return
       }
     } catch {}
@@ -138,18 +145,66 @@ async function renewing(pebble: Pebble): Promise<{p99: number; renewals: number}
   return {p99: median(ratios), renewals}
 }
 
+/** SHA-256 of the leaf a port presents (pinned comparison: no trust decision involved). */
+function servedFingerprint(port: number, servername: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({host: '127.0.0.1', port, servername, rejectUnauthorized: false}, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.end()
+    })
+    socket.once('error', () => resolve(undefined))
+  })
+}
+
+/** Milliseconds from each in-process renewal (the live link switching) to all three ports serving it. */
+async function reloadLatency(pebble: Pebble): Promise<number[]> {
+  const inst = instance('reload', pebble.env)
+  const domain = `${inst.name}.mfc.example`
+  await cli(inst, ['ssl', 'init', '--agree-tos', '--domain', domain, '--acme-directory', pebble.directory, '--http-port', String(pebble.httpPort), '--yes'])
+  await serve(inst, pebble.httpPort)
+  const live = join(inst.env.MFC_STATE_DIR!, 'certs', domain, 'live')
+  const latencies: number[] = []
+  let current = readlinkSync(live)
+  const deadline = Date.now() + (ROUNDS * 20 + 60) * 1000
+  while (latencies.length < ROUNDS && Date.now() < deadline) {
+    const target = readlinkSync(live)
+    if (target === current) {
+      await sleep(5)
+      continue
+    }
+
+    const switchedAt = performance.now()
+    current = target
+    const wanted = new X509Certificate(readFileSync(join(live, 'cert.pem'))).fingerprint256
+    const {api, dashboard, streamer} = inst.ports!
+    const pending = new Set([api, dashboard, streamer])
+    while (pending.size > 0 && performance.now() - switchedAt < 10_000) {
+      for (const port of [...pending]) if (await servedFingerprint(port, domain) === wanted) pending.delete(port)
+      if (pending.size > 0) await sleep(10)
+    }
+
+    latencies.push(pending.size === 0 ? performance.now() - switchedAt : Number.POSITIVE_INFINITY)
+  }
+
+  inst.child!.kill('SIGTERM')
+  return latencies
+}
+
 async function main(): Promise<void> {
   const cpu = (await run('lscpu')).stdout.match(/Model name:\s*(.+)/)?.[1] ?? 'unknown CPU'
   const pebble = await startPebble({validityPeriod: 20})
   try {
     const idleResult = await idle()
     const renewResult = await renewing(pebble)
+    const reloads = await reloadLatency(pebble)
     console.log(`\nCertificate maintainer cost (${cpu}; ${ROUNDS} rounds of ${SECONDS} s; medians of per-round ratios, with / without)\n`)
     console.log('| measure | ratio |')
     console.log('|---|---|')
     console.log(`| idle CPU seconds per hour | ${idleResult.cpu.toFixed(2)}x |`)
     console.log(`| idle RSS | ${idleResult.rss.toFixed(2)}x |`)
     console.log(`| keep-alive p99, renewing in-process (${renewResult.renewals}/${ROUNDS} windows held a renewal) | ${renewResult.p99.toFixed(2)}x |`)
+    const slowest = Math.max(...reloads)
+    console.log(`\nReload after ${reloads.length} in-process renewal(s): the new certificate on all three ports within ${Number.isFinite(slowest) ? `${Math.ceil(slowest)} ms` : 'more than 10 s'} of the live link switching at the slowest (goal: within 1 s): ${slowest <= 1000 ? 'met' : 'NOT met'}.`)
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
     await pebble.stop()
