@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import {StoreError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, syncDir} from '../../lib/fs-atomic.js'
-import type {CertBundle, CertMeta, CertStore, StoredCert} from '../store/cert-store.js'
+import {type CertBundle, type CertMeta, type CertStore, type StoredCert, rollbackTarget} from '../store/cert-store.js'
 import type {KeySealer} from './key-sealer.js'
 import type {PgDatabase} from './postgres.js'
 
@@ -74,15 +74,7 @@ export class PgCertStore implements CertStore {
   }
 
   async rollback(name: string, version?: string): Promise<StoredCert> {
-    const current = await this.live(name)
-    const all = await this.versions(name)
-    const target = version ?? all.filter((v) => current === undefined || v < current.version).at(-1)
-    if (!target || !all.includes(target)) {
-      throw new StoreError(`Certificate "${name}" has no version ${target ?? 'before ' + current?.version} to roll back to.`, {
-        code: 'MFC_STORE_IO',
-        suggestions: [`Versions kept: ${all.join(', ') || 'none'}.`],
-      })
-    }
+    const target = rollbackTarget(name, await this.live(name), await this.versions(name), version)
 
     await this.db.transaction((tx) => this.switchLive(tx, name, Number(target)))
     return (await this.live(name))!

@@ -1,3 +1,4 @@
+import {StoreError} from '../../lib/errors.js'
 import type {KeySpec} from '../../lib/key-spec.js'
 
 export type IssuerKind = 'local-ca' | 'acme' | 'custom'
@@ -85,4 +86,21 @@ export interface CertStore {
    * there was no such lineage.
    */
   remove(name: string): Promise<boolean>
+}
+
+/**
+ * The version `rollback` makes live, the same for every store: `version` when given, else the
+ * newest one older than the live version. Throws a StoreError naming the versions kept when there
+ * is no such version.
+ */
+export function rollbackTarget(name: string, current: StoredCert | undefined, versions: readonly string[], version?: string): string {
+  const target = version ?? versions.filter((v) => current === undefined || v < current.version).at(-1)
+  if (!target || !versions.includes(target)) {
+    throw new StoreError(`Certificate "${name}" has no version ${target ?? 'before ' + current?.version} to roll back to.`, {
+      code: 'MFC_STORE_IO',
+      suggestions: [`Versions kept: ${versions.join(', ') || 'none'}.`],
+    })
+  }
+
+  return target
 }

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import {StoreError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, replaceSymlink, syncDir} from '../../lib/fs-atomic.js'
-import type {CertBundle, CertMeta, CertStore, StoredCert} from './cert-store.js'
+import {type CertBundle, type CertMeta, type CertStore, type StoredCert, rollbackTarget} from './cert-store.js'
 
 /** Named instants inside `put`, reported to `onStep` (tests kill the process at each). */
 export type PutStep = 'version-dir-created' | 'files-written' | 'version-renamed' | 'live-switched'
@@ -108,15 +108,7 @@ export class FileCertStore implements CertStore {
   }
 
   async rollback(name: string, version?: string): Promise<StoredCert> {
-    const current = await this.live(name)
-    const all = await this.versions(name)
-    const target = version ?? all.filter((v) => current === undefined || v < current.version).at(-1)
-    if (!target || !all.includes(target)) {
-      throw new StoreError(`Certificate "${name}" has no version ${target ?? 'before ' + current?.version} to roll back to.`, {
-        code: 'MFC_STORE_IO',
-        suggestions: [`Versions kept: ${all.join(', ') || 'none'}.`],
-      })
-    }
+    const target = rollbackTarget(name, await this.live(name), await this.versions(name), version)
 
     await replaceSymlink(`versions/${target}`, join(this.root, name, 'live'))
     return this.load(name, target)
