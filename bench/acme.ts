@@ -6,48 +6,16 @@
  *   npm run bench:acme            # 5 issuances per client
  *   npm run bench:acme -- 9       # 9 issuances per client
  */
-import {spawn} from 'node:child_process'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {cpus, tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
 import {startPebble} from '../test/helpers/pebble.js'
+import {type Sample, check, median, timed} from './lib/timed.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const N = Number(process.argv[2] ?? 5)
 const EMAIL = 'bench@mfc.example'
-
-interface Sample {
-  ms: number
-  code: number
-  output: string
-}
-
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Sample> {
-  return new Promise((done) => {
-    const started = performance.now()
-    const child = spawn(command, args, {env: {PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', ...env}, stdio: ['ignore', 'pipe', 'pipe']})
-    let output = ''
-    child.stdout.on('data', (chunk) => {
-      output += chunk
-    })
-    child.stderr.on('data', (chunk) => {
-      output += chunk
-    })
-    child.on('close', (code) => done({ms: performance.now() - started, code: code ?? -1, output}))
-  })
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-function check(tool: string, sample: Sample): number {
-  if (sample.code !== 0) throw new Error(`${tool} failed (exit ${sample.code}):\n${sample.output.slice(-3000)}`)
-  return sample.ms
-}
 
 const pebble = await startPebble({nonceReject: 0, authzReuse: 0, validityPeriod: 7_776_000})
 const work = await mkdtemp(join(tmpdir(), 'mfc-bench-acme-'))

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import {StoreError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, syncDir} from '../../lib/fs-atomic.js'
-import {type CertBundle, type CertMeta, type CertStore, type StoredCert, rollbackTarget} from '../store/cert-store.js'
+import {type CertBundle, type CertMeta, type CertStore, type StoredCert, rollbackTarget, storedCertAt} from '../store/cert-store.js'
 import type {KeySealer} from './key-sealer.js'
 import type {PgDatabase} from './postgres.js'
 
@@ -105,16 +105,7 @@ export class PgCertStore implements CertStore {
     const version = pad(row.version)
     const versionsDir = join(this.cacheDir, row.name, 'versions')
     const dir = join(versionsDir, version)
-    const stored: StoredCert = {
-      name: row.name,
-      version,
-      dir,
-      fullchainFile: join(dir, 'fullchain.pem'),
-      certFile: join(dir, 'cert.pem'),
-      chainFile: join(dir, 'chain.pem'),
-      keyFile: join(dir, 'privkey.pem'),
-      meta: row.meta,
-    }
+    const stored = storedCertAt(row.name, version, dir, row.meta)
     try {
       await fs.access(join(dir, 'meta.json'))
       return stored

@@ -1,3 +1,5 @@
+import {join} from 'node:path'
+
 import {StoreError} from '../../lib/errors.js'
 import type {KeySpec} from '../../lib/key-spec.js'
 
@@ -103,4 +105,15 @@ export function rollbackTarget(name: string, current: StoredCert | undefined, ve
   }
 
   return target
+}
+
+/** A version's files inside its directory: the one place every store names them. */
+export function storedCertAt(name: string, version: string, dir: string, meta: CertMeta): StoredCert {
+  return {
+    name, version, dir, meta,
+    fullchainFile: join(dir, 'fullchain.pem'),
+    certFile: join(dir, 'cert.pem'),
+    chainFile: join(dir, 'chain.pem'),
+    keyFile: join(dir, 'privkey.pem'),
+  }
 }

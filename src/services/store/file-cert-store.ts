@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import {StoreError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, replaceSymlink, syncDir} from '../../lib/fs-atomic.js'
-import {type CertBundle, type CertMeta, type CertStore, type StoredCert, rollbackTarget} from './cert-store.js'
+import {type CertBundle, type CertMeta, type CertStore, type StoredCert, rollbackTarget, storedCertAt} from './cert-store.js'
 
 /** Named instants inside `put`, reported to `onStep` (tests kill the process at each). */
 export type PutStep = 'version-dir-created' | 'files-written' | 'version-renamed' | 'live-switched'
@@ -141,16 +141,7 @@ export class FileCertStore implements CertStore {
       throw this.ioError(`read ${metaFile}`, error)
     }
 
-    return {
-      name,
-      version,
-      dir,
-      fullchainFile: join(dir, 'fullchain.pem'),
-      certFile: join(dir, 'cert.pem'),
-      chainFile: join(dir, 'chain.pem'),
-      keyFile: join(dir, 'privkey.pem'),
-      meta,
-    }
+    return storedCertAt(name, version, dir, meta)
   }
 
   /** Temp version directories left by a crash mid-write: never live, safe to remove. */
