@@ -12,6 +12,7 @@ import type {ExternalAccountBinding} from '../services/issuers/acme-issuer.js'
 import type {Issuer} from '../services/issuers/issuer.js'
 import type {ChallengeRecord, StoredCert} from '../services/store/cert-store.js'
 import {solverFor} from './challenge-options.js'
+import {storageRoles} from './storage-roles.js'
 
 /**
  * Wires an ACME issuer for one directory from the resolved config: account under
@@ -29,6 +30,7 @@ export async function acmeIssuer(config: MfcConfig, directoryUrl: string, eab: E
     email: settings.email,
     externalAccount,
     acmeDir: paths.acmeDir,
+    accounts: (await storageRoles(config)).accounts,
     solver: await solverFor(challenge, effective, selfServesHttp),
     termsOfServiceAgreed,
     clock: systemClock,

@@ -8,6 +8,7 @@ import {chooseResponder} from '../services/acme/challenge-select.js'
 import {type ChallengeSolver, type ChallengeType, HttpSolver} from '../services/acme/challenge-solver.js'
 import {DEFAULT_PROPAGATION, type PropagationOptions, parseServer} from '../services/acme/dns-propagation.js'
 import type {ChallengeRecord} from '../services/store/cert-store.js'
+import {storageRoles} from './storage-roles.js'
 
 /** How `ssl init` answers challenges: certbot's authenticator flags and mfc's DNS-01 settings. */
 export const challengeFlags = {
@@ -101,5 +102,7 @@ export async function solverFor(record: ChallengeRecord | undefined, config: Mfc
   }
 
   // selfServesHttp: this process is the serve answering on its HTTP port (its maintainer renewing).
-  return new HttpSolver(await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot, selfServesHttp}))
+  // Cluster mode: the tokens go to the database, so whichever node the CA reaches answers.
+  const {tokens} = await storageRoles(config)
+  return new HttpSolver(await chooseResponder({paths, httpPort: settings.http_port, webroot: settings.webroot, selfServesHttp, shared: tokens}))
 }

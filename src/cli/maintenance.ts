@@ -6,8 +6,8 @@ import {CertManager} from '../services/certificates/cert-manager.js'
 import {CertificateMaintainer, type MaintainerStatus} from '../services/certificates/maintainer.js'
 import {LocalCaIssuer} from '../services/issuers/local-ca-issuer.js'
 import type {RenewalHealth} from '../services/servers/health.js'
-import {FileCertStore} from '../services/store/file-cert-store.js'
 import {renewOptions} from './acme-services.js'
+import {storageRoles} from './storage-roles.js'
 
 /** The command name the maintainer's lock carries (another run waiting for it shows it). */
 export const MAINTAINER_COMMAND = 'serve (certificate maintainer)'
@@ -17,9 +17,9 @@ export const MAINTAINER_COMMAND = 'serve (certificate maintainer)'
  * `mfc cert renew` (policy, ARI, lock, issuers, settings' hooks) and emitting on serve's bus,
  * where the hot reload and the notifications listen. It does not SIGHUP serve (it is serve).
  */
-export function createMaintainer(config: MfcConfig, events: MfcEventBus, logger: Logger, options: {httpServed: boolean; onChange?: (status: MaintainerStatus) => void}): CertificateMaintainer {
-  const store = new FileCertStore(config.paths.storeDir)
-  const manager = new CertManager(config, store, systemClock, events)
+export async function createMaintainer(config: MfcConfig, events: MfcEventBus, logger: Logger, options: {httpServed: boolean; onChange?: (status: MaintainerStatus) => void}): Promise<CertificateMaintainer> {
+  const {store, locker} = await storageRoles(config)
+  const manager = new CertManager(config, store, systemClock, events, locker)
   const base = renewOptions(config, new LocalCaIssuer(config.paths, systemClock), {}, MAINTAINER_COMMAND, options.httpServed)
   return new CertificateMaintainer({
     clock: systemClock,

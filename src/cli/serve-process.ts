@@ -14,9 +14,12 @@ import {leafFingerprint} from '../services/daemon/status.js'
 import {probeHttps, probeWss} from '../services/http-client.js'
 import {type ApiToken, resolveApiToken} from '../services/servers/auth.js'
 import {ServeRuntime, type ServeInfo} from '../services/servers/runtime.js'
+import type {ClusterNode} from '../services/cluster/nodes.js'
 import {createMaintainer, renewalHealth} from './maintenance.js'
 import {logNotifications} from './notify.js'
+import {joinCluster} from './cluster-serve.js'
 import {ssl} from './services.js'
+import {storageRoles} from './storage-roles.js'
 
 /** What `serve` tells the user before the servers start (printed by the command). */
 export interface Preparation {
@@ -35,6 +38,8 @@ export async function prepare(resolve: ResolveOptions, checkRunning = true): Pro
   const running = checkRunning ? await new PidFile(config.paths.pidFile).read() : undefined
   if (running?.alive) throw alreadyRunning(config.paths.pidFile, running.record)
   let bootstrapped: Preparation['bootstrapped'] = null
+  // Cluster mode: the live certificate comes from the shared store (another node may have made it).
+  if (!existsSync(config.settings.cert_file)) await clusterCertificate(config)
   if (!existsSync(config.settings.cert_file)) {
     const storeLive = livePaths(config.paths, lineageName(config.settings.domain)).certFile
     if (config.settings.cert_file !== storeLive) {
@@ -45,15 +50,34 @@ export async function prepare(resolve: ResolveOptions, checkRunning = true): Pro
     }
 
     const services = await ssl(config)
-    await services.manager.obtain({
-      domains: services.domains, issuer: services.localCa, keySpec: keySpecFromSettings(config.settings),
-      replace: false, command: 'serve', settings: {ca_file: config.paths.caCertFile},
-    })
-    bootstrapped = {domains: services.domains, caFile: config.paths.caCertFile}
+    try {
+      await services.manager.obtain({
+        domains: services.domains, issuer: services.localCa, keySpec: keySpecFromSettings(config.settings),
+        replace: false, command: 'serve', settings: {ca_file: config.paths.caCertFile},
+      })
+      bootstrapped = {domains: services.domains, caFile: config.paths.caCertFile}
+    } catch (error) {
+      // Another node of the cluster bootstrapped it at the same moment: serve that one.
+      const raced = error instanceof MfcError && (error.code === 'MFC_LOCKED' || error.code === 'MFC_STORE_EXISTS')
+      if (!raced || !(await clusterCertificate(config, 60_000))) throw error
+    }
+
     config = resolveConfig(resolve)
   }
 
   return {config, token: await resolveApiToken(config), bootstrapped}
+}
+
+/** Cluster mode: materialises the configured lineage's live version, waiting up to `waitMs` for it; false when there is none. */
+async function clusterCertificate(config: MfcConfig, waitMs = 0): Promise<boolean> {
+  const roles = await storageRoles(config)
+  if (!roles.cluster) return false
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    if (await roles.store.live(lineageName(config.settings.domain))) return true
+    if (Date.now() >= deadline) return false
+    await sleep(250)
+  }
 }
 
 function portsOf(info: ServeInfo): ServePorts {
@@ -117,10 +141,16 @@ export async function runServers(prep: Preparation, options: {version: string; w
     },
   })
   // The dashboard gets the same data routes, so the SPA calls its own origin (strict CSP, one cookie).
-  runtime = new ServeRuntime({config, logger, apiToken: prep.token, version: options.version, events, apiPlugins: dataPlugins(data.monitoring), dashboardPlugins: dataPlugins(data.monitoring), hub: data.hub})
+  const roles = await storageRoles(config)
+  runtime = new ServeRuntime({
+    config, logger, apiToken: prep.token, version: options.version, events, apiPlugins: dataPlugins(data.monitoring), dashboardPlugins: dataPlugins(data.monitoring), hub: data.hub,
+    challengeTokens: roles.tokens, sessions: roles.sessions,
+  })
   let info: ServeInfo
+  let cluster: ClusterNode | undefined
   try {
     info = await runtime.start()
+    if (roles.cluster) cluster = await joinCluster(config, roles, runtime, info, {version: options.version, events, logger})
     data.monitoring.setStreamPort(info.services.find((s) => s.name === 'streamer')!.port)
     data.monitoring.start()
   } catch (error) {
@@ -128,6 +158,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
     // the foreground serve (its caller reads them back from the log).
     const known = error instanceof MfcError ? {code: error.code, exitCode: error.exitCode, suggestions: error.suggestions} : {}
     logger.error({err: (error as Error).message, ...known}, 'serve could not start')
+    await cluster?.stop()
     await runtime.close()
     data.close()
     if (!options.worker) await pidFile.release()
@@ -140,7 +171,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
 
   // auto_renew: serve keeps its own certificates; `cert:renewed` on the bus reloads them (runtime).
   const maintainer = config.settings.auto_renew
-    ? createMaintainer(config, events, logger, {httpServed: info.http !== null, onChange: (status) => runtime!.health.setRenewal(renewalHealth(status))})
+    ? await createMaintainer(config, events, logger, {httpServed: info.http !== null, onChange: (status) => runtime!.health.setRenewal(renewalHealth(status))})
     : undefined
   const renewLog = logger.child({component: 'maintainer'})
   events.on('cert:renewing', ({name, reason}) => renewLog.info({name, reason}, 'Renewing certificate'))
@@ -161,6 +192,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
   }).then(async () => {
     // Cancels an order in flight: nothing half-written, the lock released, before the servers go.
     await maintainer?.stop()
+    await cluster?.stop()
     await runtime!.close()
     data.close()
     await notifications.finish(5000)

@@ -1,5 +1,5 @@
 import {readFile} from 'node:fs/promises'
-import {dirname, join} from 'node:path'
+import {dirname} from 'node:path'
 
 import type {MfcConfig} from '../lib/config.js'
 import {ConfigError, UsageError, errnoCode} from '../lib/errors.js'
@@ -51,7 +51,7 @@ export async function storageSealer(config: MfcConfig): Promise<KeySealer> {
 
 /** The certificate store on the shared database, with this node's local PEM copies. */
 export async function pgCertStore(config: MfcConfig, db: PgDatabase): Promise<PgCertStore> {
-  return new PgCertStore(db, await storageSealer(config), join(config.paths.stateDir, 'cluster-certs'))
+  return new PgCertStore(db, await storageSealer(config), config.paths.clusterStoreDir)
 }
 
 /** The embedded state of this machine as one end of `storage copy`. */
@@ -59,7 +59,7 @@ export function fileSide(config: MfcConfig): StateSide {
   const tokenFile = config.settings.api_token_file ?? config.paths.apiTokenFile
   return {
     label: config.paths.stateDir,
-    certs: new FileCertStore(config.paths.storeDir),
+    certs: new FileCertStore(config.paths.embeddedStoreDir),
     accounts: new AccountStore(config.paths.acmeDir),
     readToken: async () => (await readFile(tokenFile, 'utf8').catch(() => '')).trim() || undefined,
     async writeToken(token) {
@@ -75,7 +75,7 @@ export async function pgSide(config: MfcConfig, db: PgDatabase): Promise<StateSi
   const secrets = new PgSecrets(db, sealer)
   return {
     label: db.label,
-    certs: new PgCertStore(db, sealer, join(config.paths.stateDir, 'cluster-certs')),
+    certs: new PgCertStore(db, sealer, config.paths.clusterStoreDir),
     accounts: new PgAccountStore(db, sealer),
     readToken: () => secrets.get('api_token'),
     writeToken: (token) => secrets.setIfAbsent('api_token', token),

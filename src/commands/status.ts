@@ -1,4 +1,7 @@
+import {Flags} from '@oclif/core'
+
 import {MfcCommand} from '../cli/base-command.js'
+import {type ClusterStatusReport, clusterStatus} from '../cli/cluster-status.js'
 import {facts, humanDuration, statusWord} from '../cli/render.js'
 import {MfcError, NAGIOS, toMfcError} from '../lib/errors.js'
 import {type StatusReport, collectStatus} from '../services/daemon/status.js'
@@ -16,22 +19,41 @@ service not answering, or /health reports a problem), 2 down, 3 unknown (status 
 determined). A broken config file is a warning here: the pid file and the
 ports it records are enough.`
 
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json',
+    {description: 'Every node of a cluster (storage set): heartbeats, served serials, the renewal lock', command: '<%= config.bin %> <%= command.id %> --cluster'},
+  ]
 
-  async run(): Promise<StatusReport> {
+  static override flags = {
+    cluster: Flags.boolean({description: 'Show every node of the cluster from the shared database (heartbeat, version, ports, served certificate serial; silent for cluster_lost_heartbeats heartbeats = lost) and who holds the renewal lock. Exit 0 all alive, 1 some lost, 2 none alive.'}),
+  }
+
+  async run(): Promise<StatusReport | ClusterStatusReport> {
     const {flags} = await this.parse(Status)
-    let report: StatusReport
+    let report: StatusReport | ClusterStatusReport
     try {
-      const config = this.loadConfig(flags.config, {}, {lenient: true})
-      report = await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
+      const config = this.loadConfig(flags.config, {}, {lenient: !flags.cluster})
+      report = flags.cluster ? await clusterStatus(config) : await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
     } catch (error) {
       const cause = toMfcError(error)
       throw new MfcError(cause.message, {code: cause.code, exitCode: NAGIOS.UNKNOWN, suggestions: cause.suggestions, cause})
     }
 
-    this.render(report)
+    if ('nodes' in report) this.renderCluster(report)
+    else this.render(report)
     process.exitCode = report.exitCode
     return report
+  }
+
+  private renderCluster(report: ClusterStatusReport): void {
+    const alive = report.nodes.filter((n) => n.state === 'alive').length
+    this.say(`${statusWord(alive === report.nodes.length && alive > 0 ? 'OK' : alive === 0 ? 'CRITICAL' : 'WARNING')}  ${alive} of ${report.nodes.length} node(s) alive in ${report.storage}`)
+    for (const n of report.nodes) {
+      const ports = `api ${n.ports.api}, dashboard ${n.ports.dashboard}, stream ${n.ports.streamer}${n.ports.http === null ? '' : `, http ${n.ports.http}`}`
+      this.say(`  ${n.state === 'alive' ? '[up]  ' : '[lost]'} ${n.name}  mfc ${n.version}, pid ${n.pid} on ${n.host}; ${ports}; serial ${n.served?.serial ?? '-'}; last heartbeat ${n.silentSeconds} s ago`)
+    }
+
+    this.say(report.lock ? `  Renewal lock: held by ${report.lock.node ?? report.lock.holder} since ${report.lock.since}` : '  Renewal lock: free')
   }
 
   private render(report: StatusReport): void {

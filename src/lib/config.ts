@@ -146,6 +146,8 @@ function resolveStrict(options: ResolveOptions & {ignoreFile?: boolean}): MfcCon
     sources[key as SettingKey] = 'flag'
   }
 
+  // Cluster mode: the live files serve reads are this node's copies of the shared store.
+  if (values.storage) paths.storeDir = paths.clusterStoreDir
   const settings = finish(values, sources, paths)
   return Object.freeze({
     settings: Object.freeze(settings),

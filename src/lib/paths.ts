@@ -14,8 +14,15 @@ export interface MfcPaths {
   notificationConfigFile: string
   allowedIpsFile: string
   blockedIpsFile: string
-  /** Certificate store root: `<name>/versions/NNNN/*.pem` with a `<name>/live` symlink. */
+  /**
+   * Certificate store root: `<name>/versions/NNNN/*.pem` with a `<name>/live` symlink. In cluster
+   * mode (`storage` set) this is `clusterStoreDir`, the node's PEM copies of the shared store.
+   */
   storeDir: string
+  /** The embedded store (files), whatever `storage` says: one end of `storage copy`. */
+  embeddedStoreDir: string
+  /** This node's local copies of the PostgreSQL store's versions, with the same layout. */
+  clusterStoreDir: string
   /** The local certificate authority: `ca.crt` (0644) and `ca.key` (0600). */
   caDir: string
   caCertFile: string
@@ -60,6 +67,8 @@ export function resolvePaths(env: PathEnv, isRoot: boolean): MfcPaths {
     allowedIpsFile: join(configDir, 'allowed-ips.txt'),
     blockedIpsFile: join(configDir, 'blocked-ips.txt'),
     storeDir: join(stateDir, 'certs'),
+    embeddedStoreDir: join(stateDir, 'certs'),
+    clusterStoreDir: join(stateDir, 'cluster-certs'),
     caDir,
     caCertFile: join(caDir, 'ca.crt'),
     caKeyFile: join(caDir, 'ca.key'),

@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {MIGRATIONS} from '../../src/services/storage/migrations.js'
 import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
 import {type TestPostgres, startPostgres} from '../helpers/postgres.js'
 
@@ -39,7 +40,8 @@ describe('mfc storage migrate (real PostgreSQL 15 with TLS and a password)', fun
     expect(results.filter((r) => r.applied.length > 0)).to.have.length(1)
     expect(results.every((r) => r.current === r.latest && r.latest >= 1)).to.equal(true)
     const db = url.split('/').pop()
-    expect(await pg.psql('SELECT count(*) FROM mfc_migrations', db)).to.equal(String(results[0].latest))
+    // Every step applied once (versions may have gaps: the count is of steps, not the latest number).
+    expect(await pg.psql('SELECT count(*) FROM mfc_migrations', db)).to.equal(String(MIGRATIONS.length))
     expect(await pg.psql("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('mfc_certs', 'mfc_cert_live')", db)).to.equal('2')
 
     const again = await runCli(['storage', 'migrate'], {env: t.env})

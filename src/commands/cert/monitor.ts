@@ -36,7 +36,7 @@ Without arguments it checks the certificate store and the config's cert_file.`
     const {args, flags} = await this.parse(CertMonitor)
     const config = this.loadConfig(flags.config)
     const files = [...(args.file ? [args.file] : []), ...(flags['cert-file'] ?? [])]
-    const report = await monitor(config).report(files)
+    const report = await (await monitor(config)).report(files)
     this.render(report)
     const notifications = flags.notify ? await notifyExpiring(config, report) : undefined
     // A failing channel is reported, never turned into the monitor's exit code.

@@ -11,6 +11,8 @@ export interface ResponderChoice {
   webroot: string | null
   /** This process is the `mfc serve` answering on its HTTP port (its maintainer): token files suffice. */
   selfServesHttp?: boolean
+  /** Where every serve looks tokens up (cluster mode: the database); default the challenge directory. */
+  shared?: ChallengeResponder
 }
 
 /**
@@ -20,7 +22,7 @@ export interface ResponderChoice {
  * without its HTTP port, e.g. not root or `--no-http`, answers nothing).
  */
 export async function chooseResponder(choice: ResponderChoice): Promise<ChallengeResponder> {
-  const parts: ChallengeResponder[] = [new SharedDirResponder(choice.paths.challengeDir)]
+  const parts: ChallengeResponder[] = [choice.shared ?? new SharedDirResponder(choice.paths.challengeDir)]
   if (choice.webroot) {
     parts.push(new WebrootResponder(choice.webroot))
   } else if (!choice.selfServesHttp && (await runningServe(choice.paths.pidFile))?.ports.http !== choice.httpPort) {

@@ -14,6 +14,7 @@ import {privateKeyFrom} from '../acme/jws.js'
 import {parseCertificates, parsePrivateKey} from '../certificates/inspect.js'
 import type {KeySpec} from '../certificates/key-spec.js'
 import type {CertBundle, CertStore} from '../store/cert-store.js'
+import {type Locker, withLocker} from '../../lib/locker.js'
 import {type CertbotLineage, type CertbotRenewalParams, readCertbotAccount, readCertbotDir} from './certbot-dir.js'
 
 /** Per-lineage renewal settings kept beside an adopted lineage (see `lineageRenewalFile`). */
@@ -78,7 +79,8 @@ export interface ImportOptions {
  * the store (same serial) is not copied again, an account already adopted is left alone.
  */
 export class CertbotImporter {
-  constructor(private readonly config: MfcConfig, private readonly store: CertStore, private readonly clock: Clock) {}
+  /** `locker`: the cluster's lock (cluster mode), taken inside this node's lock file. */
+  constructor(private readonly config: MfcConfig, private readonly store: CertStore, private readonly clock: Clock, private readonly locker?: Locker) {}
 
   async import(options: ImportOptions): Promise<ImportReport> {
     const dir = resolve(options.dir)
@@ -102,7 +104,9 @@ export class CertbotImporter {
       return report
     }
 
-    return options.dryRun ? work() : withLock(this.config.paths.lockFile, options.command, work)
+    const locker = this.locker
+    const shared = locker ? () => withLocker(locker, 'store', options.command, work) : work
+    return options.dryRun ? work() : withLock(this.config.paths.lockFile, options.command, shared)
   }
 
   private async read(dir: string) {

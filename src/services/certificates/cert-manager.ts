@@ -7,6 +7,7 @@ import type {MfcEventBus} from '../../lib/events.js'
 import {withLock} from '../../lib/lock.js'
 import {lineageName, livePaths} from '../../lib/paths.js'
 import type {IssuedCertificate, Issuer} from '../issuers/issuer.js'
+import {type Locker, withLocker} from '../../lib/locker.js'
 import type {CertBundle, CertStore, ChallengeRecord, IssuerKind, StoredCert} from '../store/cert-store.js'
 import {type HookRun, type RenewalHooks, runHook} from './hooks.js'
 import {checkPair} from './inspect.js'
@@ -128,7 +129,9 @@ interface Planned {
 /**
  * Obtains and installs certificates the certmagic way: take the lock, check the store again,
  * issue, verify the pair, write a new version atomically, point ssl-config.json at the live
- * files, emit an event, release the lock in `finally`.
+ * files, emit an event, release the lock in `finally`. With a shared `locker` (cluster mode)
+ * the lock is this node's lock file and then the cluster's "store" lock, so one node in the
+ * cluster writes at a time.
  */
 export class CertManager {
   constructor(
@@ -136,7 +139,14 @@ export class CertManager {
     private readonly store: CertStore,
     private readonly clock: Clock,
     private readonly events?: MfcEventBus,
+    private readonly locker?: Locker,
   ) {}
+
+  private locked<T>(command: string, work: () => Promise<T>, waitMs = 0, signal?: AbortSignal): Promise<T> {
+    const shared = this.locker
+    const inner = shared ? () => withLocker(shared, 'store', command, work, waitMs, signal) : work
+    return withLock(this.config.paths.lockFile, command, inner, waitMs, signal)
+  }
 
   nameFor(domains: string[]): string {
     return lineageName(domains[0])
@@ -148,7 +158,7 @@ export class CertManager {
 
   async obtain(options: ObtainOptions): Promise<InstallResult> {
     const name = options.name ?? this.nameFor(options.domains)
-    return withLock(this.config.paths.lockFile, options.command, async () => {
+    return this.locked(options.command, async () => {
       const replaced = await this.refuseUnlessReplacing(name, options.replace)
       this.events?.emit('cert:issuing', {name, domains: options.domains, issuer: options.issuer.kind})
       const now = this.clock.now()
@@ -171,7 +181,7 @@ export class CertManager {
    */
   async trial(options: ObtainOptions): Promise<TrialResult> {
     const name = options.name ?? this.nameFor(options.domains)
-    return withLock(this.config.paths.lockFile, options.command, async () => {
+    return this.locked(options.command, async () => {
       const issued = await options.issuer.issue({name, domains: options.domains, keySpec: options.keySpec, now: this.clock.now(), onStep: options.onStep})
       const {meta} = this.bundle(name, options.domains, options.issuer.kind, issued.certPem + issued.chainPem, issued.keyPem, 'the test certificate', 'the test key', options.keySpec)
       return {name, domains: meta.domains, serial: meta.serial, notBefore: meta.notBefore, notAfter: meta.notAfter}
@@ -184,7 +194,7 @@ export class CertManager {
     const sans = chain[0].subjectAltName?.split(', ').map((s) => s.replace(/^(DNS|IP Address):/, '')) ?? []
     const domains = sans.length > 0 ? sans : [this.config.settings.domain]
     const name = options.name ?? this.nameFor([this.config.settings.domain])
-    return withLock(this.config.paths.lockFile, options.command, async () => {
+    return this.locked(options.command, async () => {
       const replaced = await this.refuseUnlessReplacing(name, options.replace)
       const bundle = this.bundle(name, domains, 'custom', options.certPem, options.keyPem, options.certSource, options.keySource)
       return this.install(name, bundle, {}, replaced)
@@ -252,7 +262,7 @@ export class CertManager {
     if (unmanaged) report.outcomes.push({...unmanaged, issuer: 'custom', version: '-', ari: null})
     if (!plan.some((p) => p.due)) return report
     await options.beforeRenewing?.()
-    return withLock(this.config.paths.lockFile, options.command, async () => {
+    return this.locked(options.command, async () => {
       options.signal?.throwIfAborted()
       const hooks = options.hooks ?? {}
       if (hooks.pre) report.hooks.push(await runHook('pre', hooks.pre, {}))
@@ -330,7 +340,9 @@ export class CertManager {
     const step = (text: string) => options.onStep?.(outcome.name, text)
     try {
       const live = await this.store.live(outcome.name)
-      if (live && live.version !== item.stored.version && !options.force && !options.dryRun) {
+      // Even a forced run skips: the version it meant to replace was replaced while it waited
+      // for the lock (another node or run renewed), so one forced race makes one order.
+      if (live && live.version !== item.stored.version && !options.dryRun) {
         Object.assign(outcome, {status: 'skipped', reason: `already renewed by another mfc run (now version ${live.version})`, version: live.version, notAfter: live.meta.notAfter})
         return
       }

@@ -4,7 +4,7 @@ import type {Clock} from '../../lib/clock.js'
 import {IssuerError, MfcError, UsageError, errnoCode} from '../../lib/errors.js'
 import {type Logger, silentLogger} from '../../lib/logger.js'
 import {type BackoffOptions, backoffDelay, parseRetryAfter, retry, sleep} from '../../lib/retry.js'
-import {type AccountRecord, AccountStore} from '../acme/account-store.js'
+import {type AccountRecord, type AcmeAccountStore, AccountStore} from '../acme/account-store.js'
 import type {ChallengeResponder} from '../acme/challenge-responder.js'
 import {type ChallengeSolver, HttpSolver, type SolverChallenge} from '../acme/challenge-solver.js'
 import type {KeySpec} from '../certificates/key-spec.js'
@@ -51,6 +51,8 @@ export interface AcmeIssuerOptions {
   /** Bound to the account when one is registered; CAs that require it refuse accounts without. */
   externalAccount?: ExternalAccountBinding
   acmeDir: string
+  /** Where the account key and record live (cluster mode: the database); default files under `acmeDir`. */
+  accounts?: AcmeAccountStore
   /** HTTP-01 through this responder, unless a `solver` is given. */
   responder?: ChallengeResponder
   /** How challenges are answered (DNS-01 over RFC 2136 or hooks, HTTP-01...); wins over `responder`. */
@@ -122,7 +124,7 @@ export class AcmeIssuer implements Issuer {
 
 /** The state and steps of one issuance (see AcmeIssuer.issue). */
 class AcmeOrder {
-  private readonly accounts: AccountStore
+  private readonly accounts: AcmeAccountStore
   private readonly log: Logger
   private lastProblem?: Problem & {url: string}
   /** Retry-After of the latest answer per URL: polling honours it. */
@@ -133,7 +135,7 @@ class AcmeOrder {
 
   constructor(private readonly options: AcmeIssuerOptions, private readonly signal?: AbortSignal) {
     this.solver = options.solver ?? new HttpSolver(options.responder!)
-    this.accounts = new AccountStore(options.acmeDir)
+    this.accounts = options.accounts ?? new AccountStore(options.acmeDir)
     this.log = (options.logger ?? silentLogger).child({issuer: 'acme', directory: options.directoryUrl})
   }
 

@@ -15,6 +15,7 @@ import {runningServe} from '../daemon/reload.js'
 import type {CertStore, StoredCert} from '../store/cert-store.js'
 import {describeCertificate, parseCertificates} from '../certificates/inspect.js'
 import {decideRenewal} from '../certificates/renewal-policy.js'
+import {type Locker, withLocker} from '../../lib/locker.js'
 
 /** One lineage as `cert list` shows it (certbot's `certificates`, plus the renewal plan). */
 export interface CertListing {
@@ -67,7 +68,8 @@ export interface RevokeResult {
  * certificate, file or process and the next step.
  */
 export class CertLifecycle {
-  constructor(private readonly config: MfcConfig, private readonly store: CertStore, private readonly clock: Clock) {}
+  /** `locker`: the cluster's lock (cluster mode), taken inside this node's lock file. */
+  constructor(private readonly config: MfcConfig, private readonly store: CertStore, private readonly clock: Clock, private readonly locker?: Locker) {}
 
   async list(names?: string[]): Promise<CertListing[]> {
     const all = await this.store.list()
@@ -95,7 +97,7 @@ export class CertLifecycle {
    * (ssl-config.json's cert_file inside the lineage) unless `force`.
    */
   async delete(name: string, options: {force: boolean; command: string}): Promise<{name: string; configured: boolean; servePid: number | null}> {
-    return withLock(this.config.paths.lockFile, options.command, async () => {
+    return withLock(this.config.paths.lockFile, options.command, () => this.shared(options.command, async () => {
       const stored = await this.store.live(name)
       if (!stored) throw this.unknown(name)
       const configured = this.isConfigured(name)
@@ -109,7 +111,11 @@ export class CertLifecycle {
 
       await this.store.remove(name)
       return {name, configured, servePid: serve ? serve.supervisorPid ?? serve.pid : null}
-    })
+    }))
+  }
+
+  private shared<T>(command: string, work: () => Promise<T>): Promise<T> {
+    return this.locker ? withLocker(this.locker, 'store', command, work) : work()
   }
 
   async exists(name: string): Promise<boolean> {

@@ -104,8 +104,19 @@ export interface Session {
 }
 
 /**
+ * Where sessions are shared between nodes (cluster mode: PgSessions). Contract: what `save`
+ * stored is returned by `load` on every node until it expires or `remove`; errors reject.
+ */
+export interface SessionReplica {
+  save(session: Session): Promise<void>
+  load(id: string): Promise<Session | undefined>
+  remove(id: string): Promise<void>
+}
+
+/**
  * Dashboard login sessions, in memory (a restart logs everyone out, which is the safe
- * direction). Ids and CSRF tokens are 256-bit random; a session expires `ttlMs` after login.
+ * direction). With a replica (`share`, cluster mode) a login is also written there, a cookie
+ * this node does not know is looked up there once (`adoptShared`), and a logout removes it there. Ids and CSRF tokens are 256-bit random; a session expires `ttlMs` after login.
  * The store holds at most `maxSessions`; the oldest is evicted first.
  *
  * Whatever ends a session (destroy, expiry noticed by `get`, eviction) calls every `onEnd`
@@ -115,8 +126,44 @@ export interface Session {
 export class SessionStore {
   private readonly sessions = new Map<string, Session>()
   private readonly listeners = new Set<(id: string) => void>()
+  private replica?: SessionReplica
 
   constructor(private readonly ttlMs = 3_600_000, private readonly maxSessions = 1000, private readonly now: () => number = Date.now) {}
+
+  /** Whether sessions are shared with other nodes (a replica is set). */
+  get shared(): boolean {
+    return this.replica !== undefined
+  }
+
+  /** Shares sessions through `replica` from now on (serve wires it once, before listening). */
+  share(replica: SessionReplica): void {
+    this.replica = replica
+  }
+
+  /**
+   * `create()`, then written to the replica before the caller answers, so the browser's next
+   * request may reach any node. A replica that fails (database down) leaves a session that
+   * works on this node only.
+   */
+  async createShared(): Promise<Session> {
+    const session = this.create()
+    await this.replica?.save(session).catch(() => {})
+    return session
+  }
+
+  /** The id when it is worth asking the replica about: shared sessions on, and unknown here. */
+  unknownShared(id: string | undefined): string | undefined {
+    return this.replica && id && !this.sessions.has(id) ? id : undefined
+  }
+
+  /** Adopts the replica's session `id`, if it has a live one; never rejects. */
+  async adoptShared(id: string): Promise<void> {
+    const session = await this.replica?.load(id).catch(() => undefined)
+    if (session && session.expiresAt > this.now() && !this.sessions.has(id)) {
+      if (this.sessions.size >= this.maxSessions) this.end(this.sessions.keys().next().value!)
+      this.sessions.set(id, session)
+    }
+  }
 
   create(): Session {
     if (this.sessions.size >= this.maxSessions) this.end(this.sessions.keys().next().value!)
@@ -135,9 +182,20 @@ export class SessionStore {
     return session
   }
 
-  /** Ends the session (idempotent: an unknown id is ignored). */
+  /** Ends the session (idempotent: an unknown id is ignored), on every node when shared. */
   destroy(id: string): void {
     this.end(id)
+    void this.replica?.remove(id).catch(() => {})
+  }
+
+  /** Ends the session here only (another node logged it out). */
+  forget(id: string): void {
+    this.end(id)
+  }
+
+  /** The ids held here (cluster mode matches another node's logout against them). */
+  ids(): IterableIterator<string> {
+    return this.sessions.keys()
   }
 
   /** Ends every expired session (the streamer calls it on its ping timer). */

@@ -74,7 +74,7 @@ export async function buildDashboardServer(options: DashboardServerOptions): Pro
     // The session the browser still presents (if any) ends: one login, one live session.
     const presented = readCookie(request.headers.cookie, SESSION_COOKIE)
     if (presented) security.sessions.destroy(presented)
-    const session = security.sessions.create()
+    const session = await security.sessions.createShared()
     return reply.header('set-cookie', sessionCookie(session)).send({csrf_token: session.csrfToken, csrf_header: CSRF_HEADER, expires_at: new Date(session.expiresAt).toISOString()})
   })
 

@@ -49,6 +49,7 @@ export class HealthRegistry {
   private lastAnswer?: HealthAnswer & {at: number; certMs: number}
   private certIso?: {ms: number; iso: string}
   private renewal?: RenewalHealth
+  private readonly dependencies = new Map<string, string>()
 
   constructor(private readonly clock: Clock, private readonly certificate: () => {notAfter: Date} | undefined) {
     this.startedAt = clock.now().getTime()
@@ -62,6 +63,18 @@ export class HealthRegistry {
   /** The maintainer's latest state (called on every change of it; rebuilds the next answer). */
   setRenewal(renewal: RenewalHealth | undefined): void {
     this.renewal = renewal
+    this.lastAnswer = undefined
+  }
+
+  /**
+   * A shared dependency's problem (cluster mode: the database), undefined once it recovered.
+   * It makes the status `degraded` with the reason in `problems`, but the answer stays 200:
+   * the node still serves TLS, the dashboard and the stream, and an outage every node shares
+   * must not make a load balancer take all of them out at once.
+   */
+  setDependency(name: string, problem: string | undefined): void {
+    if (problem === undefined) this.dependencies.delete(name)
+    else this.dependencies.set(name, problem)
     this.lastAnswer = undefined
   }
 
@@ -82,7 +95,8 @@ export class HealthRegistry {
     const last = this.lastAnswer
     if (last && last.at === nowMs && last.certMs === certMs) return last
     const report = this.reportAt(nowMs, cert)
-    const answer = {at: nowMs, certMs, statusCode: report.status === 'healthy' ? 200 as const : 503 as const, body: JSON.stringify(report)}
+    const failing = report.problems.length > this.dependencies.size
+    const answer = {at: nowMs, certMs, statusCode: failing ? 503 as const : 200 as const, body: JSON.stringify(report)}
     this.lastAnswer = answer
     return answer
   }
@@ -100,6 +114,8 @@ export class HealthRegistry {
       if (notAfterMs <= nowMs) problems.push('the certificate has expired')
       certificate = {days_left: Math.floor((notAfterMs - nowMs) / 86_400_000), not_after: this.notAfterIso(notAfterMs)}
     }
+
+    for (const [name, problem] of this.dependencies) problems.push(`${name}: ${problem}`)
 
     return {
       status: problems.length === 0 ? 'healthy' : 'degraded',

@@ -8,6 +8,7 @@ import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
 import type {ErrorCode} from '../../lib/errors.js'
 import {CAN_PREPEND_HEADERS, type HeaderBlock, responseClassWithHeaders} from './header-block.js'
+import {SESSION_COOKIE, readCookie} from './auth.js'
 import type {Admission, SecurityContext} from './security.js'
 import type {TlsContextManager} from './tls-context.js'
 import type {ManagedServer, ServerPlugin} from './types.js'
@@ -124,6 +125,16 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   // Sync hook: no promise per request. The security headers come with every response from the
   // server's ServerResponse class, not from here; a dashboard page through a trusted proxy
   // sets its own CSP (its headers replace the block's).
+  // Cluster mode only: a session cookie this node has not seen is looked up in the shared
+  // storage first (once), so a login on one node works on all.
+  if (security.sessions.shared) {
+    app.addHook('onRequest', (request, _reply, done) => {
+      const unknown = request.headers.authorization === undefined ? security.sessions.unknownShared(readCookie(request.headers.cookie, SESSION_COOKIE)) : undefined
+      if (unknown === undefined) return done()
+      void security.sessions.adoptShared(unknown).then(() => done())
+    })
+  }
+
   app.addHook('onRequest', (request, reply, done) => {
     const proxied = service === 'dashboard' ? security.proxiedOrigin(request.raw) : undefined
     request.mfcProxyOrigin = proxied ?? null

@@ -9,6 +9,11 @@ import type {ManagedServer} from './types.js'
 export interface HttpRedirectOptions {
   /** Where `mfc cert renew` (HTTP-01) writes `<token>` files. */
   challengeDir: string
+  /**
+   * Cluster mode: tokens in the shared storage, asked first (any node answers the CA); a token
+   * it does not have (or a database error) falls back to the challenge directory.
+   */
+  tokens?: {lookup(token: string): Promise<string | undefined>}
   /** The HTTPS port plain-HTTP visitors are sent to (the dashboard). */
   httpsPort: number
   /** Used when the request's Host header is missing or not a plain host name. */
@@ -43,7 +48,7 @@ export function buildHttpRedirectServer(options: HttpRedirectOptions): ManagedSe
     const challenge = TOKEN_RE.exec(path)
     if (challenge) {
       try {
-        const body = await fs.readFile(join(options.challengeDir, challenge[1]))
+        const body = await options.tokens?.lookup(challenge[1]).catch(() => undefined) ?? await fs.readFile(join(options.challengeDir, challenge[1]))
         res.writeHead(200, {'content-type': 'text/plain', 'cache-control': 'no-store'}).end(body)
       } catch {
         res.writeHead(404, {'content-type': 'text/plain'}).end('Not found\n')

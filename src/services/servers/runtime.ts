@@ -3,7 +3,7 @@ import type {MfcConfig} from '../../lib/config.js'
 import {NetworkError, errnoCode} from '../../lib/errors.js'
 import {MfcEventBus} from '../../lib/events.js'
 import type {Logger} from '../../lib/logger.js'
-import type {ApiToken} from './auth.js'
+import type {ApiToken, SessionReplica} from './auth.js'
 import {HealthRegistry} from './health.js'
 import {SecurityContext} from './security.js'
 import {type ReloadOutcome, TlsContextManager} from './tls-context.js'
@@ -22,6 +22,10 @@ export interface ServeRuntimeOptions {
   dashboardPlugins?: readonly ServerPlugin[]
   dashboardAssetsDir?: string | null
   hub?: StreamHub
+  /** Cluster mode: dashboard sessions shared with the other nodes. */
+  sessions?: SessionReplica
+  /** Cluster mode: the shared HTTP-01 tokens the plain-HTTP port answers from (see buildHttpRedirectServer). */
+  challengeTokens?: {lookup(token: string): Promise<string | undefined>}
   /** Listening ports instead of the config's (tests pass 0); http null: no plain-HTTP port. */
   ports?: Partial<{api: number; dashboard: number; streamer: number; http: number | null}>
 }
@@ -84,6 +88,7 @@ export class ServeRuntime {
     const names = config.settings.domains.includes('localhost') ? [...new Set([...config.settings.domains, '127.0.0.1', '::1'])] : config.settings.domains
     const security = await SecurityContext.create(config, options.apiToken, logger.child({component: 'security'}), names)
     this.security = security
+    if (options.sessions) security.sessions.share(options.sessions)
     const [{buildApiServer}, {buildDashboardServer}, {buildStreamServer}] = await Promise.all([
       import('./api-server.js'), import('./dashboard-server.js'), import('./stream-server.js'),
     ])
@@ -154,7 +159,7 @@ export class ServeRuntime {
     if (!config.settings.enable_http_port || port === null) return {http: null, httpWarning: null}
     const {buildHttpRedirectServer} = await import('./http-redirect-server.js')
     const server = buildHttpRedirectServer({
-      challengeDir: config.paths.challengeDir, httpsPort: dashboardPort, fallbackHost: config.settings.domain,
+      challengeDir: config.paths.challengeDir, tokens: this.options.challengeTokens, httpsPort: dashboardPort, fallbackHost: config.settings.domain,
       ipFilter: this.security!.ipFilter, headersTimeoutMs: config.settings.headers_timeout_ms,
     })
     try {

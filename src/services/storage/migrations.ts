@@ -67,6 +67,22 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at timestamptz NOT NULL DEFAULT now()
       );`,
   },
+  {
+    // 10, not 4: other parts of cluster mode add their own steps; versions need only grow.
+    version: 10,
+    name: 'node heartbeats',
+    sql: `
+      CREATE TABLE mfc_nodes (
+        name text PRIMARY KEY,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        version text NOT NULL,
+        ports jsonb NOT NULL,
+        served jsonb NOT NULL,
+        started_at timestamptz NOT NULL,
+        heartbeat_at timestamptz NOT NULL
+      );`,
+  },
 ]
 
 /** Advisory-lock key of `storage migrate` (any constant; "mfc" "migr" in ASCII). */

@@ -3,7 +3,7 @@ import {constants, promises as fs} from 'node:fs'
 import {join} from 'node:path'
 
 import {StoreError, errnoCode} from '../../lib/errors.js'
-import {ensureDir, syncDir} from '../../lib/fs-atomic.js'
+import {ensureDir, replaceSymlink, syncDir} from '../../lib/fs-atomic.js'
 import {type CertBundle, type CertMeta, type CertStore, type StoredCert, rollbackTarget, storedCertAt} from '../store/cert-store.js'
 import type {KeySealer} from './key-sealer.js'
 import type {PgDatabase} from './postgres.js'
@@ -18,6 +18,12 @@ interface CertRow extends Record<string, unknown> {
 }
 
 const pad = (version: number) => String(version).padStart(4, '0')
+
+/**
+ * The NOTIFY channel of certificate changes: every `put`, `rollback` and `remove` sends
+ * `<name>` on it when its transaction commits, so every node reloads at once.
+ */
+export const CERT_CHANNEL = 'mfc_cert'
 const context = (name: string, version: number) => `certificate "${name}" version ${pad(version)}`
 
 /**
@@ -29,7 +35,10 @@ const context = (name: string, version: number) => `certificate "${name}" versio
  *
  * Servers load PEM files, so each version a node reads is materialised once under `cacheDir`
  * (`<name>/versions/0001/...`, key 0600, written under a temp name and renamed: a version
- * never changes once written, so an existing directory is complete).
+ * never changes once written, so an existing directory is complete), and every read of the
+ * live version points `<name>/live` at it (the FileCertStore layout, so serve's live paths and
+ * its reload work unchanged). Two readers on one node racing with a switch both check the
+ * database again after moving the link, so the last one leaves it at the live version.
  */
 export class PgCertStore implements CertStore {
   constructor(private readonly db: PgDatabase, private readonly sealer: KeySealer, readonly cacheDir: string) {}
@@ -37,13 +46,13 @@ export class PgCertStore implements CertStore {
   async live(name: string): Promise<StoredCert | undefined> {
     const [row] = await this.db.query<CertRow>(`SELECT c.name, c.version, c.cert_pem, c.chain_pem, c.key_sealed, c.meta
       FROM mfc_cert_live l JOIN mfc_certs c USING (name, version) WHERE l.name = $1`, [name])
-    return row ? this.materialise(row) : undefined
+    return row ? this.materialiseLive(row) : undefined
   }
 
   async list(): Promise<StoredCert[]> {
     const rows = await this.db.query<CertRow>(`SELECT c.name, c.version, c.cert_pem, c.chain_pem, c.key_sealed, c.meta
       FROM mfc_cert_live l JOIN mfc_certs c USING (name, version) ORDER BY c.name`)
-    return Promise.all(rows.map((row) => this.materialise(row)))
+    return Promise.all(rows.map((row) => this.materialiseLive(row)))
   }
 
   async versions(name: string): Promise<string[]> {
@@ -70,7 +79,7 @@ export class PgCertStore implements CertStore {
       await this.switchLive(tx, name, next)
       return inserted
     })
-    return this.materialise(row)
+    return this.materialiseLive(row)
   }
 
   async rollback(name: string, version?: string): Promise<StoredCert> {
@@ -88,6 +97,7 @@ export class PgCertStore implements CertStore {
     const removed = await this.db.transaction(async (tx) => {
       await tx.query('DELETE FROM mfc_cert_live WHERE name = $1', [name])
       const rows = await tx.query<{version: number}>('DELETE FROM mfc_certs WHERE name = $1 RETURNING version', [name])
+      await tx.query('SELECT pg_notify($1, $2)', [CERT_CHANNEL, name])
       return rows.length > 0
     })
     await fs.rm(join(this.cacheDir, name), {recursive: true, force: true}).catch((error: unknown) => {
@@ -99,6 +109,36 @@ export class PgCertStore implements CertStore {
   private async switchLive(tx: Pick<PgDatabase, 'query'>, name: string, version: number): Promise<void> {
     await tx.query(`INSERT INTO mfc_cert_live (name, version) VALUES ($1, $2)
       ON CONFLICT (name) DO UPDATE SET version = excluded.version, switched_at = now()`, [name, version])
+    await tx.query('SELECT pg_notify($1, $2)', [CERT_CHANNEL, name])
+  }
+
+  /**
+   * `row` materialised, and `<name>/live` pointing at the version that is live in the database
+   * once the link is written (see the class comment).
+   */
+  private async materialiseLive(row: CertRow): Promise<StoredCert> {
+    const stored = await this.materialise(row)
+    let target = stored
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await this.pointLive(target)
+      const [now] = await this.db.query<{version: number}>('SELECT version FROM mfc_cert_live WHERE name = $1', [row.name])
+      const next = now && pad(now.version) !== target.version ? await this.version(row.name, pad(now.version)) : undefined
+      if (!next) break
+      target = next
+    }
+
+    return stored
+  }
+
+  private async pointLive(stored: StoredCert): Promise<void> {
+    const link = join(this.cacheDir, stored.name, 'live')
+    const target = `versions/${stored.version}`
+    try {
+      if (await fs.readlink(link).catch(() => undefined) === target) return
+      await replaceSymlink(target, link)
+    } catch (error) {
+      throw this.cacheError(link, error)
+    }
   }
 
   private async materialise(row: CertRow): Promise<StoredCert> {

@@ -46,12 +46,18 @@ export class PgLocker implements Locker {
 
   /** Who holds `name` now (application name and since when), if anyone. */
   async holder(name: string): Promise<string | undefined> {
+    const row = await this.holderRecord(name)
+    return row ? `${row.app}, connected since ${row.since.toISOString()}` : undefined
+  }
+
+  /** The holder's session: its application name (`mfc <host> <pid> <command>`) and connection time. */
+  async holderRecord(name: string): Promise<{app: string; since: Date} | undefined> {
     const [row] = await this.db.query<{app: string; since: Date}>(`SELECT a.application_name AS app, a.backend_start AS since
       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       CROSS JOIN (SELECT hashtext($1)::bigint AS k) key
       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
         AND l.classid = ((key.k >> 32) & 4294967295)::oid AND l.objid = (key.k & 4294967295)::oid`, [lockKey(name)])
-    return row ? `${row.app}, connected since ${new Date(row.since).toISOString()}` : undefined
+    return row ? {app: row.app, since: new Date(row.since)} : undefined
   }
 }
 

@@ -1,6 +1,6 @@
 import {createHash, randomBytes} from 'node:crypto'
 
-import {type Session, SessionStore} from '../servers/auth.js'
+import {type Session, type SessionReplica, SessionStore} from '../servers/auth.js'
 import type {PgDatabase} from './postgres.js'
 
 /**
@@ -35,8 +35,17 @@ export class MemorySessions implements SessionRepository {
 /** Only a hash of the id is stored: whoever reads the table cannot sign in with it. */
 const idHash = (id: string) => createHash('sha256').update(id).digest()
 
-/** Sessions in PostgreSQL; expired rows are swept on create. */
-export class PgSessions implements SessionRepository {
+/** The NOTIFY channel of logouts: the SHA-256 (hex) of the ended session's id. */
+export const SESSION_CHANNEL = 'mfc_session_end'
+
+/** The hash a logout notification carries, to match against the ids a node holds. */
+export const sessionIdHash = (id: string) => idHash(id).toString('hex')
+
+/**
+ * Sessions in PostgreSQL; expired rows are swept on create. Also the replica of serve's
+ * in-memory SessionStore (save/load/remove), so a login on node 1 works on node 2.
+ */
+export class PgSessions implements SessionRepository, SessionReplica {
   constructor(private readonly db: PgDatabase, private readonly ttlMs = 3_600_000, private readonly now: () => number = Date.now) {}
 
   async create(): Promise<Session> {
@@ -53,6 +62,22 @@ export class PgSessions implements SessionRepository {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.db.query('DELETE FROM mfc_sessions WHERE id_hash = $1', [idHash(id)])
+    await this.db.transaction(async (tx) => {
+      await tx.query('DELETE FROM mfc_sessions WHERE id_hash = $1', [idHash(id)])
+      await tx.query('SELECT pg_notify($1, $2)', [SESSION_CHANNEL, sessionIdHash(id)])
+    })
+  }
+
+  async save(session: Session): Promise<void> {
+    await this.db.query('DELETE FROM mfc_sessions WHERE expires_at < $1', [new Date(this.now())])
+    await this.db.query('INSERT INTO mfc_sessions (id_hash, csrf_token, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id_hash) DO NOTHING', [idHash(session.id), session.csrfToken, new Date(session.expiresAt)])
+  }
+
+  load(id: string): Promise<Session | undefined> {
+    return this.get(id)
+  }
+
+  remove(id: string): Promise<void> {
+    return this.destroy(id)
   }
 }
