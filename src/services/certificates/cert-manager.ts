@@ -340,9 +340,12 @@ export class CertManager {
     const step = (text: string) => options.onStep?.(outcome.name, text)
     try {
       const live = await this.store.live(outcome.name)
-      // Even a forced run skips: the version it meant to replace was replaced while it waited
-      // for the lock (another node or run renewed), so one forced race makes one order.
-      if (live && live.version !== item.stored.version && !options.dryRun) {
+      // In a cluster even a forced run skips when the version it meant to replace was replaced
+      // while it waited for the lock: `cert renew --force` run on every node (one command sent to
+      // all) means one renewal, so that race makes one order. On one machine two forced runs are
+      // two requests, and each renews.
+      const forcedHere = options.force && this.locker === undefined
+      if (live && live.version !== item.stored.version && !forcedHere && !options.dryRun) {
         Object.assign(outcome, {status: 'skipped', reason: `already renewed by another mfc run (now version ${live.version})`, version: live.version, notAfter: live.meta.notAfter})
         return
       }
