@@ -26,7 +26,7 @@ export abstract class MfcCommand extends Command {
    * A Nagios plugin (`cert monitor`, `status`): its report decides 0-2, and any error, whatever
    * its code, exits UNKNOWN (3) so that a monitoring system never reads a typo as CRITICAL.
    */
-  static nagios = false
+  static nagios?: boolean
 
   private resolved?: MfcConfig
 
