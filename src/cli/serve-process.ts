@@ -112,7 +112,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
   const cluster = config.settings.storage ? await (await import('./cluster-data.js')).startClusterData(config, events, logger) : undefined
   const data = await createMonitoringFor(config, {
     logger: logger.child({component: 'data'}),
-    events,
+    events: cluster?.dataEvents ?? events,
     certificate() {
       const cert = runtime?.health.report().certificate
       return cert ? new Date(cert.not_after) : undefined

@@ -60,15 +60,23 @@ export class LiveClient {
   }
 }
 
+/** Extras of every node of a test cluster. */
+export interface ClusterNodeOptions {
+  /** Keys for every ssl-config.json. */
+  settings?: Record<string, unknown>
+  /** A webhook every node notifies (level "all"). */
+  webhook?: string
+}
+
 /**
  * `count` serve nodes on the database at `storageUrl` (migrated by the caller), each with its
- * own local-CA certificate, history and config; `settings` go into every ssl-config.json.
+ * own local-CA certificate, history and config.
  */
-export async function startClusterNodes(count: number, storageUrl: string, settings: Record<string, unknown> = {}): Promise<ClusterNode[]> {
+export async function startClusterNodes(count: number, storageUrl: string, options: ClusterNodeOptions = {}): Promise<ClusterNode[]> {
   const key = randomBytes(32).toString('base64')
   const nodes: ClusterNode[] = []
   try {
-    for (let i = 0; i < count; i++) nodes.push(await startNode(storageUrl, key, settings))
+    for (let i = 0; i < count; i++) nodes.push(await startNode(storageUrl, key, options))
   } catch (error) {
     await Promise.all(nodes.map((n) => n.stop()))
     throw error
@@ -77,11 +85,12 @@ export async function startClusterNodes(count: number, storageUrl: string, setti
   return nodes
 }
 
-async function startNode(storageUrl: string, key: string, settings: Record<string, unknown>): Promise<ClusterNode> {
+async function startNode(storageUrl: string, key: string, options: ClusterNodeOptions): Promise<ClusterNode> {
   const site = await testSite()
   const keyFile = join(site.temp.configDir, 'storage.key')
   writeFileSync(keyFile, key + '\n', {mode: 0o600})
-  writeDataSettings(site, {simulation_autostart: false, rate_limit_per_minute: 0, storage: storageUrl, storage_key_file: keyFile, ...settings})
+  writeDataSettings(site, {simulation_autostart: false, rate_limit_per_minute: 0, storage: storageUrl, storage_key_file: keyFile, ...options.settings})
+  if (options.webhook) writeFileSync(site.config.paths.notificationConfigFile, JSON.stringify({webhooks: [options.webhook], level: 'all'}) + '\n', {mode: 0o600})
   let serve: ServeProcess
   try {
     serve = await spawnServe(site)

@@ -3,6 +3,7 @@ import {expect} from 'chai'
 import {migrate} from '../../src/services/storage/migrations.js'
 import {openPostgres} from '../../src/services/storage/postgres.js'
 import {type ClusterNode, startClusterNodes} from '../helpers/cluster-nodes.js'
+import {type WebhookPeer, startWebhook} from '../helpers/notify-peers.js'
 import {type TestPostgres, startPostgres} from '../helpers/postgres.js'
 
 type Json = any
@@ -15,18 +16,21 @@ const reading = (i: number, overrides: Record<string, unknown> = {}) => ({
 describe('cluster live data: three `mfc serve` nodes on one real PostgreSQL', function () {
   this.timeout(180_000)
   let pg: TestPostgres
+  let hook: WebhookPeer
   let nodes: ClusterNode[] = []
 
   before(async () => {
     pg = await startPostgres()
+    hook = await startWebhook(200)
     const url = await pg.createDatabase()
     const db = await openPostgres({url})
     await migrate(db)
     await db.close()
-    nodes = await startClusterNodes(3, url)
+    nodes = await startClusterNodes(3, url, {webhook: hook.url})
   })
   after(async () => {
     const codes = await Promise.all(nodes.map((n) => n.stop()))
+    await hook?.close()
     await pg?.stop()
     expect(codes).to.deep.equal(nodes.map(() => 0))
   })
@@ -58,5 +62,36 @@ describe('cluster live data: three `mfc serve` nodes on one real PostgreSQL', fu
     // The readings are shown by node 1 (sources, latest), not stored there.
     const sources = await one.call('GET', '/sources')
     expect(sources.json.sources.map((s: Json) => s.name)).to.include.members(['rig-fan', 'rig-two'])
+  })
+
+  it('an alert episode seen by every node notifies once for the cluster, and its clear once', async () => {
+    const [one, two, three] = nodes
+    const alerts = () => hook.bodies.filter((b) => ['alert:raised', 'alert:cleared'].includes(b.event as string) && (b.details as Record<string, string>).Source === 'rig-alert')
+    const ingest = async (node: ClusterNode, readings: Json[]) => {
+      const response = await node.call('POST', '/data/ingest', {source: 'rig-alert', readings})
+      expect(response.status, response.text).to.equal(200)
+    }
+
+    // total_power under its default floor (0.001 W, email_notify) on node 2, back up through node 3:
+    // every node evaluates every reading (fan-out), each raises and clears the episode itself.
+    await ingest(two, [reading(1000), reading(1001, {total_power: 0}), reading(1002, {total_power: 0.0001})])
+    await hook.waitFor((b) => b.event === 'alert:raised' && (b.details as Record<string, string>).Source === 'rig-alert')
+    await ingest(three, [reading(1003, {total_power: 0.002})])
+    await hook.waitFor((b) => b.event === 'alert:cleared' && (b.details as Record<string, string>).Source === 'rig-alert')
+    // A second episode, raised and cleared inside one batch through node 1.
+    await ingest(one, [reading(1004, {total_power: 0}), reading(1005, {total_power: 0.002})])
+    const deadline = Date.now() + 20_000
+    while (alerts().length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    // Every node has the episodes in its own view (they all saw the data) ...
+    for (const node of nodes) {
+      const state = (await node.call('GET', '/sources/rig-alert')).json.alerts.find((a: Json) => a.parameter === 'total_power')
+      expect(state, node.serve.url('api')).to.include({episodes: 2, active: false})
+    }
+
+    // ... and a late duplicate would have arrived by now.
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    expect(alerts().map((b) => b.event)).to.deep.equal(['alert:raised', 'alert:cleared', 'alert:raised', 'alert:cleared'])
+    expect(alerts()[0].subject).to.equal('Alert: rig-alert total_power = 0 (warning)')
+    expect(alerts()[1].subject).to.equal('Alert cleared: rig-alert total_power = 0.002')
   })
 })
