@@ -133,7 +133,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
     logger.error({err: (error as Error).message, ...known}, 'serve could not start')
     await runtime.close()
     await cluster?.close()
-    data.close()
+    await data.close()
     if (!options.worker) await pidFile.release()
     throw error
   }
@@ -155,7 +155,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
   // supervisor) reloads the certificate, reopens the history database, which restore may have
   // replaced, and has the maintainer check now.
   const onHup = () => {
-    data.reload()
+    void data.reload()
     void runtime!.reload('SIGHUP')
     maintainer?.check('SIGHUP')
   }
@@ -167,7 +167,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
     await maintainer?.stop()
     await runtime!.close()
     await cluster?.close()
-    data.close()
+    await data.close()
     await notifications.finish(5000)
     if (!options.worker) await pidFile.release()
     logger.info('Stopped')
