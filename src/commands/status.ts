@@ -3,7 +3,6 @@ import {Flags} from '@oclif/core'
 import {MfcCommand} from '../cli/base-command.js'
 import {type ClusterStatusReport, clusterStatus} from '../cli/cluster-status.js'
 import {facts, humanDuration, statusWord} from '../cli/render.js'
-import {MfcError, NAGIOS, toMfcError} from '../lib/errors.js'
 import {type StatusReport, collectStatus} from '../services/daemon/status.js'
 import {readApiToken} from '../services/servers/auth.js'
 
@@ -28,17 +27,12 @@ ports it records are enough.`
     cluster: Flags.boolean({description: 'Show every node of the cluster from the shared database (heartbeat, version, ports, served certificate serial; silent for cluster_lost_heartbeats heartbeats = lost) and who holds the renewal lock. Exit 0 all alive, 1 some lost, 2 none alive.'}),
   }
 
+  static override nagios = true
+
   async run(): Promise<StatusReport | ClusterStatusReport> {
     const {flags} = await this.parse(Status)
-    let report: StatusReport | ClusterStatusReport
-    try {
-      const config = this.loadConfig(flags.config, {}, {lenient: !flags.cluster})
-      report = flags.cluster ? await clusterStatus(config) : await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
-    } catch (error) {
-      const cause = toMfcError(error)
-      throw new MfcError(cause.message, {code: cause.code, exitCode: NAGIOS.UNKNOWN, suggestions: cause.suggestions, cause})
-    }
-
+    const config = this.loadConfig(flags.config, {}, {lenient: !flags.cluster})
+    const report = flags.cluster ? await clusterStatus(config) : await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
     if ('nodes' in report) this.renderCluster(report)
     else this.render(report)
     process.exitCode = report.exitCode
