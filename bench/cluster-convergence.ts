@@ -154,6 +154,10 @@ async function main(): Promise<void> {
       baseline.push(first - Number(created))
     }
 
+    if (rows.length === 0) {
+      for (const env of envs) console.log(readFileSync(join(env.MFC_STATE_DIR, 'logs', 'mfc.log'), 'utf8').split('\n').slice(-6).join('\n'))
+    }
+
     const orders = pebble.finalizedOrders() - startOrders
     const fmt = (xs: number[]) => `p50 ${median(xs)} ms, max ${sorted(xs).at(-1)} ms (n=${xs.length})`
     console.log(`\n${rows.length} renewals by three racing maintainers, ${orders} orders finalized at Pebble (one per renewal expected)\n`)

@@ -181,6 +181,8 @@ export async function runServers(prep: Preparation, options: {version: string; w
   events.on('cert:renewing', ({name, reason}) => renewLog.info({name, reason}, 'Renewing certificate'))
   events.on('cert:renewed', ({name, version, notAfter}) => renewLog.info({name, version, notAfter}, 'Certificate renewed'))
   maintainer?.start()
+  // Cluster mode: a certificate another node wrote changes this node's schedule (its renewal date).
+  if (node && maintainer) events.on('server:reloaded', () => maintainer.check('certificate reloaded'))
 
   // SIGHUP (sent by `mfc restore`, by a renewal in another process, and forwarded by the
   // supervisor) reloads the certificate, reopens the history database, which restore may have
