@@ -162,6 +162,8 @@ export const ERROR_CODES = {
   MFC_DNS_UPDATE: {exit: EXIT.ISSUER, meaning: 'a DNS server refused or did not answer an RFC 2136 update or zone lookup'},
   MFC_DNS_PROPAGATION: {exit: EXIT.ISSUER, meaning: 'a DNS-01 TXT record did not appear at the zone\'s servers in time'},
   MFC_PORT_IN_USE: {exit: EXIT.NETWORK, meaning: 'a port mfc must listen on is taken'},
+  MFC_PORT_DENIED: {exit: EXIT.NETWORK, meaning: 'a port mfc must listen on is below 1024 and this user may not bind it (root or CAP_NET_BIND_SERVICE)'},
+  MFC_LISTEN_FAILED: {exit: EXIT.NETWORK, meaning: 'a port could not be opened for another reason (e.g. `host` is not an address of this machine)'},
   MFC_NETWORK: {exit: EXIT.NETWORK, reserved: true, meaning: 'a remote host could not be reached (reserved: not raised by this version)'},
   MFC_LOCKED: {exit: EXIT.LOCK, meaning: 'another mfc process holds the lock'},
   MFC_DAEMON: {exit: EXIT.LOCK, meaning: 'the daemon is already running, or not running'},
