@@ -446,6 +446,21 @@ class SqliteHistory implements History {
 }
 
 /**
+ * The benchmark's baseline (bench/data-bench.ts): the writer thread's own transaction (rows,
+ * rollups, sources; WAL, synchronous=FULL) run inline on the calling thread, one per call, with
+ * no thread, queue or HTTP in between. Not for serving: it blocks while it commits.
+ */
+export async function openInlineWriter(file: string): Promise<{insert(readings: readonly Reading[]): void; close(): void}> {
+  const {default: Database} = await import('better-sqlite3')
+  const db = connect(Database, file)
+  const run = writer(db)
+  return {
+    insert: (readings) => void run({op: 'insert', rows: readings.map((r) => toRow(r, 0))}),
+    close: () => db.close(),
+  }
+}
+
+/**
  * A consistent copy of a history database while writers may be active: SQLite's online backup
  * API, not a file copy that could catch a half-applied WAL. Used by `mfc backup`.
  */
