@@ -1,6 +1,6 @@
 import {dirname} from 'node:path'
 
-import {MfcError, EXIT} from '../../lib/errors.js'
+import {MfcError} from '../../lib/errors.js'
 import {MAX_QUERY_LIMIT} from './history-types.js'
 import type {Reading} from './reading.js'
 
@@ -104,7 +104,7 @@ export const ROLLUP_BUCKETS = `SELECT CAST((minute - @from) / @width AS INTEGER)
 export class HistoryError extends MfcError {
   constructor(message: string, file: string, cause?: unknown) {
     super(message, {
-      code: 'MFC_HISTORY_IO', exitCode: EXIT.STORE, cause,
+      code: 'MFC_HISTORY_IO', cause,
       suggestions: [`Check that ${dirname(file)} is writable and the disk is not full; move ${file} away to start a fresh history.`],
     })
   }
