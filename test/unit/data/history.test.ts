@@ -128,14 +128,6 @@ describe('history store (SQLite, WAL)', () => {
     expect(await history.count()).to.equal(20_003)
   })
 
-  it('lets overlapping calls proceed, and a read after a write resolved sees it', async () => {
-    const writes = Array.from({length: 20}, (_, i) => history.insert(series(10, Date.UTC(2026, 0, 9) + i * 10_000, {source: `rig-${i % 3}`})))
-    const counts = await Promise.all(writes.map(async (w) => (await w).length))
-    expect(counts).to.deep.equal(Array.from({length: 20}, () => 10))
-    expect(await history.count()).to.equal(200)
-    expect((await history.sources()).map((s) => s.readings)).to.deep.equal([70, 70, 60])
-  })
-
   it('exports CSV and JSON in pages, complete and parseable, without temp files', async () => {
     await history.insert(series(2500))
     const json = (await collect(exportChunks(history, 'json'))).join('')
