@@ -72,6 +72,7 @@ export class Monitoring {
     this.commit = new GroupCommit(history, (readings) => this.published(readings))
     this.alerts = new AlertManager(history, events, clock)
     this.hub = new MonitoringStreamHub({clock, heartbeatMs: options.heartbeatMs}, history.latest(1000))
+    this.alerts.onReconfigured((change) => this.hub.alert(change))
     this.runner = new SimulationRunner({
       clock, speed: settings.simulation_speed, sampleIntervalMs: settings.simulation_sample_ms, seed: settings.simulation_seed,
       publish: (reading) => this.store([reading]),
