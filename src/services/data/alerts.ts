@@ -64,10 +64,10 @@ export interface AlertChange {
   state: AlertState
 }
 
-/** The persistence the manager needs; the history store provides it. */
+/** The persistence the manager needs; the history store provides it. `putSetting` resolves once durable. */
 export interface SettingsStore {
-  getSetting(key: string): string | undefined
-  putSetting(key: string, value: string): void
+  getSetting(key: string): Promise<string | undefined>
+  putSetting(key: string, value: string): Promise<void>
 }
 
 const KEY = 'alerts:thresholds'
@@ -86,10 +86,19 @@ export class AlertManager {
   private perSource: Record<string, AlertThreshold[]>
   private readonly states = new Map<string, AlertState>()
   private reconfigured: (change: AlertChange) => void = () => undefined
+  private updating: Promise<unknown> = Promise.resolve()
 
+  /** Starts with the defaults; `reload()` reads the saved thresholds (`open` does both). */
   constructor(private readonly store: SettingsStore, private readonly events: MfcEventBus, private readonly clock: Clock) {
-    this.thresholds = this.saved()
-    this.perSource = this.savedPerSource()
+    this.thresholds = DEFAULT_THRESHOLDS.map((t) => ({...t}))
+    this.perSource = structuredClone(BUILTIN_SOURCE_THRESHOLDS)
+  }
+
+  /** A manager with the thresholds saved in `store`. */
+  static async open(store: SettingsStore, events: MfcEventBus, clock: Clock): Promise<AlertManager> {
+    const manager = new AlertManager(store, events, clock)
+    await manager.reload()
+    return manager
   }
 
   /** Where the episodes that a threshold change ends go (the stream); evaluate() returns its own. */
@@ -98,19 +107,10 @@ export class AlertManager {
   }
 
   /** Rereads the thresholds from the store (its database was replaced, e.g. by `mfc restore`). */
-  reload(): void {
-    this.thresholds = this.saved()
-    this.perSource = this.savedPerSource()
-  }
-
-  private saved(): AlertThreshold[] {
-    const saved = this.store.getSetting(KEY)
-    return saved ? JSON.parse(saved) as AlertThreshold[] : DEFAULT_THRESHOLDS.map((t) => ({...t}))
-  }
-
-  private savedPerSource(): Record<string, AlertThreshold[]> {
-    const saved = this.store.getSetting(SOURCES_KEY)
-    return saved ? JSON.parse(saved) as Record<string, AlertThreshold[]> : structuredClone(BUILTIN_SOURCE_THRESHOLDS)
+  async reload(): Promise<void> {
+    const [saved, perSource] = await Promise.all([this.store.getSetting(KEY), this.store.getSetting(SOURCES_KEY)])
+    this.thresholds = saved ? JSON.parse(saved) as AlertThreshold[] : DEFAULT_THRESHOLDS.map((t) => ({...t}))
+    this.perSource = perSource ? JSON.parse(perSource) as Record<string, AlertThreshold[]> : structuredClone(BUILTIN_SOURCE_THRESHOLDS)
   }
 
   /** The global thresholds, or a source's own overrides and the effective set when `source` is given. */
@@ -125,18 +125,30 @@ export class AlertManager {
    * source (`{"source": "rig-1", "alerts": [...]}`); persisted before returning. Clears the
    * episodes the new thresholds no longer hold.
    */
-  update(body: unknown, source?: string): {status: 'updated'; message: string; timestamp: string; source: string | null; alerts: AlertThreshold[]} {
+  async update(body: unknown, source?: string): Promise<{status: 'updated'; message: string; timestamp: string; source: string | null; alerts: AlertThreshold[]}> {
     const incoming = parseThresholds(body)
     const target = source ?? ((body as {source?: unknown} | null)?.source as string | undefined)
     if (target !== undefined && !SOURCE_NAME.test(target)) throw sourceIssue(target)
 
+    return this.serialized(() => this.apply(incoming, target))
+  }
+
+  /** One change at a time: each reads the thresholds the previous one saved (no lost update). */
+  private serialized<T>(change: () => Promise<T>): Promise<T> {
+    const turn = this.updating.then(change)
+    this.updating = turn.catch(() => undefined)
+    return turn
+  }
+
+  private async apply(incoming: AlertThreshold[], target: string | undefined): Promise<{status: 'updated'; message: string; timestamp: string; source: string | null; alerts: AlertThreshold[]}> {
+
     if (target === undefined) {
       const next = upsert(this.thresholds, incoming)
-      this.store.putSetting(KEY, JSON.stringify(next))
+      await this.store.putSetting(KEY, JSON.stringify(next))
       this.thresholds = next
     } else {
       const next = {...this.perSource, [target]: upsert(this.perSource[target] ?? [], incoming)}
-      this.store.putSetting(SOURCES_KEY, JSON.stringify(next))
+      await this.store.putSetting(SOURCES_KEY, JSON.stringify(next))
       this.perSource = next
     }
 
@@ -150,25 +162,27 @@ export class AlertManager {
    * Removes a source's own threshold for `parameter` (all of its own when omitted), so the global
    * one applies again; persisted before returning. Idempotent: `removed` is 0 when there was none.
    */
-  clearOverride(source: string, parameter?: string): {status: 'cleared'; message: string; source: string; removed: number; alerts: AlertThreshold[]} {
+  async clearOverride(source: string, parameter?: string): Promise<{status: 'cleared'; message: string; source: string; removed: number; alerts: AlertThreshold[]}> {
     if (!SOURCE_NAME.test(source)) throw sourceIssue(source)
     if (parameter !== undefined && !(ALERTABLE as readonly string[]).includes(parameter)) {
       throw new DataValidationError(`Unknown parameter "${parameter.slice(0, 64)}"`, [{loc: ['query', 'parameter'], msg: `Unknown parameter; one of ${ALERTABLE.join(', ')}`, type: 'enum', input: parameter.slice(0, 64)}], 400)
     }
 
-    const own = this.perSource[source] ?? []
-    const kept = own.filter((t) => parameter !== undefined && t.parameter !== parameter)
-    if (kept.length !== own.length) {
-      const next = {...this.perSource}
-      if (kept.length === 0) delete next[source]
-      else next[source] = kept
-      this.store.putSetting(SOURCES_KEY, JSON.stringify(next))
-      this.perSource = next
-      this.recheck(source)
-    }
+    return this.serialized(async () => {
+      const own = this.perSource[source] ?? []
+      const kept = own.filter((t) => parameter !== undefined && t.parameter !== parameter)
+      if (kept.length !== own.length) {
+        const next = {...this.perSource}
+        if (kept.length === 0) delete next[source]
+        else next[source] = kept
+        await this.store.putSetting(SOURCES_KEY, JSON.stringify(next))
+        this.perSource = next
+        this.recheck(source)
+      }
 
-    const removed = own.length - kept.length
-    return {status: 'cleared', message: `Removed ${removed} threshold(s) of source ${source}; the global ones apply`, source, removed, alerts: this.effective(source)}
+      const removed = own.length - kept.length
+      return {status: 'cleared' as const, message: `Removed ${removed} threshold(s) of source ${source}; the global ones apply`, source, removed, alerts: this.effective(source)}
+    })
   }
 
   /**
