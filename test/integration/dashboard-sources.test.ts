@@ -117,7 +117,8 @@ describe('dashboard with two ingesting rigs and the simulator, in Chromium', fun
   it('shows a rig go offline (with a "no data" alert) and come back', async () => {
     stopPosting('rig-a')
     await row('rig-a').and(page.locator('[data-state=offline]')).waitFor({timeout: 15_000})
-    expect(await row('rig-a').textContent()).to.include('no data')
+    // The state follows the last-seen time, the alert the silence check's next round: wait for both.
+    await row('rig-a').locator('td.alert-on', {hasText: 'no data'}).waitFor()
     await page.locator('#alerts-bar', {hasText: 'rig-a: no data'}).waitFor()
     expect(await row('rig-b').getAttribute('data-state')).to.equal('online')
     startPosting('rig-a', 22)
@@ -171,6 +172,21 @@ describe('dashboard with two ingesting rigs and the simulator, in Chromium', fun
     expect((await call('GET', '/alerts/config?source=rig-a')).overrides).to.deep.equal([])
     expect(await reservoirAlerts()).to.deep.equal(['rig-b'])
     expect(await page.textContent('#alerts-bar')).to.include('rig-b: reservoir_concentration')
+
+    // A parameter the global set lacks: added for rig-a only, then removed.
+    await page.selectOption('#st-add', 'outlet_concentration')
+    await page.click('#st-add-button')
+    const outlet = page.locator('#st-rows tr[data-parameter=outlet_concentration][data-origin=new]')
+    await outlet.locator('input[name=threshold_max]').fill('20')
+    await outlet.locator('button.st-save').click()
+    const own = page.locator('#st-rows tr[data-parameter=outlet_concentration][data-origin=source]')
+    await own.locator('td.state.alert-on', {hasText: 'ALERT 21.9 mM'}).waitFor()
+    expect(await own.locator('td.applies').textContent()).to.equal('this source (default: none)')
+    await page.locator('#alerts-bar', {hasText: 'rig-a: outlet_concentration value of 21.9 mM'}).waitFor()
+    await own.locator('button.st-clear', {hasText: 'Remove'}).click()
+    await page.locator('#st-rows tr[data-parameter=outlet_concentration]').waitFor({state: 'detached'})
+    await page.locator('#alerts-bar', {hasText: 'rig-a: outlet_concentration'}).waitFor({state: 'detached'})
+    expect(((await call('GET', '/alerts')).alerts as Json[]).filter((a) => a.active && a.parameter === 'outlet_concentration')).to.deep.equal([])
   })
 
   it('shows the real value with its unit in the Configuration tab and draws inline SVG icons, no emoji', async () => {
