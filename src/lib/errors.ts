@@ -159,6 +159,7 @@ export const ERROR_CODES = {
   MFC_CERT_NAMES: {exit: EXIT.USAGE, meaning: 'a --domain is not covered by the certificate being installed'},
   MFC_TOS_REQUIRED: {exit: EXIT.USAGE, meaning: 'registering at the CA needs --agree-tos (its terms of service URL is in the message)'},
   MFC_DNS_CREDENTIALS: {exit: EXIT.CONFIG, meaning: 'the RFC 2136 credentials file is unreadable, incomplete or readable by others'},
+  MFC_MQTT_CREDENTIALS: {exit: EXIT.CONFIG, meaning: 'the MQTT password file, client key, client certificate or CA file is unreadable, or a secret one is readable by others'},
   MFC_DNS_UPDATE: {exit: EXIT.ISSUER, meaning: 'a DNS server refused or did not answer an RFC 2136 update or zone lookup'},
   MFC_DNS_PROPAGATION: {exit: EXIT.ISSUER, meaning: 'a DNS-01 TXT record did not appear at the zone\'s servers in time'},
   MFC_PORT_IN_USE: {exit: EXIT.NETWORK, meaning: 'a port mfc must listen on is taken'},

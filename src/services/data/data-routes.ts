@@ -6,7 +6,7 @@ import type {MfcError} from '../../lib/errors.js'
 import {CONTENT_TYPES, EXPORT_FORMATS, type ExportFormat, exportChunks, exportFileName} from './export.js'
 import {BUCKET_FIELDS, MAX_BUCKETS, MAX_QUERY_LIMIT} from './history-types.js'
 import type {Monitoring} from './monitoring.js'
-import {DataValidationError} from './reading.js'
+import {ALERTABLE, DataValidationError} from './reading.js'
 import type {ApiPlugin} from './server-types.js'
 import {parseSimulationConfig} from './simulation-runner.js'
 import {proxiedStreamUrl} from '../servers/proxy.js'
@@ -182,8 +182,15 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
       return {...metrics, energy_efficiency: null, stability_score: null}
     })
 
-    app.get<Query>('/alerts/config', async (request) => ({...monitoring.alerts.config(request.query.source || undefined), active: monitoring.alerts.active(request.query.source || undefined)}))
+    app.get<Query>('/alerts/config', async (request) => ({
+      ...monitoring.alerts.config(request.query.source || undefined), active: monitoring.alerts.active(request.query.source || undefined), parameters: ALERTABLE,
+    }))
     app.post<Query>('/alerts/config', async (request) => monitoring.alerts.update(request.body, request.query.source || undefined))
+    app.delete<Query>('/alerts/config', async (request) => {
+      const {source, parameter} = request.query
+      if (!source) throw new DataValidationError('DELETE /alerts/config needs ?source=NAME (and optionally &parameter=NAME): only a source\'s own thresholds can be removed', [{loc: ['query', 'source'], msg: 'Field required', type: 'missing'}], 400)
+      return monitoring.alerts.clearOverride(source, parameter || undefined)
+    })
     app.get<Query>('/alerts', async (request) => ({alerts: monitoring.alerts.list(request.query.source || undefined)}))
 
     app.post('/data/ingest', {bodyLimit: INGEST_BODY_LIMIT}, async (request) => monitoring.ingest.ingest(request.body))
