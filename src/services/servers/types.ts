@@ -16,6 +16,13 @@ import type {FastifyInstance} from 'fastify'
  */
 export type ServerPlugin = (app: FastifyInstance) => Promise<void> | void
 
+/**
+ * Sees every response of one server: the method, the matched route's pattern (undefined when no
+ * route matched) and the status, just before it is written. Must not throw or block: it runs on
+ * the request path (the data side's request counter is one).
+ */
+export type ResponseObserver = (method: string, route: string | undefined, status: number) => void
+
 /** How a request or WebSocket client proved who it is. */
 export interface AuthInfo {
   method: 'token' | 'session'
@@ -78,6 +85,11 @@ declare module 'fastify' {
      * through a trusted reverse proxy (see proxy.ts), else null.
      */
     mfcProxyOrigin: string | null
+  }
+
+  interface FastifyInstance {
+    /** The observers of every response (see onEveryResponse in http-app.ts); the /health fast path calls them too. */
+    mfcResponseObservers: ResponseObserver[]
   }
 
   interface FastifyContextConfig {
