@@ -10,7 +10,8 @@ import type {FastifyInstance} from 'fastify'
  * security layer, so every route they add is behind IP filtering, rate limiting, auth (bearer
  * token or session cookie, CSRF on state-changing methods), the security headers, body limits
  * and the JSON error handler, with nothing to do on their side. `/health` is the only public
- * route. A plugin that throws makes the server fail to start (the error says which).
+ * route; its `GET`/`HEAD` are answered before fastify, so plugin hooks do not see them (use
+ * `onEveryResponse` from http-app.ts to observe every response). A plugin that throws makes the server fail to start (the error says which).
  *
  * Inside a plugin, `request.mfcAuth` (see `AuthInfo`) says how the caller authenticated.
  */
