@@ -1,10 +1,12 @@
 /**
  * `npx tsx bench/serve-bench.ts [--seconds 5] [--rounds 5] [--clients 1000] [--connections 32]
- * [--http-only] [--cpu-prof DIR] [--compare ROOT]` (build first: it runs the real `bin/run.js serve`).
+ * [--http-only] [--cpu-prof DIR] [--compare ROOT [--compare-env KEY=VALUE]]` (build first: it runs the real `bin/run.js serve`).
  * `--http-only` runs part 1 alone (the keep-alive rows); `--cpu-prof DIR` writes a V8 CPU profile
  * of the `mfc serve` process into DIR (profiling slows it: read ratios from a run without it);
  * `--compare ROOT` also runs ROOT's built `bin/run.js serve` (another checkout or build, e.g. the
- * main branch) in the same rounds and adds its /health rows, for before/after in one run.
+ * main branch) in the same rounds and adds its /health rows, for before/after in one run;
+ * `--compare-env KEY=VALUE` (repeatable) sets environment for that serve only (`--compare .
+ * --compare-env MFC_HEALTH_FAST_PATH=false`: this build with /health through fastify).
  * Side by side in one run, each against its bare-Node baseline:
  *   1. wrk keep-alive throughput: GET /health and authenticated GET / on mfc's API vs a bare
  *      node:https hello-world (same certificate and TLS settings, one process each; wrk -t1 uses
@@ -36,6 +38,8 @@ const ROUNDS = argValue('rounds', 5)
 const CONNECTIONS = argValue('connections', 32)
 const HTTP_ONLY = process.argv.includes('--http-only')
 const COMPARE = process.argv.includes('--compare') ? process.argv[process.argv.indexOf('--compare') + 1] : undefined
+// Environment of the --compare serve only, e.g. `--compare . --compare-env MFC_HEALTH_FAST_PATH=false`.
+const COMPARE_ENV = Object.fromEntries(process.argv.flatMap((arg, i) => (process.argv[i - 1] === '--compare-env' ? [arg.split(/=(.*)/s).slice(0, 2)] : [])))
 const CPU_PROF = process.argv.includes('--cpu-prof') ? process.argv[process.argv.indexOf('--cpu-prof') + 1] : undefined
 const TOKEN = 'bench-token-0123456789abcdefghijklmnopqrstuv'
 const dir = mkdtempSync(join(tmpdir(), 'mfc-bench-'))
@@ -64,7 +68,7 @@ function start(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{child
 const peer = (role: string, ...args: string[]) => ['--import', 'tsx', PEERS, role, ...args]
 
 async function startMfcServe(root = ROOT, name = 'state'): Promise<{child: ChildProcess; api: number}> {
-  const own = name === 'state' ? env : {...env, MFC_CONFIG_DIR: join(dir, `${name}-config`), MFC_STATE_DIR: join(dir, name)}
+  const own = name === 'state' ? env : {...env, MFC_CONFIG_DIR: join(dir, `${name}-config`), MFC_STATE_DIR: join(dir, name), ...COMPARE_ENV}
   const profile = CPU_PROF && root === ROOT ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []
   const child = spawn(process.execPath, [...profile, join(root, 'bin', 'run.js'), 'serve', '--api-port', '0', '--dashboard-port', '0', '--stream-port', '0', '--no-http'], {env: own, stdio: 'ignore'})
   children.push(child)
