@@ -9,6 +9,7 @@ import type {Monitoring} from './monitoring.js'
 import {ALERTABLE, DataValidationError} from './reading.js'
 import type {ApiPlugin} from './server-types.js'
 import {parseSimulationConfig} from './simulation-runner.js'
+import {onEveryResponse} from '../servers/http-app.js'
 import {proxiedStreamUrl} from '../servers/proxy.js'
 
 /** Largest accepted ingest body; the batch-size check gives the precise reason below it. */
@@ -18,14 +19,10 @@ const INGEST_BODY_LIMIT = 32 * 1024 * 1024
  * Counts every response of the server it is registered on (skip-override makes the hook apply
  * to the whole app, not just this plugin's scope, exactly what fastify-plugin would do).
  */
-function requestCounter(monitoring: Monitoring): ApiPlugin {
+export function requestCounter(monitoring: Pick<Monitoring, 'requests'>): ApiPlugin {
   const plugin = async (app: FastifyInstance) => {
-    // Counted when the response is sent (its status is final then). An onResponse hook would
-    // cost 'finish'/'error' listeners on every response, an async one also a promise.
-    app.addHook('onSend', (request, reply, payload, done) => {
-      monitoring.requests.record(request.method, request.routeOptions.url, reply.statusCode)
-      done(null, payload)
-    })
+    // Counted when the response is sent (its status is final then), /health's fast path included.
+    onEveryResponse(app, (method, route, status) => monitoring.requests.record(method, route, status))
   }
 
   return Object.assign(plugin, {[Symbol.for('skip-override')]: true})
