@@ -143,6 +143,7 @@ export const ERROR_CODES = {
   MFC_HISTORY_IO: {exit: EXIT.STORE, http: 503, meaning: 'the history database could not be opened, read or written'},
   MFC_CRONTAB: {exit: EXIT.FAILURE, meaning: 'crontab(1) could not be read or written'},
   MFC_OUTPUT: {exit: EXIT.FAILURE, meaning: 'a generated file (unit, nginx site, Dockerfile, archive) could not be written'},
+  MFC_OUTPUT_EXISTS: {exit: EXIT.FAILURE, meaning: 'a file a `setup` command would write exists already (`--force` replaces it)'},
   MFC_BACKUP_INVALID: {exit: EXIT.STORE, meaning: 'a backup archive is truncated, tampered with or unsafe; nothing was restored'},
   MFC_BACKUP_PASSPHRASE: {exit: EXIT.STORE, meaning: 'the backup passphrase is wrong or missing'},
   MFC_BACKUP_EXISTS: {exit: EXIT.STORE, meaning: 'the backup archive to write exists already (`--force` replaces it)'},
