@@ -148,6 +148,8 @@ export const ERROR_CODES = {
   MFC_BACKUP_PASSPHRASE: {exit: EXIT.STORE, meaning: 'the backup passphrase is wrong or missing'},
   MFC_BACKUP_EXISTS: {exit: EXIT.STORE, meaning: 'the backup archive to write exists already (`--force` replaces it)'},
   MFC_BACKUP_IO: {exit: EXIT.STORE, meaning: 'a backup could not be written or a restore could not be applied'},
+  MFC_PG_TOOLS: {exit: EXIT.STORE, meaning: 'pg_dump/pg_restore (for a cluster backup or restore) is missing or older than the PostgreSQL server'},
+  MFC_RESTORE_NOT_EMPTY: {exit: EXIT.STORE, meaning: 'the database to restore a cluster backup into has tables already (`--force` replaces them)'},
   MFC_NOTIFY_CONFIG: {exit: EXIT.CONFIG, meaning: 'notification-config.json is invalid or configures no channel'},
   MFC_ACCOUNT_MISSING: {exit: EXIT.STORE, meaning: 'mfc has no ACME account for that CA directory (and no certificate key to sign with)'},
   MFC_CERT_IN_USE: {exit: EXIT.LOCK, meaning: 'the certificate to delete is the one a running `mfc serve` loads (--force overrides)'},
