@@ -191,10 +191,10 @@ describe('balancers: real haproxy and nginx in front of three real mfc serve nod
     'setup', 'haproxy', '--upstream', upstream, '--output', output, '--stats-socket', join(haproxyDir(), 'admin.sock'),
     '--listen-http', String(ports.haproxyHttp), '--listen-https', String(ports.haproxyHttps), ...extra,
   ]
-  const pidsThrough = async (base: string, count: number) => {
+  const pidsThrough = async (base: string, count: number, path = '/api/system/info') => {
     const pids = new Set<number>()
     for (let i = 0; i < count; i++) {
-      const info = await fetchText(`${base}/api/system/info`, {ca, headers: bearer()})
+      const info = await fetchText(`${base}${path}`, {ca, headers: bearer()})
       expect(info.status, info.body).to.equal(200)
       pids.add((info.json as {system: {pid: number}}).system.pid)
     }
@@ -263,6 +263,32 @@ describe('balancers: real haproxy and nginx in front of three real mfc serve nod
       const base = `https://localhost:${ports.haproxyHttps}`
       expect(await pidsThrough(base, 6)).to.deep.equal(new Set([nodes[1].pid, nodes[2].pid]))
       for (let i = 0; i < 3; i++) expect(await wsFirstMessage(`wss://localhost:${ports.haproxyHttps}/ws/`, {ca, headers: bearer()})).to.equal('initial_data')
+    })
+  })
+
+  describe('haproxy --tls passthrough', () => {
+    let tcp: ChildProcess | undefined
+    let listen: number
+    after(() => stopChild(tcp, 'SIGTERM'))
+
+    it('mode tcp on the three ports: the nodes\' own certificate end to end, node 1 DOWN, the API and a WSS stream through it', async () => {
+      // The balancer listens on the config's three ports: here a free triple, given as the config's ports.
+      listen = await freeNodePorts(new Set([...apiPorts.flatMap((p) => [p, p + 1, p + 2]), ...Object.values(ports)]))
+      const env = {...lb.env, MFC_HTTPS_API_PORT: String(listen), MFC_HTTPS_FRONTEND_PORT: String(listen + 1), MFC_WSS_STREAMING_PORT: String(listen + 2), MFC_HTTP_PORT: String(listen + 3)}
+      const cfg = join(haproxyDir(), 'passthrough-live.cfg')
+      const socket = join(haproxyDir(), 'tcp.sock')
+      const nodesList = apiPorts.map((port) => `127.0.0.1:${port}`).join(',')
+      const written = await runCli(['setup', 'haproxy', '--tls', 'passthrough', '--upstream', nodesList, '--output', cfg, '--stats-socket', socket, '--listen-http', String(await freePort())], {env})
+      expect(written.code, written.stderr).to.equal(0)
+      tcp = spawn('haproxy', ['-f', cfg, '-db'], {stdio: ['ignore', 'ignore', 'pipe']})
+      await waitForPort(listen + 2, tcp, 'haproxy')
+      await waitForStates(socket, {'mfc_api/node1': 'DOWN', 'mfc_api/node2': 'UP', 'mfc_api/node3': 'UP', 'mfc_stream/node2': 'UP'})
+      const health = await fetchText(`https://localhost:${listen}/health`, {ca})
+      expect(health.status, health.body).to.equal(200)
+      // The certificate the client sees is the nodes' own (haproxy holds no key in this mode).
+      expect(health.peerCert?.serialNumber).to.equal((await fetchText(`https://localhost:${apiPorts[1]}/health`, {ca})).peerCert?.serialNumber)
+      expect(await pidsThrough(`https://localhost:${listen}`, 6, '/system/info')).to.deep.equal(new Set([nodes[1].pid, nodes[2].pid]))
+      expect(await wsFirstMessage(`wss://localhost:${listen + 2}/`, {ca, headers: bearer()})).to.equal('initial_data')
     })
   })
 
