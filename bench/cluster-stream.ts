@@ -7,7 +7,7 @@
  * Latency of a reading = its arrival at a client - the start of its POST (one clock), so
  * both figures include the same ingest request and commit. Every reading is measured on both
  * clients at once, so the baseline is interleaved with the measured case reading by reading.
- * Two shapes: single readings, and batches of 100 (a ~60 kB NOTIFY payload, sent in parts).
+ * Two shapes: single readings, and batches of 100 (a ~30 kB NOTIFY payload, sent in parts).
  * Prints a markdown table: p50/p99 per round (medians over rounds, with the range), the ratio
  * cross/same, and the quantiles of what the fan-out adds per reading (cross - same). The issue's goal is p99 < 100 ms cross-node; absolute figures are for
  * this machine and load only.
