@@ -204,6 +204,7 @@ export const ERROR_CODES = {
   MFC_UPGRADE_REQUIRED: {http: 426, meaning: 'plain HTTP to the streamer port, which speaks WebSocket (wss://) only'},
   MFC_RATE_LIMITED: {http: 429, meaning: 'rate_limit_per_minute, session_rate_limit_per_minute or auth_failures_per_minute exceeded (see Retry-After)'},
   MFC_UNAVAILABLE: {http: 503, meaning: 'the server is starting or shutting down'},
+  MFC_CLUSTER_UNAVAILABLE: {http: 503, meaning: 'cluster mode: the shared database cannot be reached, so a cluster-wide decision (starting or stopping the simulator run) cannot be made; retry when it is back'},
 } as const satisfies Record<string, ErrorCodeSpec>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -48,6 +48,11 @@ function handleError(this: FastifyInstance, error: FastifyError | Error, request
     return detail(reply, 503, {detail: 'The history database is unavailable; see the server log'})
   }
 
+  if (code === 'MFC_CLUSTER_UNAVAILABLE') {
+    request.log.warn({err: error.message}, 'cluster database unavailable')
+    return detail(reply.header('retry-after', '5'), 503, {detail: error.message, suggestions: (error as MfcError).suggestions})
+  }
+
   const status = (error as FastifyError).statusCode
   if (status && status >= 400 && status < 500) return detail(reply, status, {detail: error.message})
   request.log.error({err: error}, 'data route failed')
@@ -136,12 +141,12 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
     app.get('/simulation/status', async () => monitoring.runner.status())
     app.post('/simulation/start', async (request) => {
       const config = parseSimulationConfig(request.body)
-      const status = monitoring.runner.start(config)
+      const status = await monitoring.runner.start(config)
       return {status: 'started', message: 'Simulation started successfully', config, run_id: status.run_id, simulation: status, timestamp: now()}
     })
     app.post('/simulation/stop', async () => {
       const wasRunning = monitoring.runner.status().is_running
-      const status = monitoring.runner.stop()
+      const status = await monitoring.runner.stop()
       return {status: 'stopped', message: wasRunning ? 'Simulation stopped successfully' : 'No simulation was running', simulation: status, timestamp: now()}
     })
 

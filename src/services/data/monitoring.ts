@@ -15,7 +15,7 @@ import {RequestCounter, renderMetrics} from './metrics.js'
 import {ProcessMetrics} from './process-metrics.js'
 import {DataValidationError, type Reading} from './reading.js'
 import type {StreamHub} from './server-types.js'
-import {type SimulationConfig, SimulationRunner} from './simulation-runner.js'
+import {type SimulationConfig, type SimulationControl, SimulationRunner} from './simulation-runner.js'
 import {SourceRegistry, type SourceTimes, type SourceView} from './sources.js'
 import {MonitoringStreamHub} from './stream-hub.js'
 
@@ -50,7 +50,10 @@ export const AUTOSTART_CONFIG: SimulationConfig = {
 export class Monitoring {
   readonly requests = new RequestCounter()
   readonly processMetrics = new ProcessMetrics()
-  readonly runner: SimulationRunner
+  /** This process's simulator. */
+  readonly localRunner: SimulationRunner
+  /** What routes, metrics and autostart use: the local runner, or in cluster mode the cluster's one run. */
+  runner: SimulationControl
   readonly alerts: AlertManager
   readonly hub: MonitoringStreamHub
   readonly ingest: IngestService
@@ -75,7 +78,7 @@ export class Monitoring {
     this.alerts = new AlertManager(history, events, clock)
     this.hub = new MonitoringStreamHub({clock, heartbeatMs: options.heartbeatMs})
     this.alerts.onReconfigured((change) => this.hub.alert(change))
-    this.runner = new SimulationRunner({
+    this.runner = this.localRunner = new SimulationRunner({
       clock, speed: settings.simulation_speed, sampleIntervalMs: settings.simulation_sample_ms, seed: settings.simulation_seed,
       publish: (reading) => this.store([reading]),
       finished: (status) => logger.info({run: status.run_id, state: status.state, hours: status.current_time_hours}, 'simulation finished'),
@@ -102,7 +105,7 @@ export class Monitoring {
     this.silenceTimer.unref()
     this.follower?.start()
     void this.mqtt?.start()
-    if (this.settings.simulation_autostart) this.runner.start(AUTOSTART_CONFIG)
+    if (this.settings.simulation_autostart) void this.safely('autostart', () => this.runner.start(AUTOSTART_CONFIG))
   }
 
   get streamPort(): number | undefined {
@@ -216,7 +219,7 @@ export class Monitoring {
     if (this.closed) return
     this.closed = true
     this.processMetrics.stop()
-    this.runner.close()
+    void this.runner.close()
     this.follower?.close()
     void this.mqtt?.close()
     clearInterval(this.pruneTimer)
