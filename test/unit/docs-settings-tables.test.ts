@@ -32,7 +32,8 @@ const UNIT: Record<string, number> = {KiB: 1024, MiB: 1024 ** 2, ms: 0.001, s: 1
  */
 function statedDefaults(markdown: string): [string, number | string, unknown][] {
   const found: [string, number | string, unknown][] = []
-  for (const [, key, number, unit, word] of handWritten(markdown).matchAll(/`([a-z_]+)` \((?:default:? )?(?:(-?\d+(?:\.\d+)?) ?(KiB|MiB|ms|s|min|h)?|(true|false|null))[;,) ]/g)) {
+  // "PostgreSQL's `max_connections` (100)" is another program's setting of the same name.
+  for (const [, key, number, unit, word] of handWritten(markdown).matchAll(/(?<!'s )`([a-z_]+)` \((?:default:? )?(?:(-?\d+(?:\.\d+)?) ?(KiB|MiB|ms|s|min|h)?|(true|false|null))[;,) ]/g)) {
     if (!KEYS.has(key)) continue
     const spec = SETTING_SPECS[key as keyof typeof SETTING_SPECS]
     if (word !== undefined) {
@@ -64,7 +65,7 @@ describe('docs: no hand-written settings tables', () => {
   })
 
   it('a default stated in prose beside a key is the schema\'s default (units converted)', () => {
-    expect(statedDefaults('`body_limit_bytes` (1 MiB; 413), `headers_timeout_ms` (10 s) and `session_ttl_seconds` (3600) and `enable_hsts` (false)')).to.deep.equal([
+    expect(statedDefaults('`body_limit_bytes` (1 MiB; 413), `headers_timeout_ms` (10 s) and `session_ttl_seconds` (3600) and `enable_hsts` (false), PostgreSQL\'s `max_connections` (100)')).to.deep.equal([
       ['body_limit_bytes', 1_048_576, 1_048_576], ['headers_timeout_ms', 10_000, 10_000], ['session_ttl_seconds', 3600, 3600], ['enable_hsts', 'false', 'true'],
     ])
     const stated = pages.flatMap((page) => statedDefaults(readFileSync(join(ROOT, page), 'utf8')).map((entry) => [page, ...entry] as const))
