@@ -81,8 +81,7 @@ describe('alerts', () => {
     const result = await manager.clearOverride('rig-1', 'reservoir_concentration')
     expect(result).to.include({status: 'cleared', source: 'rig-1', removed: 1})
     // 25 mM is inside the global 20-30 band (by more than its hysteresis): no wait for the next reading.
-    expect(cleared).to.have.length(1)
-    expect(cleared[0]).to.include({source: 'rig-1', parameter: 'reservoir_concentration', value: 25})
+    expect(cleared).to.deep.equal([{source: 'rig-1', parameter: 'reservoir_concentration', value: 25, since: '2026-01-01T00:00:00.000Z', email_notify: false}])
     expect(manager.config('rig-1').overrides).to.deep.equal([{parameter: 'total_power', threshold_min: 1e-6, threshold_max: null, enabled: true, email_notify: false}])
     expect((await setup(store)).manager.config('rig-1').overrides, 'persisted').to.have.length(1)
     expect((await manager.clearOverride('rig-1', 'reservoir_concentration')).removed, 'idempotent').to.equal(0)
