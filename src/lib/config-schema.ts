@@ -137,6 +137,8 @@ export const CONFIG_SCHEMA = {
   mqtt_username: {group: 'monitoring', kind: 'nullable-string', default: null, env: 'MFC_MQTT_USERNAME', description: 'Broker user name'},
   mqtt_password_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'File holding the broker password (else the environment variable MFC_MQTT_PASSWORD)'},
   mqtt_ca_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'CA bundle (PEM) that signed an `mqtts://` broker\'s certificate, on top of the system roots'},
+  mqtt_cert_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'Client certificate (PEM) for a broker that requires one (`require_certificate true`); with `mqtt_key_file`'},
+  mqtt_key_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'Private key (PEM, mode 0600) of `mqtt_cert_file`'},
   mqtt_client_id: {group: 'monitoring', kind: 'nullable-string', default: null, defaultNote: '`mfc-<host name>`', description: 'Client id of the persistent session (the broker keeps QoS 1 messages while serve is down)'},
 } as const satisfies Record<string, SettingSpec>
 
