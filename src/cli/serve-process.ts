@@ -108,9 +108,11 @@ export async function runServers(prep: Preparation, options: {version: string; w
   const {createMonitoringFor} = await import('../services/data/monitoring.js')
   const {dataPlugins} = await import('../services/data/data-routes.js')
   let runtime: ServeRuntime | undefined
+  // Cluster mode: live data between the nodes (readings fan-out) over the shared database.
+  const cluster = config.settings.storage ? await (await import('./cluster-data.js')).startClusterData(config, events, logger) : undefined
   const data = await createMonitoringFor(config, {
     logger: logger.child({component: 'data'}),
-    events,
+    events: cluster?.dataEvents ?? events,
     certificate() {
       const cert = runtime?.health.report().certificate
       return cert ? new Date(cert.not_after) : undefined
@@ -122,6 +124,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
   try {
     info = await runtime.start()
     data.monitoring.setStreamPort(info.services.find((s) => s.name === 'streamer')!.port)
+    await cluster?.attach(data.monitoring)
     data.monitoring.start()
   } catch (error) {
     // code/suggestions let `serve --daemon` fail with the same cause, hence the same exit code, as
@@ -129,6 +132,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
     const known = error instanceof MfcError ? {code: error.code, suggestions: error.suggestions} : {}
     logger.error({err: (error as Error).message, ...known}, 'serve could not start')
     await runtime.close()
+    await cluster?.close()
     await data.close()
     if (!options.worker) await pidFile.release()
     throw error
@@ -162,6 +166,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
     // Cancels an order in flight: nothing half-written, the lock released, before the servers go.
     await maintainer?.stop()
     await runtime!.close()
+    await cluster?.close()
     await data.close()
     await notifications.finish(5000)
     if (!options.worker) await pidFile.release()

@@ -159,9 +159,12 @@ export const ERROR_CODES = {
   MFC_CERT_NAMES: {exit: EXIT.USAGE, meaning: 'a --domain is not covered by the certificate being installed'},
   MFC_TOS_REQUIRED: {exit: EXIT.USAGE, meaning: 'registering at the CA needs --agree-tos (its terms of service URL is in the message)'},
   MFC_DNS_CREDENTIALS: {exit: EXIT.CONFIG, meaning: 'the RFC 2136 credentials file is unreadable, incomplete or readable by others'},
+  MFC_MQTT_CREDENTIALS: {exit: EXIT.CONFIG, meaning: 'the MQTT password file, client key, client certificate or CA file is unreadable, or a secret one is readable by others'},
   MFC_DNS_UPDATE: {exit: EXIT.ISSUER, meaning: 'a DNS server refused or did not answer an RFC 2136 update or zone lookup'},
   MFC_DNS_PROPAGATION: {exit: EXIT.ISSUER, meaning: 'a DNS-01 TXT record did not appear at the zone\'s servers in time'},
   MFC_PORT_IN_USE: {exit: EXIT.NETWORK, meaning: 'a port mfc must listen on is taken'},
+  MFC_PORT_DENIED: {exit: EXIT.NETWORK, meaning: 'a port mfc must listen on is below 1024 and this user may not bind it (root or CAP_NET_BIND_SERVICE)'},
+  MFC_LISTEN_FAILED: {exit: EXIT.NETWORK, meaning: 'a port could not be opened for another reason (e.g. `host` is not an address of this machine)'},
   MFC_NETWORK: {exit: EXIT.NETWORK, reserved: true, meaning: 'a remote host could not be reached (reserved: not raised by this version)'},
   MFC_LOCKED: {exit: EXIT.LOCK, meaning: 'another mfc process holds the lock'},
   MFC_DAEMON: {exit: EXIT.LOCK, meaning: 'the daemon is already running, or not running'},
@@ -201,6 +204,7 @@ export const ERROR_CODES = {
   MFC_UPGRADE_REQUIRED: {http: 426, meaning: 'plain HTTP to the streamer port, which speaks WebSocket (wss://) only'},
   MFC_RATE_LIMITED: {http: 429, meaning: 'rate_limit_per_minute, session_rate_limit_per_minute or auth_failures_per_minute exceeded (see Retry-After)'},
   MFC_UNAVAILABLE: {http: 503, meaning: 'the server is starting or shutting down'},
+  MFC_CLUSTER_UNAVAILABLE: {http: 503, meaning: 'cluster mode: the shared database cannot be reached, so a cluster-wide decision (starting or stopping the simulator run) cannot be made; retry when it is back'},
 } as const satisfies Record<string, ErrorCodeSpec>
 
 export type ErrorCode = keyof typeof ERROR_CODES
