@@ -17,8 +17,9 @@ sent SIGHUP. --dry-run lists what would be added, changed and removed.
 
 A cluster backup's database dump goes into the database of "storage" (or --storage) with
 pg_restore, in one transaction, before any file changes; the database must be empty (no
-tables) unless --force, and the restored row counts must equal the backup's. The storage key
-is not in the backup: the node keeps its own storage_key_file.`
+tables) unless --force, and the restored row counts must equal the backup's. The node keeps its
+own storage_key_file; a key in the archive (backup --include-storage-key) is written only where
+none is, and a different one stops the restore before anything changes.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> mfc-backup.tar.gz --dry-run',
@@ -50,6 +51,7 @@ is not in the backup: the node keeps its own storage_key_file.`
     }
 
     if (result.database) this.say(`Database ${result.database.target}: ${Object.keys(result.database.tables).length} table(s), ${Object.values(result.database.tables).reduce((a, b) => a + b, 0)} row(s)${result.dryRun ? ' in the backup' : ' restored, row counts verified'}.`)
+    if (result.storageKey) this.say(`Storage key: ${result.storageKey === 'skipped' ? 'in the backup, not restored (no storage_key_file is configured)' : result.storageKey}.`)
     this.say(`Backup of ${result.backup.created} from ${result.backup.host} (mfc ${result.backup.mfcVersion}): checksums verified.`)
     for (const change of result.changes) this.say(`  ${change.change.padEnd(8)} ${change.target}`)
     this.say(`${result.changes.length} change(s), ${result.unchanged} unchanged.`)

@@ -1,6 +1,6 @@
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {expect} from 'chai'
@@ -114,6 +114,36 @@ describe('cluster backup: mfc backup / restore with pg_dump and pg_restore (real
     const result = await runCli(['restore', archive, '--storage', target, '--force', '--json'], {env: node.env})
     expect(result.code, result.stdout + result.stderr).to.equal(0)
     expect(await fingerprint('mfc_restored')).to.deep.equal(original)
+  })
+
+  it('--include-storage-key (only with a passphrase): the key in the archive, written back only where none is, never over another', async () => {
+    const passFile = join(node.dir, 'pass')
+    await writeFile(passFile, 'correct horse battery staple\n', {mode: 0o600})
+    const keyed = join(node.dir, 'keyed.tgz.enc')
+    const env = {...node.env, MFC_STORAGE_URL: pg.url('mfc_restored')}
+    const plain = await runCli(['backup', '--output', keyed, '--include-storage-key', '--json'], {env})
+    expect(plain.code).to.equal(2)
+    expect(plain.stderr + plain.stdout).to.include('passphrase-file')
+    const made = await runCli(['backup', '--output', keyed, '--include-storage-key', '--passphrase-file', passFile, '--json'], {env})
+    expect(made.code, made.stderr).to.equal(0)
+    expect(parseJson<{storageKeyIncluded: boolean; encrypted: boolean}>(made)).to.include({storageKeyIncluded: true, encrypted: true})
+
+    // A node with another key keeps it, and nothing changes.
+    const keyFile = join(node.configDir, 'storage.key')
+    await writeFile(keyFile, randomBytes(32).toString('base64') + '\n', {mode: 0o600})
+    const other = await readFile(keyFile, 'utf8')
+    const refused = await runCli(['restore', keyed, '--passphrase-file', passFile, '--force', '--json'], {env})
+    expect(refused.code).to.equal(4)
+    expect(parseJson<ErrorJson>(refused).error.message).to.include('differs from the one in storage_key_file')
+    expect(await readFile(keyFile, 'utf8')).to.equal(other)
+
+    // A node that lost its key gets it back, 0600.
+    await rm(keyFile)
+    const restored = await runCli(['restore', keyed, '--passphrase-file', passFile, '--force', '--json'], {env})
+    expect(restored.code, restored.stdout + restored.stderr).to.equal(0)
+    expect(parseJson<{storageKey: string}>(restored).storageKey).to.equal('written')
+    expect((await readFile(keyFile, 'utf8')).trim()).to.equal(key)
+    expect((await stat(keyFile)).mode & 0o777).to.equal(0o600)
   })
 
   it('without pg_dump on PATH: a clear error naming the tool and the package, and no archive', async () => {

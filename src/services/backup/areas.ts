@@ -43,6 +43,9 @@ export interface ManifestFile {
 /** Where a cluster backup keeps the database (pg_dump --format=custom) inside the archive. */
 export const DATABASE_DUMP = 'database.pgdump'
 
+/** Where `mfc backup --include-storage-key` puts the storage key file inside the archive. */
+export const STORAGE_KEY_ENTRY = 'storage-key'
+
 export interface Manifest {
   format: 'mfc-backup'
   formatVersion: 1

@@ -4,11 +4,11 @@ import {dirname, join} from 'node:path'
 
 import type {Clock} from '../../lib/clock.js'
 import type {MfcConfig} from '../../lib/config.js'
-import {StoreError, errnoCode} from '../../lib/errors.js'
+import {StoreError, UsageError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, syncDir} from '../../lib/fs-atomic.js'
 import {withLock} from '../../lib/lock.js'
 import {pack} from './archive.js'
-import {type Area, DATABASE_DUMP, type Manifest, areasOf, describeTree} from './areas.js'
+import {type Area, DATABASE_DUMP, type Manifest, STORAGE_KEY_ENTRY, areasOf, describeTree} from './areas.js'
 import {encryptFile} from './envelope.js'
 import {type PgToolTarget, dumpDatabase} from './pg-dump.js'
 import {snapshotSqlite} from '../data/history.js'
@@ -24,11 +24,14 @@ export interface BackupOptions {
   /** Cluster mode: the shared PostgreSQL, dumped into the archive with pg_dump. */
   database?: {db: PgDatabase; target: PgToolTarget}
   /**
-   * The storage key file (storage_key_file): never put in the archive, even when it lies in
-   * the config directory. A backup of the database is useless without it, so it is kept
-   * apart on purpose: whoever holds the archive must not hold the key that unseals its keys.
+   * The storage key file (storage_key_file): left out of the archive (even from the config
+   * directory) unless `includeStorageKey`. A backup of the database is useless without it, so
+   * it is kept apart on purpose: whoever holds the archive must not hold the key that unseals
+   * its keys.
    */
   storageKeyFile?: string
+  /** Asked for explicitly (`--include-storage-key`): put storageKeyFile in the archive after all. */
+  includeStorageKey?: boolean
 }
 
 export interface BackupResult {
@@ -40,6 +43,8 @@ export interface BackupResult {
   created: string
   /** Cluster mode: the database dumped and the rows of each table in the dump. */
   database: {source: string; tables: Record<string, number>} | null
+  /** Whether the storage key file is in the archive (only when asked). */
+  storageKeyIncluded: boolean
 }
 
 function ioError(action: string, error: unknown, where: string): StoreError {
@@ -102,9 +107,10 @@ export async function createBackup(config: MfcConfig, clock: Clock, options: Bac
         manifest.database = {file: DATABASE_DUMP, source: options.database.db.label, tables}
       }
 
+      if (options.includeStorageKey) await stageStorageKey(options.storageKeyFile, join(stage, 'tree'), manifest)
       return {areas: present, manifest}
     }).catch((error) => {
-      throw error instanceof StoreError || (error as {code?: string}).code === 'MFC_LOCKED' ? error : ioError('copying the files', error, paths.stateDir)
+      throw error instanceof StoreError || error instanceof UsageError || (error as {code?: string}).code === 'MFC_LOCKED' ? error : ioError('copying the files', error, paths.stateDir)
     })
 
     const tree = join(stage, 'tree')
@@ -129,10 +135,26 @@ export async function createBackup(config: MfcConfig, clock: Clock, options: Bac
     }
 
     const database = manifest.database ? {source: manifest.database.source, tables: manifest.database.tables} : null
-    return {file: output, encrypted: options.passphrase !== undefined, bytes: (await fs.stat(output)).size, areas, files: manifest.files.length, created, database}
+    const storageKeyIncluded = manifest.files.some((f) => f.path === STORAGE_KEY_ENTRY)
+    return {file: output, encrypted: options.passphrase !== undefined, bytes: (await fs.stat(output)).size, areas, files: manifest.files.length, created, database, storageKeyIncluded}
   } finally {
     await fs.rm(stage, {recursive: true, force: true})
   }
+}
+
+/** The storage key, only when asked; a key given only in MFC_STORAGE_KEY has no file to copy. */
+async function stageStorageKey(keyFile: string | undefined, tree: string, manifest: Manifest): Promise<void> {
+  if (!keyFile) {
+    throw new UsageError('--include-storage-key needs "storage_key_file": this node reads its storage key from MFC_STORAGE_KEY, which mfc does not copy.', {
+      code: 'MFC_USAGE',
+      suggestions: ['Back the key up from wherever MFC_STORAGE_KEY is set (your secrets store), or set "storage_key_file" in ssl-config.json.'],
+    })
+  }
+
+  await ensureDir(tree, 0o700)
+  await fs.copyFile(keyFile, join(tree, STORAGE_KEY_ENTRY))
+  await fs.chmod(join(tree, STORAGE_KEY_ENTRY), 0o600)
+  manifest.files.push(...await describeTree(tree, STORAGE_KEY_ENTRY))
 }
 
 function alreadyThere(file: string): StoreError {

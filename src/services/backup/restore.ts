@@ -4,10 +4,10 @@ import {basename, dirname, join} from 'node:path'
 
 import type {MfcConfig} from '../../lib/config.js'
 import {StoreError, UsageError, errnoCode} from '../../lib/errors.js'
-import {ensureDir} from '../../lib/fs-atomic.js'
+import {createFileExclusive, ensureDir} from '../../lib/fs-atomic.js'
 import {withLock} from '../../lib/lock.js'
 import {extract, listEntries, unsafeEntry} from './archive.js'
-import {type Area, DATABASE_DUMP, type Manifest, type ManifestFile, areasOf, describeTree} from './areas.js'
+import {type Area, DATABASE_DUMP, type Manifest, type ManifestFile, STORAGE_KEY_ENTRY, areasOf, describeTree} from './areas.js'
 import {decryptFile, invalidArchive, isEncrypted} from './envelope.js'
 import {linkEscape, restoredMode} from './links.js'
 import {type PgToolTarget, requireEmpty, restoreDatabase} from './pg-dump.js'
@@ -21,7 +21,7 @@ export interface RestoreOptions {
   database?: {db: PgDatabase; target: PgToolTarget}
   /** Restore the dump into a database that has tables (drops the dump's objects first). */
   replaceDatabase?: boolean
-  /** storage_key_file: backups never hold it, so a restore keeps the one on disk. */
+  /** storage_key_file: kept as it is on disk; written from the archive only where it is absent. */
   storageKeyFile?: string
 }
 
@@ -43,6 +43,11 @@ export interface RestoreResult {
   reloaded: number | null
   /** Cluster mode: the database restored into (or that would be), with its rows per table. */
   database: {target: string; tables: Record<string, number>} | null
+  /**
+   * A backup made with --include-storage-key: 'written' to storage_key_file (it was absent),
+   * 'unchanged' (the same key is there), 'skipped' (no storage_key_file configured), or null.
+   */
+  storageKey: 'written' | 'unchanged' | 'skipped' | null
 }
 
 /**
@@ -70,6 +75,7 @@ export async function restoreBackup(config: MfcConfig, file: string, options: Re
       file, dryRun: Boolean(options.dryRun), backup: {mfcVersion: manifest.mfcVersion, created: manifest.created, host: manifest.host},
       areas: manifest.areas, changes, unchanged: planned.unchanged, applied: false, reloaded: null,
       database: database ? {target: database.db.label, tables: manifest.database!.tables} : null,
+      storageKey: await storageKeyPlan(file, tree, manifest, options.storageKeyFile),
     }
     if (database) await requireEmpty(database.db, options.replaceDatabase === true)
     if (options.dryRun) return result
@@ -78,6 +84,7 @@ export async function restoreBackup(config: MfcConfig, file: string, options: Re
       // The database first, in one transaction: if it fails, no file has changed yet.
       if (database) result.database!.tables = await restoreDatabase(database.db, database.target, join(tree, DATABASE_DUMP), manifest.database!.tables, options.replaceDatabase === true)
       await swapAll(areas, tree, manifest)
+      if (result.storageKey === 'written') await createFileExclusive(options.storageKeyFile!, await fs.readFile(join(tree, STORAGE_KEY_ENTRY)), 0o600)
     })
     result.applied = true
     result.reloaded = await signalServeReload(paths.pidFile) ?? null
@@ -101,7 +108,29 @@ function databaseStep(file: string, manifest: Manifest, options: RestoreOptions)
   return options.database
 }
 
-/** The storage key is never in a backup: the restored config directory keeps the one on disk. */
+/**
+ * What happens to a storage key in the archive. It is written only where none is: a node whose
+ * key differs keeps its own and the restore stops before changing anything, because the
+ * cluster's sealed keys open with one key only and replacing it on one node would lock that
+ * node out of the database.
+ */
+async function storageKeyPlan(file: string, tree: string, manifest: Manifest, keyFile: string | undefined): Promise<RestoreResult['storageKey']> {
+  if (!manifest.files.some((f) => f.path === STORAGE_KEY_ENTRY)) return null
+  if (!keyFile) return 'skipped'
+  const archived = await fs.readFile(join(tree, STORAGE_KEY_ENTRY))
+  const current = await fs.readFile(keyFile).catch((error) => {
+    if (errnoCode(error) === 'ENOENT') return undefined
+    throw error
+  })
+  if (current === undefined) return 'written'
+  if (current.equals(archived)) return 'unchanged'
+  throw new StoreError(`${file} holds a storage key that differs from the one in storage_key_file ${keyFile}. Nothing was changed.`, {
+    code: 'MFC_BACKUP_INVALID',
+    suggestions: [`If the backup's key is the right one (the database's keys were sealed with it), move ${keyFile} aside and run the restore again; otherwise keep this node's key.`],
+  })
+}
+
+/** The config directory's copy of a backup never holds the storage key: the restored directory keeps the one on disk. */
 async function keepStorageKey(areas: Area[], tree: string, keyFile: string | undefined): Promise<void> {
   const config = areas.find((a) => a.name === 'config')
   if (!config || !keyFile || !keyFile.startsWith(config.target + '/')) return
@@ -131,7 +160,7 @@ async function unpackVerified(file: string, stage: string, tree: string, passphr
   const entries = await listEntries(archive).catch((error: Error) => {
     throw invalidArchive(file, `the archive is truncated or corrupt (${error.message})`, error)
   })
-  const allowed = new Set(['manifest.json', DATABASE_DUMP, 'config', 'ssl-config.json', 'state', 'state/certs', 'state/ca', 'state/acme', 'state/history.sqlite', 'state/api-token'])
+  const allowed = new Set(['manifest.json', DATABASE_DUMP, STORAGE_KEY_ENTRY, 'config', 'ssl-config.json', 'state', 'state/certs', 'state/ca', 'state/acme', 'state/history.sqlite', 'state/api-token'])
   for (const entry of entries) {
     const reason = unsafeEntry(entry)
     if (reason) throw invalidArchive(file, `it holds an unsafe entry: ${reason}`)
