@@ -49,15 +49,15 @@ function simulator(): void {
 async function ingest(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'mfc-bench-'))
   const history = await openHistory(join(dir, 'h.sqlite'), {retentionDays: 0, clock: {now: () => new Date()}})
-  const direct = (batch: number, total: number) => {
+  const direct = async (batch: number, total: number) => {
     const start = performance.now()
-    for (let i = 0; i < total / batch; i++) history.insert(series(batch, Date.UTC(2026, 0, 1) + i * batch * 1000))
+    for (let i = 0; i < total / batch; i++) await history.insert(series(batch, Date.UTC(2026, 0, 1) + i * batch * 1000))
     return total / ((performance.now() - start) / 1000)
   }
 
-  const directBatched = direct(1000, 50_000)
-  const directSingle = direct(1, 500)
-  history.close()
+  const directBatched = await direct(1000, 50_000)
+  const directSingle = await direct(1, 500)
+  await history.close()
   await rm(dir, {recursive: true, force: true})
 
   // Throughput, not the limiter, is measured here: the per-address limit is off for this serve.
@@ -184,7 +184,7 @@ async function dataPath(): Promise<void> {
   // A 30-day, 1 Hz history of three sources, written straight into serve's database (readings
   // and their per-minute rollups, as the store writes them).
   const historyFile = site.config.paths.historyDb
-  ;(await openHistory(historyFile, {retentionDays: 0, clock: {now: () => new Date()}})).close()
+  await (await openHistory(historyFile, {retentionDays: 0, clock: {now: () => new Date()}})).close()
   const db = new Database(historyFile)
   const cells = JSON.stringify({b: [10, 10, 10, 10, 10], v: [0.5, 0.5, 0.5, 0.5, 0.5], p: null, ph: null, t: null})
   for (const [i, source] of ['lab-1', 'lab-2', 'lab-3'].entries()) {
@@ -249,9 +249,9 @@ async function dataPath(): Promise<void> {
     const group = await interleaved(4, () => posting(16), () => posting(1))
     const direct = await openHistory(join(dir, 'direct.sqlite'), {retentionDays: 0, clock: {now: () => new Date()}})
     const t0 = performance.now()
-    for (let i = 0; i < 300; i++) direct.insert(series(1, Date.UTC(2026, 0, 1) + i * 1000))
+    for (let i = 0; i < 300; i++) await direct.insert(series(1, Date.UTC(2026, 0, 1) + i * 1000))
     const directSingle = 300 / ((performance.now() - t0) / 1000)
-    direct.close()
+    await direct.close()
     results['one reading per request, 16 concurrent clients (group commit) vs 1 client'] = `${fmt(group.a)} vs ${fmt(group.b)} readings/s: ${group.ratio.toFixed(2)}x (rounds ${group.spread}; goal >= 5x); direct single-row commits ${fmt(directSingle)}/s, 16 clients = ${(group.a / directSingle).toFixed(2)}x of them`
 
     // The same aggregate SQL that GET /data/history runs, on its own read-only connection.

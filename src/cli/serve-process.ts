@@ -129,7 +129,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
     const known = error instanceof MfcError ? {code: error.code, exitCode: error.exitCode, suggestions: error.suggestions} : {}
     logger.error({err: (error as Error).message, ...known}, 'serve could not start')
     await runtime.close()
-    data.close()
+    await data.close()
     if (!options.worker) await pidFile.release()
     throw error
   }
@@ -151,7 +151,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
   // supervisor) reloads the certificate, reopens the history database, which restore may have
   // replaced, and has the maintainer check now.
   const onHup = () => {
-    data.reload()
+    void data.reload()
     void runtime!.reload('SIGHUP')
     maintainer?.check('SIGHUP')
   }
@@ -162,7 +162,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
     // Cancels an order in flight: nothing half-written, the lock released, before the servers go.
     await maintainer?.stop()
     await runtime!.close()
-    data.close()
+    await data.close()
     await notifications.finish(5000)
     if (!options.worker) await pidFile.release()
     logger.info('Stopped')

@@ -27,3 +27,10 @@ export function reading(overrides: Partial<Reading> = {}): Reading {
 export function series(n: number, start = Date.UTC(2026, 0, 1), overrides: Partial<Reading> = {}): Reading[] {
   return Array.from({length: n}, (_, i) => reading({timestamp: new Date(start + i * 1000).toISOString(), time_hours: i / 10, reservoir_concentration: 20 + (i % 10), ...overrides}))
 }
+
+/** Everything an async iterable yields, in order (Node 20 has no Array.fromAsync). */
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = []
+  for await (const item of items) all.push(item)
+  return all
+}

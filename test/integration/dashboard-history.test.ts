@@ -55,7 +55,7 @@ describe('dashboard history browsing (30 days at 1 Hz, three sources), in Chromi
     site = await testSite()
     const now = Math.floor(Date.now() / 1000) * 1000
     const start = now - 30 * DAY - 3_600_000
-    ;(await openHistory(site.config.paths.historyDb, {retentionDays: 0, clock: {now: () => new Date()}})).close()
+    await (await openHistory(site.config.paths.historyDb, {retentionDays: 0, clock: {now: () => new Date()}})).close()
     db = new Database(site.config.paths.historyDb)
     db.pragma('journal_mode = WAL')
     const cells = JSON.stringify({b: [10, 10, 10], v: [0.5, 0.5, 0.5], p: null, ph: null, t: null})

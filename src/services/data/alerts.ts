@@ -54,10 +54,10 @@ export interface AlertChange {
   state: AlertState
 }
 
-/** The persistence the manager needs; the history store provides it. */
+/** The persistence the manager needs; the history store provides it. `putSetting` resolves once durable. */
 export interface SettingsStore {
-  getSetting(key: string): string | undefined
-  putSetting(key: string, value: string): void
+  getSetting(key: string): Promise<string | undefined>
+  putSetting(key: string, value: string): Promise<void>
 }
 
 const KEY = 'alerts:thresholds'
@@ -75,26 +75,26 @@ export class AlertManager {
   private thresholds: AlertThreshold[]
   private perSource: Record<string, AlertThreshold[]>
   private readonly states = new Map<string, AlertState>()
+  private updating: Promise<unknown> = Promise.resolve()
 
+  /** Starts with the defaults; `reload()` reads the saved thresholds (`open` does both). */
   constructor(private readonly store: SettingsStore, private readonly events: MfcEventBus, private readonly clock: Clock) {
-    this.thresholds = this.saved()
-    this.perSource = this.savedPerSource()
+    this.thresholds = DEFAULT_THRESHOLDS.map((t) => ({...t}))
+    this.perSource = structuredClone(BUILTIN_SOURCE_THRESHOLDS)
+  }
+
+  /** A manager with the thresholds saved in `store`. */
+  static async open(store: SettingsStore, events: MfcEventBus, clock: Clock): Promise<AlertManager> {
+    const manager = new AlertManager(store, events, clock)
+    await manager.reload()
+    return manager
   }
 
   /** Rereads the thresholds from the store (its database was replaced, e.g. by `mfc restore`). */
-  reload(): void {
-    this.thresholds = this.saved()
-    this.perSource = this.savedPerSource()
-  }
-
-  private saved(): AlertThreshold[] {
-    const saved = this.store.getSetting(KEY)
-    return saved ? JSON.parse(saved) as AlertThreshold[] : DEFAULT_THRESHOLDS.map((t) => ({...t}))
-  }
-
-  private savedPerSource(): Record<string, AlertThreshold[]> {
-    const saved = this.store.getSetting(SOURCES_KEY)
-    return saved ? JSON.parse(saved) as Record<string, AlertThreshold[]> : structuredClone(BUILTIN_SOURCE_THRESHOLDS)
+  async reload(): Promise<void> {
+    const [saved, perSource] = await Promise.all([this.store.getSetting(KEY), this.store.getSetting(SOURCES_KEY)])
+    this.thresholds = saved ? JSON.parse(saved) as AlertThreshold[] : DEFAULT_THRESHOLDS.map((t) => ({...t}))
+    this.perSource = perSource ? JSON.parse(perSource) as Record<string, AlertThreshold[]> : structuredClone(BUILTIN_SOURCE_THRESHOLDS)
   }
 
   /** The global thresholds, or a source's own overrides and the effective set when `source` is given. */
@@ -109,20 +109,28 @@ export class AlertManager {
    * source (`{"source": "rig-1", "alerts": [...]}`); persisted before returning. Clears the
    * episodes the new thresholds no longer hold.
    */
-  update(body: unknown, source?: string): {status: 'updated'; message: string; timestamp: string; source: string | null; alerts: AlertThreshold[]} {
+  async update(body: unknown, source?: string): Promise<{status: 'updated'; message: string; timestamp: string; source: string | null; alerts: AlertThreshold[]}> {
     const incoming = parseThresholds(body)
     const target = source ?? ((body as {source?: unknown} | null)?.source as string | undefined)
     if (target !== undefined && !/^[\w.:@-]{1,64}$/.test(target)) {
       throw new DataValidationError(`Invalid source "${target.slice(0, 80)}"`, [{loc: ['query', 'source'], msg: 'Input should be a source name', type: 'string_pattern_mismatch', input: target.slice(0, 80)}], 400)
     }
 
+    // One update at a time: each reads the thresholds the previous one saved (no lost update).
+    const turn = this.updating.then(() => this.apply(incoming, target))
+    this.updating = turn.catch(() => undefined)
+    return turn
+  }
+
+  private async apply(incoming: AlertThreshold[], target: string | undefined): Promise<{status: 'updated'; message: string; timestamp: string; source: string | null; alerts: AlertThreshold[]}> {
+
     if (target === undefined) {
       const next = upsert(this.thresholds, incoming)
-      this.store.putSetting(KEY, JSON.stringify(next))
+      await this.store.putSetting(KEY, JSON.stringify(next))
       this.thresholds = next
     } else {
       const next = {...this.perSource, [target]: upsert(this.perSource[target] ?? [], incoming)}
-      this.store.putSetting(SOURCES_KEY, JSON.stringify(next))
+      await this.store.putSetting(SOURCES_KEY, JSON.stringify(next))
       this.perSource = next
     }
 

@@ -105,7 +105,7 @@ const NAME_SCHEMA = {params: {type: 'object', required: ['name'], properties: {n
  * Buckets of a downsampled read: `buckets` wide (default 600, about a chart's width in
  * pixels), each at least 1 s, so an hour of 1 Hz data comes back as it was stored.
  */
-function historyOf(monitoring: Monitoring, query: Record<string, string | undefined>) {
+async function historyOf(monitoring: Monitoring, query: Record<string, string | undefined>) {
   const {from, to} = {from: queryTime(query, 'from')!, to: queryTime(query, 'to')!}
   if (!(to > from)) throw new DataValidationError('"to" must be after "from"', [{loc: ['query', 'to'], msg: 'Input should be after from', type: 'value_error', input: query.to}], 400)
   const wanted = Number(query.buckets ?? 600)
@@ -119,7 +119,7 @@ function historyOf(monitoring: Monitoring, query: Record<string, string | undefi
   }
 
   const source = query.source!
-  return {source, from: start, to, bucket_ms: bucketMs, fields: BUCKET_FIELDS, buckets: monitoring.history.buckets({source, from: start, to, bucketMs})}
+  return {source, from: start, to, bucket_ms: bucketMs, fields: BUCKET_FIELDS, buckets: await monitoring.history.buckets({source, from: start, to, bucketMs})}
 }
 
 function unknownSource(name: string): DataValidationError {
@@ -156,18 +156,18 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
     })
     app.get<Query>('/data/history', {schema: HISTORY_SCHEMA}, async (request) => historyOf(monitoring, request.query))
 
-    app.get('/sources', async () => ({sources: monitoring.sourceViews(), stale_after_s: monitoring.settings.source_stale_after_s, offline_after_s: monitoring.settings.source_offline_after_s}))
+    app.get('/sources', async () => ({sources: await monitoring.sourceViews(), stale_after_s: monitoring.settings.source_stale_after_s, offline_after_s: monitoring.settings.source_offline_after_s}))
     app.get<{Params: {name: string}}>('/sources/:name', {schema: NAME_SCHEMA}, async (request, reply) => {
-      const view = monitoring.sourceView(request.params.name)
+      const view = await monitoring.sourceView(request.params.name)
       return view ?? detail(reply, 404, {detail: unknownSource(request.params.name).message, suggestions: ['GET /sources lists the sources; PUT /sources/NAME registers one']})
     })
-    app.put<{Params: {name: string}}>('/sources/:name', {schema: NAME_SCHEMA}, async (request) => ({status: 'registered', source: monitoring.sources.register(request.params.name, request.body)}))
+    app.put<{Params: {name: string}}>('/sources/:name', {schema: NAME_SCHEMA}, async (request) => ({status: 'registered', source: await monitoring.sources.register(request.params.name, request.body)}))
     app.get<Query>('/data/range', async (request) => monitoring.history.range({...rangeOf(request.query), limit: queryInt(request.query, 'limit', 1000, MAX_QUERY_LIMIT)}))
     app.get<Query & {Params: {format: string}}>('/data/export/:format', async (request, reply) => {
       const format = request.params.format.toLowerCase()
       if (!(EXPORT_FORMATS as readonly string[]).includes(format)) throw new DataValidationError('Unsupported export format; use csv or json', [{loc: ['path', 'format'], msg: 'Input should be csv or json', type: 'enum', input: request.params.format}], 400)
       const range = rangeOf(request.query)
-      if (monitoring.history.range({...range, limit: 1}).length === 0) return detail(reply, 404, {detail: 'No data to export for this range'})
+      if ((await monitoring.history.range({...range, limit: 1})).length === 0) return detail(reply, 404, {detail: 'No data to export for this range'})
       const name = exportFileName(format as ExportFormat, {now: () => new Date()})
       return reply
         .type(CONTENT_TYPES[format as ExportFormat])
@@ -190,7 +190,7 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
 
     app.get('/mqtt/status', async () => ({configured: monitoring.mqtt !== undefined, ...monitoring.mqttStatus()}))
 
-    app.get('/metrics', async (request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(monitoring.metricsText()))
+    app.get('/metrics', async (request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await monitoring.metricsText()))
 
     // stream.url: the proxy's /ws/ when this page came through a trusted proxy (see proxy.ts),
     // the same decision as the page's CSP; null: the page connects to `port` on its own host.
@@ -198,7 +198,7 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
       certificates: monitoring.certificates().map((c) => ({name: c.name, not_after: c.notAfter.toISOString(), days_left: Math.floor((c.notAfter.getTime() - Date.now()) / 86_400_000)})),
       stream: {port: monitoring.streamPort ?? null, url: request.mfcProxyOrigin ? proxiedStreamUrl(request.mfcProxyOrigin) : null, clients: monitoring.hub.clientCount},
       services: monitoring.services(),
-      history: {readings: monitoring.history.count(), retention_days: monitoring.history.retentionDays},
+      history: {readings: await monitoring.history.count(), retention_days: monitoring.history.retentionDays},
       simulation: monitoring.runner.status(),
       timestamp: now(),
     }))

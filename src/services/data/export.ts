@@ -39,11 +39,11 @@ function csvField(value: unknown): string {
  * size. CSV keeps the original's column names (per-cell lists as "[1.0, 2.0]"); JSON is one
  * array of records, written incrementally.
  */
-export function* exportChunks(history: HistoryStore, format: ExportFormat, query: Omit<RangeQuery, 'limit'> = {}): Generator<string> {
+export async function* exportChunks(history: HistoryStore, format: ExportFormat, query: Omit<RangeQuery, 'limit'> = {}): AsyncGenerator<string> {
   let first = true
   if (format === 'csv') yield COLUMNS.join(',') + '\n'
   else yield '['
-  for (const page of history.pages(query)) {
+  for await (const page of history.pages(query)) {
     if (format === 'csv') {
       yield page.map((r) => COLUMNS.map((c) => csvField(r[c])).join(',')).join('\n') + '\n'
     } else {

@@ -147,7 +147,7 @@ export class CsvFollower {
     const signature = `${stat.size}:${stat.mtimeMs}`
     if (this.seen.get(file) === signature) return 0
     const key = `follow:${relative(this.dir, file)}`
-    const offset = Number(this.history.getSetting(key) ?? 0)
+    const offset = Number(await this.history.getSetting(key) ?? 0)
     const text = (await gunzipAsync(await fs.readFile(file))).toString('utf8')
     const {rows, readings} = parseOriginalCsv(text, stat.mtime.toISOString(), `file:${basename(file)}`)
     this.seen.set(file, signature)
@@ -157,7 +157,7 @@ export class CsvFollower {
     const fresh = numbered.map((x) => x.r)
     const skipped = rows - offset - fresh.length
     if (skipped > 0) this.logger.warn({file, skipped}, 'skipped unparseable rows')
-    this.history.insert(fresh, {setting: {key, value: String(rows)}, seqs: numbered.map((x) => x.row)})
+    await this.history.insert(fresh, {setting: {key, value: String(rows)}, seqs: numbered.map((x) => x.row)})
     if (fresh.length > 0) this.published(fresh)
     return fresh.length
   }

@@ -83,32 +83,35 @@ export interface InsertOptions {
  *   never leaves the database as rows; empty buckets are omitted.
  * - `putSource` upserts the given fields only (others keep their value); `source` is undefined
  *   for an unknown name.
- * - Calls are synchronous and never interleave (one connection per process).
- * - After `close` every call throws HistoryError; `close` is idempotent.
+ * - Every call returns a promise; calls may overlap (the SQLite adapter commits in a worker
+ *   thread and reads on its own connection, PostgreSQL uses a pool), and a reader sees a batch
+ *   only once its `insert` has resolved or later. A caller that needs order awaits.
+ * - After `close` every call rejects with HistoryError; `close` is idempotent and resolves once
+ *   the connections are closed (writes submitted before it finish or reject first).
  */
 export interface History {
-  insert(readings: readonly Reading[], options?: InsertOptions): Reading[]
-  latest(limit: number, source?: string): Reading[]
-  range(query: RangeQuery): Reading[]
+  insert(readings: readonly Reading[], options?: InsertOptions): Promise<Reading[]>
+  latest(limit: number, source?: string): Promise<Reading[]>
+  range(query: RangeQuery): Promise<Reading[]>
   /** Keyset-paged scan, so a long export never holds the connection between pages. */
-  pages(query?: Omit<RangeQuery, 'limit'>): Generator<Reading[]>
-  buckets(query: BucketQuery): Bucket[]
-  sources(): SourceInfo[]
-  source(name: string): SourceInfo | undefined
-  putSource(registration: SourceRegistration): SourceInfo
-  count(): number
+  pages(query?: Omit<RangeQuery, 'limit'>): AsyncGenerator<Reading[]>
+  buckets(query: BucketQuery): Promise<Bucket[]>
+  sources(): Promise<SourceInfo[]>
+  source(name: string): Promise<SourceInfo | undefined>
+  putSource(registration: SourceRegistration): Promise<SourceInfo>
+  count(): Promise<number>
   /** Deletes readings older than the retention; returns how many. 0 days keeps everything. */
-  prune(): number
-  getSetting(key: string): string | undefined
-  putSetting(key: string, value: string): void
+  prune(): Promise<number>
+  getSetting(key: string): Promise<string | undefined>
+  putSetting(key: string, value: string): Promise<void>
   /**
-   * Closes the connection and opens `file` again, so a database renamed into place (`mfc
-   * restore`) is the one written from now on instead of the replaced, unlinked one. Synchronous,
-   * so no call runs in between; if the open fails the store stays closed (calls throw
-   * HistoryError) and the next reopen tries again.
+   * Closes the connections and opens `file` again, so a database renamed into place (`mfc
+   * restore`) is the one written from now on instead of the replaced, unlinked one. Writes
+   * submitted before it commit to the old file first; if the open fails the store stays closed
+   * (calls reject with HistoryError) and the next reopen tries again.
    */
-  reopen(): void
+  reopen(): Promise<void>
   readonly file: string
   readonly retentionDays: number
-  close(): void
+  close(): Promise<void>
 }

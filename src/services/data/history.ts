@@ -218,22 +218,22 @@ class SqliteHistory implements History {
     })
   }
 
-  insert(readings: readonly Reading[], options: InsertOptions = {}): Reading[] {
+  async insert(readings: readonly Reading[], options: InsertOptions = {}): Promise<Reading[]> {
     return this.guard('write', () => this.insertMany(readings, options))
   }
 
-  latest(limit: number, source?: string): Reading[] {
+  async latest(limit: number, source?: string): Promise<Reading[]> {
     return this.guard('read', () => (source === undefined
       ? this.statements.latest.all(clampLimit(limit))
       : this.statements.latestOf.all(source, clampLimit(limit)) as Row[]).map((row) => fromRow(row as Row)))
   }
 
-  range(query: RangeQuery): Reading[] {
+  async range(query: RangeQuery): Promise<Reading[]> {
     const limit = clampLimit(query.limit ?? 1000)
     return this.guard('read', () => this.page(query, undefined, limit).map(fromRow))
   }
 
-  * pages(query: Omit<RangeQuery, 'limit'> = {}): Generator<Reading[]> {
+  async * pages(query: Omit<RangeQuery, 'limit'> = {}): AsyncGenerator<Reading[]> {
     let after: Row | undefined
     for (;;) {
       const rows = this.guard('read', () => this.page(query, after, PAGE))
@@ -244,7 +244,7 @@ class SqliteHistory implements History {
     }
   }
 
-  buckets(query: BucketQuery): Bucket[] {
+  async buckets(query: BucketQuery): Promise<Bucket[]> {
     const width = Math.max(1, Math.trunc(query.bucketMs))
     const from = Math.trunc(query.from)
     // Whole minutes from a minute boundary: the rollups hold exactly these buckets' aggregates.
@@ -260,15 +260,15 @@ class SqliteHistory implements History {
     })
   }
 
-  sources(): SourceInfo[] {
+  async sources(): Promise<SourceInfo[]> {
     return this.guard('read', () => this.statements.sources.all() as SourceInfo[])
   }
 
-  source(name: string): SourceInfo | undefined {
+  async source(name: string): Promise<SourceInfo | undefined> {
     return this.guard('read', () => this.statements.source.get(name) as SourceInfo | undefined)
   }
 
-  putSource(registration: SourceRegistration): SourceInfo {
+  async putSource(registration: SourceRegistration): Promise<SourceInfo> {
     const has = (key: keyof SourceRegistration) => (registration[key] === undefined ? 0 : 1)
     return this.guard('write', () => {
       this.statements.register.run({
@@ -279,11 +279,11 @@ class SqliteHistory implements History {
     })
   }
 
-  count(): number {
+  async count(): Promise<number> {
     return this.guard('read', () => (this.statements.count.get() as {n: number}).n)
   }
 
-  prune(): number {
+  async prune(): Promise<number> {
     if (this.retentionDays <= 0) return 0
     const cutoff = this.clock.now().getTime() - this.retentionDays * 86_400_000
     return this.guard('write', () => this.db.transaction(() => {
@@ -295,15 +295,15 @@ class SqliteHistory implements History {
     })())
   }
 
-  getSetting(key: string): string | undefined {
+  async getSetting(key: string): Promise<string | undefined> {
     return this.guard('read', () => (this.statements.get.get(key) as {value: string} | undefined)?.value)
   }
 
-  putSetting(key: string, value: string): void {
+  async putSetting(key: string, value: string): Promise<void> {
     this.guard('write', () => this.statements.put.run(key, value))
   }
 
-  reopen(): void {
+  async reopen(): Promise<void> {
     if (!this.closed) {
       this.closed = true
       this.db.close()
@@ -313,7 +313,7 @@ class SqliteHistory implements History {
     this.closed = false
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     this.db.close()

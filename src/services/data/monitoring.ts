@@ -74,7 +74,7 @@ export class Monitoring {
     this.sources = new SourceRegistry(history, () => clock.now().getTime())
     this.commit = new GroupCommit(history, (readings) => this.published(readings))
     this.alerts = new AlertManager(history, events, clock)
-    this.hub = new MonitoringStreamHub({clock, heartbeatMs: options.heartbeatMs}, history.latest(1000))
+    this.hub = new MonitoringStreamHub({clock, heartbeatMs: options.heartbeatMs})
     this.runner = new SimulationRunner({
       clock, speed: settings.simulation_speed, sampleIntervalMs: settings.simulation_sample_ms, seed: settings.simulation_seed,
       publish: (reading) => this.store([reading]),
@@ -85,14 +85,20 @@ export class Monitoring {
     if (settings.data_follow_dir) this.follower = new CsvFollower(settings.data_follow_dir, history, (r) => this.published(r), logger)
   }
 
+  /** Reads what lives in the history (alert thresholds, sources, the newest readings); before `start`. */
+  async load(): Promise<void> {
+    await Promise.all([this.alerts.reload(), this.sources.reload()])
+    this.hub.reseed(await this.history.latest(1000))
+  }
+
   /** Starts the background parts: retention, follower, the default simulation. */
   start(): void {
     this.processMetrics.start()
-    this.history.prune()
-    this.pruneTimer = setInterval(() => this.safely('prune', () => this.history.prune()), 3_600_000)
+    void this.safely('prune', () => this.history.prune())
+    this.pruneTimer = setInterval(() => void this.safely('prune', () => this.history.prune()), 3_600_000)
     this.pruneTimer.unref()
     const every = Math.min(5000, Math.max(200, this.times.staleAfterMs / 2))
-    this.silenceTimer = setInterval(() => this.safely('silence check', () => this.checkSilence()), every)
+    this.silenceTimer = setInterval(() => void this.safely('silence check', () => this.checkSilence()), every)
     this.silenceTimer.unref()
     this.follower?.start()
     void this.mqtt?.start()
@@ -163,24 +169,25 @@ export class Monitoring {
   }
 
   /** Every source with its state, newest reading and alerts (GET /sources, the dashboard's overview). */
-  sourceViews(): SourceView[] {
-    return this.sources.list().map((info) => this.view(info))
+  async sourceViews(): Promise<SourceView[]> {
+    return Promise.all(this.sources.list().map(async (info) => this.view(info)))
   }
 
-  sourceView(name: string): SourceView | undefined {
+  async sourceView(name: string): Promise<SourceView | undefined> {
     const info = this.sources.get(name)
     return info && this.view(info)
   }
 
-  private view(info: NonNullable<ReturnType<SourceRegistry['get']>>): SourceView {
-    const latest = this.sources.newestOf(info.name) ?? this.history.latest(1, info.name)[0] ?? null
+  private async view(info: NonNullable<ReturnType<SourceRegistry['get']>>): Promise<SourceView> {
+    const latest = this.sources.newestOf(info.name) ?? (await this.history.latest(1, info.name))[0] ?? null
     return {...info, ...this.sources.state(info.name, this.times), latest, alerts: this.alerts.list(info.name)}
   }
 
-  metricsText(): string {
+  async metricsText(): Promise<string> {
+    const historyReadings = await this.history.count()
     return renderMetrics({
       latest: this.hub.latestBySource(), alerts: this.alerts.list(), certificates: this.certificates(), requests: this.requests,
-      streamClients: this.hub.clientCount, streamDropped: this.hub.dropped, historyReadings: this.history.count(),
+      streamClients: this.hub.clientCount, streamDropped: this.hub.dropped, historyReadings,
       ingested: this.ingested, simulation: this.runner.status(), mqtt: this.mqtt?.status(),
     }) + this.processMetrics.render()
   }
@@ -191,23 +198,21 @@ export class Monitoring {
    * renames a new history.sqlite into place and must not leave serve writing to the old one.
    * Returns false (and logs) when the database cannot be opened; the next call retries.
    */
-  reload(): boolean {
+  async reload(): Promise<boolean> {
     if (this.closed) return false
     let ok = false
-    this.safely('reopen', () => {
-      this.history.reopen()
-      this.alerts.reload()
-      this.sources.reload()
-      this.hub.reseed(this.history.latest(1000))
+    await this.safely('reopen', async () => {
+      await this.history.reopen()
+      await this.load()
       this.follower?.forget()
-      this.options.logger.info({file: this.history.file, readings: this.history.count()}, 'history database reopened')
+      this.options.logger.info({file: this.history.file, readings: await this.history.count()}, 'history database reopened')
       ok = true
     })
     return ok
   }
 
-  /** Idempotent: stops the run, timers and clients, then closes the database. */
-  close(): void {
+  /** Idempotent: stops the run, timers and clients, commits what was submitted, then closes the database. */
+  async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     this.processMetrics.stop()
@@ -217,14 +222,13 @@ export class Monitoring {
     clearInterval(this.pruneTimer)
     clearInterval(this.silenceTimer)
     this.hub.close()
-    this.history.close()
+    await this.commit.drain()
+    await this.history.close()
   }
 
+  /** The simulator's readings share the group commit with ingest (published once durable). */
   private store(readings: Reading[]): void {
-    this.safely('store', () => {
-      const stored = this.history.insert(readings)
-      if (stored.length > 0) this.published(stored)
-    })
+    void this.safely('store', () => this.commit.submit(readings))
   }
 
   private published(readings: Reading[]): void {
@@ -234,9 +238,9 @@ export class Monitoring {
     this.hub.publish(readings)
   }
 
-  private safely(what: string, work: () => unknown): void {
+  private async safely(what: string, work: () => unknown): Promise<void> {
     try {
-      work()
+      await work()
     } catch (error) {
       this.options.logger.error({err: (error as Error).message}, `monitoring ${what} failed`)
     }
@@ -252,8 +256,8 @@ export interface MonitoringWiring {
   hub: StreamHub
   monitoring: Monitoring
   /** SIGHUP: reopen the history database (see `Monitoring.reload`). */
-  reload(): boolean
-  close(): void
+  reload(): Promise<boolean>
+  close(): Promise<void>
 }
 
 /**
@@ -264,11 +268,18 @@ export async function createMonitoring(options: MonitoringOptions): Promise<Moni
   const settings = {...DEFAULT_DATA_SETTINGS, ...options.settings}
   const history = await openHistory(options.historyDb, {retentionDays: settings.data_retention_days, clock: options.clock})
   const monitoring = new Monitoring(history, settings, options)
+  try {
+    await monitoring.load()
+  } catch (error) {
+    await monitoring.close()
+    throw error
+  }
+
   return {
     hub: monitoring.hub,
     monitoring,
-    reload: () => monitoring.reload(),
-    close: () => monitoring.close(),
+    reload: async () => monitoring.reload(),
+    close: async () => monitoring.close(),
   }
 }
 

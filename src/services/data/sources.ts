@@ -32,15 +32,15 @@ export class SourceRegistry {
   private readonly arrivals = new Map<string, number>()
   private readonly newest = new Map<string, Reading>()
 
-  constructor(private readonly history: History, private readonly now: () => number) {
-    this.reload()
-  }
+  /** Starts empty; `reload()` reads the table. */
+  constructor(private readonly history: History, private readonly now: () => number) {}
 
-  /** Rereads the table (the database was replaced or reopened). */
-  reload(): void {
+  /** Rereads the table (at start, and when the database was replaced or reopened). */
+  async reload(): Promise<void> {
+    const infos = await this.history.sources()
     this.known.clear()
     this.newest.clear()
-    for (const info of this.history.sources()) this.known.set(info.name, info)
+    for (const info of infos) this.known.set(info.name, info)
   }
 
   cellsOf(name: string): number | null | undefined {
@@ -68,7 +68,7 @@ export class SourceRegistry {
   }
 
   /** Registers or updates a source's name, cells, description and location (PUT /sources/:name). */
-  register(name: string, body: unknown): SourceInfo {
+  async register(name: string, body: unknown): Promise<SourceInfo> {
     if (!SOURCE_RE.test(name)) {
       throw new DataValidationError(`Invalid source name "${name.slice(0, 80)}": use letters, digits, . _ @ - (at most 64)`, [{loc: ['path', 'name'], msg: 'Input should be a source name', type: 'string_pattern_mismatch', input: name.slice(0, 80)}], 400)
     }
@@ -94,7 +94,7 @@ export class SourceRegistry {
     }
 
     if (checker.issues.length > 0) throw new DataValidationError(`Invalid source ${name}: ${checker.issues[0].loc.join('.')}: ${checker.issues[0].msg}`, checker.issues, 400)
-    const info = this.history.putSource(registration as Parameters<History['putSource']>[0])
+    const info = await this.history.putSource(registration as Parameters<History['putSource']>[0])
     this.known.set(name, {...info})
     return info
   }

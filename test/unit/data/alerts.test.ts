@@ -7,27 +7,27 @@ import {reading} from '../../helpers/readings.js'
 
 function memoryStore(): SettingsStore & {data: Map<string, string>} {
   const data = new Map<string, string>()
-  return {data, getSetting: (k) => data.get(k), putSetting: (k, v) => void data.set(k, v)}
+  return {data, getSetting: async (k) => data.get(k), putSetting: async (k, v) => void data.set(k, v)}
 }
 
 describe('alerts', () => {
   const clock = {now: () => new Date('2026-01-01T00:00:00Z')}
 
-  function setup(store = memoryStore()) {
+  async function setup(store = memoryStore()) {
     const events = new MfcEventBus()
     const raised: MfcEvents['alert:raised'][] = []
     const cleared: MfcEvents['alert:cleared'][] = []
     events.on('alert:raised', (e) => raised.push(e))
     events.on('alert:cleared', (e) => cleared.push(e))
-    return {manager: new AlertManager(store, events, clock), raised, cleared, store}
+    return {manager: await AlertManager.open(store, events, clock), raised, cleared, store}
   }
 
-  it('starts with the original defaults', () => {
-    expect(setup().manager.config().alerts).to.deep.equal(DEFAULT_THRESHOLDS)
+  it('starts with the original defaults', async () => {
+    expect((await setup()).manager.config().alerts).to.deep.equal(DEFAULT_THRESHOLDS)
   })
 
-  it('raises once per episode with hysteresis, then clears', () => {
-    const {manager, raised, cleared} = setup()
+  it('raises once per episode with hysteresis, then clears', async () => {
+    const {manager, raised, cleared} = await setup()
     // Band 20-30 mM, hysteresis 5 % of 10 = 0.5 mM: clears only inside [20.5, 29.5].
     for (const c of [25, 31, 30.2, 29.8, 31, 29.6]) manager.evaluate(reading({reservoir_concentration: c}))
     expect(raised.filter((e) => e.parameter === 'reservoir_concentration')).to.have.length(1)
@@ -42,24 +42,24 @@ describe('alerts', () => {
     expect(manager.list().find((s) => s.parameter === 'reservoir_concentration')).to.include({episodes: 2, active: true})
   })
 
-  it('raises the total power alert below 0.001 W and hands email_notify to the notifier', () => {
-    const {manager, raised} = setup()
+  it('raises the total power alert below 0.001 W and hands email_notify to the notifier', async () => {
+    const {manager, raised} = await setup()
     const changes = manager.evaluate(reading({total_power: 0.0002}))
     expect(changes.map((c) => c.type)).to.deep.equal(['alert_raised'])
     expect(raised[0]).to.include({parameter: 'total_power', severity: 'warning', email_notify: true})
     expect(raised[0].message).to.equal('test: total_power value of 200 μW violates threshold: Below minimum (1 mW)')
   })
 
-  it('shows the real value with an SI prefix, not 0.000', () => {
+  it('shows the real value with an SI prefix, not 0.000', async () => {
     expect(formatSi(3.01e-5, 'W')).to.equal('30.1 μW')
     expect(formatSi(0.00201, 'W')).to.equal('2.01 mW')
     expect(formatSi(0.7, 'V')).to.equal('700 mV')
     expect(formatSi(25.04, 'mM')).to.equal('25 mM')
   })
 
-  it('keeps per-source thresholds over the global ones: only that source alerts, every alert names it', () => {
-    const {manager, raised} = setup()
-    manager.update({source: 'rig-1', alerts: [{parameter: 'reservoir_concentration', threshold_min: 10, threshold_max: 15}]})
+  it('keeps per-source thresholds over the global ones: only that source alerts, every alert names it', async () => {
+    const {manager, raised} = await setup()
+    await manager.update({source: 'rig-1', alerts: [{parameter: 'reservoir_concentration', threshold_min: 10, threshold_max: 15}]})
     manager.evaluate(reading({source: 'rig-1', reservoir_concentration: 25}))
     manager.evaluate(reading({source: 'rig-2', reservoir_concentration: 25}))
     expect(raised.map((e) => [e.source, e.parameter])).to.deep.equal([['rig-1', 'reservoir_concentration']])
@@ -70,7 +70,7 @@ describe('alerts', () => {
     expect(manager.evaluate(reading({source: 'simulator', total_power: 3.01e-5}))).to.deep.equal([])
   })
 
-  it('raises "no data" for a silent source and clears it on its next reading', () => {
+  it('raises "no data" for a silent source and clears it on its next reading', async () => {
     let now = Date.UTC(2026, 0, 1, 0, 10)
     const events = new MfcEventBus()
     const manager = new AlertManager(memoryStore(), events, {now: () => new Date(now)})
@@ -86,27 +86,27 @@ describe('alerts', () => {
     expect(changes.map((c) => [c.type, c.state.parameter])).to.deep.include(['alert_cleared', 'no_data'])
   })
 
-  it('watches the worst cell of per-cell channels', () => {
-    const {manager, raised} = setup()
-    manager.update([{parameter: 'cell_voltages', threshold_min: 0.3}])
+  it('watches the worst cell of per-cell channels', async () => {
+    const {manager, raised} = await setup()
+    await manager.update([{parameter: 'cell_voltages', threshold_min: 0.3}])
     manager.evaluate(reading({cell_voltages: [0.6, 0.6, 0.25, 0.6, 0.6]}))
     expect(raised.find((e) => e.parameter === 'cell_voltages')?.value).to.equal(0.25)
   })
 
-  it('persists thresholds (upsert by parameter) and clears an alert whose threshold is disabled', () => {
+  it('persists thresholds (upsert by parameter) and clears an alert whose threshold is disabled', async () => {
     const store = memoryStore()
-    const first = setup(store)
+    const first = await setup(store)
     first.manager.evaluate(reading({reservoir_concentration: 35}))
-    const result = first.manager.update([{parameter: 'reservoir_concentration', threshold_min: 22, threshold_max: 28, enabled: false}])
+    const result = await first.manager.update([{parameter: 'reservoir_concentration', threshold_min: 22, threshold_max: 28, enabled: false}])
     expect(result.message).to.equal('Alert configuration updated with 1 alerts')
     expect(first.cleared).to.have.length(1)
-    const reloaded = setup(store).manager.config().alerts
+    const reloaded = (await setup(store)).manager.config().alerts
     expect(reloaded).to.have.length(2)
     expect(reloaded.find((a) => a.parameter === 'reservoir_concentration')).to.deep.equal({parameter: 'reservoir_concentration', threshold_min: 22, threshold_max: 28, enabled: false, email_notify: false})
   })
 
-  it('rejects bad configs with 422 and changes nothing', () => {
-    const {manager, store} = setup()
+  it('rejects bad configs with 422 and changes nothing', async () => {
+    const {manager, store} = await setup()
     const bad = [
       [{parameter: 'flux_capacitor', threshold_min: 1}],
       [{parameter: 'total_power'}],
@@ -116,7 +116,8 @@ describe('alerts', () => {
       {not: 'a list'},
     ]
     for (const body of bad) {
-      expect(() => manager.update(body), JSON.stringify(body)).to.throw(DataValidationError).with.property('status', 422)
+      const error = await manager.update(body).then(() => undefined, (error_: unknown) => error_)
+      expect(error, JSON.stringify(body)).to.be.instanceOf(DataValidationError).with.property('status', 422)
     }
 
     expect(store.data.size).to.equal(0)

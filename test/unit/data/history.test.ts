@@ -6,7 +6,7 @@ import {join} from 'node:path'
 
 import {exportChunks, exportFileName} from '../../../src/services/data/export.js'
 import {type HistoryStore, openHistory} from '../../../src/services/data/history.js'
-import {reading, series} from '../../helpers/readings.js'
+import {collect, reading, series} from '../../helpers/readings.js'
 import {historyContract} from './history-contract.js'
 
 {
@@ -31,95 +31,95 @@ describe('history store (SQLite, WAL)', () => {
     history = await openHistory(join(dir, 'state', 'history.sqlite'), {retentionDays: 7, clock})
   })
   afterEach(async () => {
-    history.close()
+    await history.close()
     await rm(dir, {recursive: true, force: true})
   })
 
-  it('stores batches in WAL mode and returns the latest with their own timestamps, oldest first', () => {
-    history.insert(series(50))
-    const latest = history.latest(3)
+  it('stores batches in WAL mode and returns the latest with their own timestamps, oldest first', async () => {
+    await history.insert(series(50))
+    const latest = await history.latest(3)
     expect(latest.map((r) => r.timestamp)).to.deep.equal(['2026-01-01T00:00:47.000Z', '2026-01-01T00:00:48.000Z', '2026-01-01T00:00:49.000Z'])
     expect(latest[2]).to.deep.equal(series(50)[49])
     // WAL mode keeps a -wal file beside the database while a connection is open.
     expect(existsSync(`${history.file}-wal`)).to.equal(true)
   })
 
-  it('queries a time range, inclusive, with a limit', () => {
-    history.insert(series(100))
+  it('queries a time range, inclusive, with a limit', async () => {
+    await history.insert(series(100))
     const from = Date.UTC(2026, 0, 1, 0, 0, 10)
-    const rows = history.range({from, to: from + 4000})
+    const rows = await history.range({from, to: from + 4000})
     expect(rows).to.have.length(5)
-    expect(history.range({from, limit: 2})).to.have.length(2)
-    expect(history.range({from: Date.UTC(2027, 0, 1)})).to.have.length(0)
+    expect(await history.range({from, limit: 2})).to.have.length(2)
+    expect(await history.range({from: Date.UTC(2027, 0, 1)})).to.have.length(0)
   })
 
-  it('commits nothing of a batch that fails half-way', () => {
+  it('commits nothing of a batch that fails half-way', async () => {
     const bad = [...series(3), reading({timestamp: 'not a date'})]
-    expect(() => history.insert(bad)).to.throw(/history database/)
-    expect(history.count()).to.equal(0)
+    expect(await history.insert(bad).then(() => undefined, (error: Error) => error.message)).to.match(/history database/)
+    expect(await history.count()).to.equal(0)
   })
 
-  it('prunes readings older than the retention', () => {
-    history.insert(series(5, Date.UTC(2026, 0, 1)))
-    history.insert(series(5, Date.UTC(2026, 0, 9)))
-    expect(history.prune()).to.equal(5)
-    expect(history.count()).to.equal(5)
+  it('prunes readings older than the retention', async () => {
+    await history.insert(series(5, Date.UTC(2026, 0, 1)))
+    await history.insert(series(5, Date.UTC(2026, 0, 9)))
+    expect(await history.prune()).to.equal(5)
+    expect(await history.count()).to.equal(5)
   })
 
   it('persists settings across reopen', async () => {
-    history.putSetting('k', 'v1')
-    history.putSetting('k', 'v2')
-    history.close()
+    await history.putSetting('k', 'v1')
+    await history.putSetting('k', 'v2')
+    await history.close()
     history = await openHistory(join(dir, 'state', 'history.sqlite'), {retentionDays: 7, clock})
-    expect(history.getSetting('k')).to.equal('v2')
-    expect(history.getSetting('missing')).to.equal(undefined)
+    expect(await history.getSetting('k')).to.equal('v2')
+    expect(await history.getSetting('missing')).to.equal(undefined)
   })
 
   it('reopen() switches to a database renamed into place (mfc restore); without it writes go to the replaced file', async () => {
-    history.insert(series(5))
+    await history.insert(series(5))
     const replacement = join(dir, 'restored.sqlite')
     const restored = await openHistory(replacement, {retentionDays: 7, clock})
-    restored.insert(series(2, Date.UTC(2026, 0, 5)))
-    restored.putSetting('alerts:thresholds', '[]')
-    restored.close()
+    await restored.insert(series(2, Date.UTC(2026, 0, 5)))
+    await restored.putSetting('alerts:thresholds', '[]')
+    await restored.close()
     // What restore does: side files and the old database aside, the new one renamed in.
     const live = history.file
     for (const extra of ['-wal', '-shm', '']) await rename(live + extra, `${live}${extra}.old`)
     await rename(replacement, live)
 
-    history.insert(series(1, Date.UTC(2026, 0, 6)))
-    history.reopen()
-    history.insert(series(1, Date.UTC(2026, 0, 7)))
-    expect(history.count()).to.equal(3)
-    expect(history.getSetting('alerts:thresholds')).to.equal('[]')
-    expect(history.latest(3).map((r) => r.timestamp.slice(0, 10))).to.deep.equal(['2026-01-05', '2026-01-05', '2026-01-07'])
+    await history.insert(series(1, Date.UTC(2026, 0, 6)))
+    await history.reopen()
+    await history.insert(series(1, Date.UTC(2026, 0, 7)))
+    expect(await history.count()).to.equal(3)
+    expect(await history.getSetting('alerts:thresholds')).to.equal('[]')
+    expect((await history.latest(3)).map((r) => r.timestamp.slice(0, 10))).to.deep.equal(['2026-01-05', '2026-01-05', '2026-01-07'])
     // SQLite does not checkpoint a moved database on close: its rows stay in the moved -wal.
     await rename(`${live}-wal.old`, `${live}.old-wal`)
     const old = await openHistory(`${live}.old`, {retentionDays: 7, clock})
-    expect(old.count(), 'the write before reopen() went to the replaced file').to.equal(6)
-    old.close()
+    expect(await old.count(), 'the write before reopen() went to the replaced file').to.equal(6)
+    await old.close()
   })
 
-  it('reopen() of an unchanged file keeps everything and a closed store can be reopened', () => {
-    history.insert(series(4))
-    history.reopen()
-    expect(history.count()).to.equal(4)
-    history.close()
-    expect(() => history.count()).to.throw(/is closed/)
-    history.reopen()
-    expect(history.count()).to.equal(4)
+  it('reopen() of an unchanged file keeps everything and a closed store can be reopened', async () => {
+    await history.insert(series(4))
+    await history.reopen()
+    expect(await history.count()).to.equal(4)
+    await history.close()
+    expect(await history.count().then(() => undefined, (error: Error) => error.message)).to.match(/is closed/)
+    await history.reopen()
+    expect(await history.count()).to.equal(4)
   })
 
   it('exports CSV and JSON in pages, complete and parseable, without temp files', async () => {
-    history.insert(series(2500))
-    const json = [...exportChunks(history, 'json')].join('')
+    await history.insert(series(2500))
+    const json = (await collect(exportChunks(history, 'json'))).join('')
     const parsed = JSON.parse(json) as unknown[]
     expect(parsed).to.have.length(2500)
-    const csv = [...exportChunks(history, 'csv')].join('').trimEnd().split('\n')
+    const csv = (await collect(exportChunks(history, 'csv'))).join('').trimEnd().split('\n')
     expect(csv).to.have.length(2501)
     expect(csv[0]).to.match(/^timestamp,source,run_id,time_hours,reservoir_concentration/)
     expect(csv[1]).to.include('"[1, 1, 1, 1, 1]"')
-    expect(JSON.parse([...exportChunks(history, 'json', {from: Date.UTC(2030, 0, 1)})].join(''))).to.deep.equal([])
+    expect(JSON.parse((await collect(exportChunks(history, 'json', {from: Date.UTC(2030, 0, 1)}))).join(''))).to.deep.equal([])
     expect((await readdir(join(dir, 'state'))).filter((f) => !f.startsWith('history.sqlite'))).to.deep.equal([])
     now = Date.UTC(2026, 0, 10, 3, 4, 5)
     expect(exportFileName('csv', clock)).to.equal('mfc_simulation_data_20260110_030405.csv')
@@ -149,16 +149,16 @@ describe('history migration to first-class sources (schema version 1)', () => {
 
       const history = await openHistory(file, {retentionDays: 0, clock: {now: () => new Date()}})
       try {
-        expect(history.range({source: 'rig-1'}).map((r) => r.timestamp)).to.deep.equal(['1970-01-01T00:00:01.000Z', '1970-01-01T00:00:02.000Z'])
-        expect(history.sources().map((s) => [s.name, s.readings, s.cells])).to.deep.equal([
+        expect((await history.range({source: 'rig-1'})).map((r) => r.timestamp)).to.deep.equal(['1970-01-01T00:00:01.000Z', '1970-01-01T00:00:02.000Z'])
+        expect((await history.sources()).map((s) => [s.name, s.readings, s.cells])).to.deep.equal([
           ['file:a.csv.gz', 2, 3], ['ingest:simulator', 1, 3], ['rig-1', 2, 3], ['simulator', 1, 3],
         ])
-        expect(history.buckets({source: 'rig-1', from: 0, to: 5000, bucketMs: 5000})[0].values.cell_voltage_mean?.[2]).to.be.closeTo(0.6, 1e-9)
+        expect((await history.buckets({source: 'rig-1', from: 0, to: 5000, bucketMs: 5000}))[0].values.cell_voltage_mean?.[2]).to.be.closeTo(0.6, 1e-9)
         // A second open finds version 1 and changes nothing.
-        history.reopen()
-        expect(history.count()).to.equal(6)
+        await history.reopen()
+        expect(await history.count()).to.equal(6)
       } finally {
-        history.close()
+        await history.close()
       }
     } finally {
       await rm(dir, {recursive: true, force: true})

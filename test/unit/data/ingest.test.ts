@@ -29,7 +29,7 @@ function rejection(body: unknown, limits = DEFAULT_INGEST_LIMITS): DataValidatio
 }
 
 describe('ingest validation', () => {
-  it('accepts a batch and keeps the data timestamps (normalised to UTC)', () => {
+  it('accepts a batch and keeps the data timestamps (normalised to UTC)', async () => {
     const readings = parseIngestBatch({source: 'rig-1', readings: [good(), good({timestamp: '2026-01-01T09:00:01Z'})]}, DEFAULT_INGEST_LIMITS, NOW)
     expect(readings).to.have.length(2)
     expect(readings[0]).to.include({timestamp: '2026-01-01T09:00:00.000Z', source: 'rig-1', q_action: null, substrate_addition_rate: 0})
@@ -37,7 +37,7 @@ describe('ingest validation', () => {
     expect(readings[0].biofilm_thicknesses).to.deep.equal([])
   })
 
-  it('rejects wrong types, NaN-ish values, unknown fields and unknown cells with 400 and a reason', () => {
+  it('rejects wrong types, NaN-ish values, unknown fields and unknown cells with 400 and a reason', async () => {
     expect(rejection({readings: [good({total_power: 'high'})]}).issues[0]).to.include({type: 'float_type'})
     expect(rejection({readings: [good({reservoir_concentration: 'NaN'})]}).message).to.match(/reservoir_concentration/)
     expect(rejection({readings: [good({reservoir_concentration: null})]}).issues[0]).to.include({type: 'missing'})
@@ -52,7 +52,7 @@ describe('ingest validation', () => {
     expect(rejection({source: 'bad source!', readings: [good()]}).issues[0].loc).to.deep.equal(['body', 'source'])
   })
 
-  it('takes ISO 8601 (zoned or UTC) or milliseconds since 1970, and refuses the server\'s own source names', () => {
+  it('takes ISO 8601 (zoned or UTC) or milliseconds since 1970, and refuses the server\'s own source names', async () => {
     const ms = Date.UTC(2026, 0, 1, 8, 30)
     const readings = parseIngestBatch({source: 'rig-2', readings: [good({timestamp: ms}), good({timestamp: String(ms + 1000)}), good({timestamp: '2026-01-01T09:30:02+01:00'}), good({timestamp: '2026-01-01T08:30:03'})]}, DEFAULT_INGEST_LIMITS, NOW)
     expect(readings.map((r) => r.timestamp)).to.deep.equal(['2026-01-01T08:30:00.000Z', '2026-01-01T08:30:01.000Z', '2026-01-01T08:30:02.000Z', '2026-01-01T08:30:03.000Z'])
@@ -61,13 +61,13 @@ describe('ingest validation', () => {
     expect(rejection({source: 'simulator', readings: [good()]}).issues[0].loc).to.deep.equal(['body', 'source'])
   })
 
-  it('checks per-cell arrays against the source\'s registered cell count', () => {
+  it('checks per-cell arrays against the source\'s registered cell count', async () => {
     const limits = {...DEFAULT_INGEST_LIMITS, cellsOf: (name: string) => (name === 'big' ? 3 : undefined)}
     expect(parseIngestBatch({source: 'big', readings: [good({cell_voltages: [0.5, 0.5, 0.5]})]}, limits, NOW)[0].cell_voltages).to.deep.equal([0.5, 0.5, 0.5])
     expect(rejection({source: 'big', readings: [good()]}, limits).issues[0].msg).to.equal('Unknown cell 4: the stack has 3 cells')
   })
 
-  it('rejects a huge batch before looking at its readings', () => {
+  it('rejects a huge batch before looking at its readings', async () => {
     const error = rejection({readings: Array.from({length: 11}, () => good())}, {cells: 5, maxBatch: 10})
     expect(error.status).to.equal(400)
     expect(error.message).to.equal('The batch has 11 readings; the limit is 10 per request')
@@ -78,19 +78,21 @@ describe('ingest validation', () => {
     const history = await openHistory(join(dir, 'h.sqlite'), {retentionDays: 0, clock: {now: () => NOW}})
     try {
       const published: Reading[][] = []
+      const counts: Promise<number>[] = []
       const commit = new GroupCommit(history, (r) => {
-        expect(history.count()).to.be.greaterThan(0)
+        counts.push(history.count())
         published.push(r)
       })
       const service = new IngestService(commit, DEFAULT_INGEST_LIMITS, {now: () => NOW})
       await service.ingest({readings: [good(), good(), good({total_power: -1})]}).then(() => expect.fail('accepted a bad batch'), (error: unknown) => expect(error).to.be.instanceOf(DataValidationError))
-      expect(history.count()).to.equal(0)
+      expect(await history.count()).to.equal(0)
       // The same (source, timestamp) twice: stored once, the receipt says so.
       expect(await service.ingest({readings: [good(), good()]})).to.deep.equal({status: 'stored', accepted: 2, duplicates: 1, source: 'ingest', first_timestamp: '2026-01-01T09:00:00.000Z', last_timestamp: '2026-01-01T09:00:00.000Z'})
-      expect(history.count()).to.equal(1)
+      expect(await history.count()).to.equal(1)
       expect(published).to.have.length(1)
+      expect(await Promise.all(counts), 'published after the commit').to.deep.equal([1])
     } finally {
-      history.close()
+      await history.close()
       await rm(dir, {recursive: true, force: true})
     }
   })
@@ -107,11 +109,11 @@ describe('CSV follower (the original gui_simulation_data_*.csv.gz)', () => {
     history = await openHistory(join(dir, 'h.sqlite'), {retentionDays: 0, clock: {now: () => NOW}})
   })
   afterEach(async () => {
-    history.close()
+    await history.close()
     await rm(dir, {recursive: true, force: true})
   })
 
-  it('splits quoted CSV fields like pandas writes them', () => {
+  it('splits quoted CSV fields like pandas writes them', async () => {
     expect(splitCsvLine('1,"[1.0, 2.0]","a ""q"""')).to.deep.equal(['1', '[1.0, 2.0]', 'a "q"'])
   })
 
@@ -136,7 +138,7 @@ describe('CSV follower (the original gui_simulation_data_*.csv.gz)', () => {
     expect(await follower.scan()).to.equal(0)
     await write(6)
     expect(await follower.scan()).to.equal(1)
-    expect(history.count()).to.equal(6)
+    expect(await history.count()).to.equal(6)
     follower.close()
   })
 })
