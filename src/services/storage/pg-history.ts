@@ -2,7 +2,7 @@ import type {Clock} from '../../lib/clock.js'
 import {MfcError, EXIT} from '../../lib/errors.js'
 import {type PgDatabase, type PgQueryable, isStoreUnavailable} from './postgres.js'
 import {HistoryError} from '../data/history.js'
-import {type Bucket, type BucketQuery, BUCKET_FIELDS, type InsertOptions, MAX_QUERY_LIMIT, type RangeQuery, type SourceInfo, type SourceRegistration} from '../data/history-types.js'
+import {type Bucket, type BucketQuery, BUCKET_FIELDS, type History, type InsertOptions, MAX_QUERY_LIMIT, type RangeQuery, type SourceInfo, type SourceRegistration} from '../data/history-types.js'
 import type {Reading} from '../data/reading.js'
 
 /**
@@ -58,7 +58,9 @@ const INSERT = `WITH input AS (
 SELECT source, ts::text AS ts, seq::text AS seq FROM ins`
 
 const AGGREGATES = [['reservoir', 'reservoir'], ['outlet', 'outlet'], ['total_power', 'total_power'], ['addition', 'addition'], ['voltage_mean', 'vmean']]
-  .map(([column, alias]) => `min(${column}) AS ${alias}_min, max(${column}) AS ${alias}_max, avg(${column}) AS ${alias}_mean`).join(', ')
+  // The mean summed in numeric: a float8 sum() adds naively and misses the correctly rounded
+  // mean in the last digit where SQLite's compensated sum() does not (the contract compares).
+  .map(([column, alias]) => `min(${column}) AS ${alias}_min, max(${column}) AS ${alias}_max, (avg(${column}::numeric))::float8 AS ${alias}_mean`).join(', ')
 const RAW_BUCKETS = `SELECT (ts - $2) / $4 AS b, count(*) AS n, ${AGGREGATES} FROM mfc_readings
   WHERE source = $1 AND ts >= $2 AND ts <= $3 GROUP BY b ORDER BY b`
 const ROLLUP_BUCKETS = `SELECT (minute - $2) / $4 AS b, sum(n) AS n,
@@ -126,7 +128,7 @@ export async function openPgHistory(options: PgHistoryOptions): Promise<PgHistor
  * test/unit/data/history-contract.ts runs against it. Calls may run concurrently (a pool); each
  * insert is one transaction, so readers on any node see whole batches only.
  */
-export class PgHistory {
+export class PgHistory implements History {
   private closed = false
   readonly retentionDays: number
 
@@ -196,7 +198,7 @@ export class PgHistory {
   }
 
   async sources(): Promise<SourceInfo[]> {
-    return (await this.guard('read', () => this.db.query<SourceRow>(`SELECT ${SOURCE_COLUMNS} FROM mfc_sources ORDER BY name`))).map(fromSourceRow)
+    return (await this.guard('read', () => this.db.query<SourceRow>(`SELECT ${SOURCE_COLUMNS} FROM mfc_sources ORDER BY name COLLATE "C"`))).map(fromSourceRow)
   }
 
   async source(name: string): Promise<SourceInfo | undefined> {

@@ -157,6 +157,16 @@ export async function openPostgres(options: PgConnectionOptions): Promise<PgData
         throw fail(error, 'connect')
       }
 
+      // A checked-out client whose server dies (a restart, `pg_ctl stop -m immediate`) emits
+      // 'error', which would crash the process with no listener: the pending query rejects
+      // anyway, and the ROLLBACK/release below drop the broken client.
+      const ignore = () => {}
+      client.on('error', ignore)
+      const release = () => {
+        client.off('error', ignore)
+        client.release()
+      }
+
       const tx: PgQueryable = {
         async query(text, values) {
           try {
@@ -170,11 +180,11 @@ export async function openPostgres(options: PgConnectionOptions): Promise<PgData
         await tx.query('BEGIN')
         const result = await fn(tx)
         await tx.query('COMMIT')
-        client.release()
+        release()
         return result
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {})
-        client.release()
+        release()
         throw fail(error, 'write')
       }
     },

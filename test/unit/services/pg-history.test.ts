@@ -5,6 +5,7 @@ import {migrate} from '../../../src/services/storage/migrations.js'
 import {openPostgres} from '../../../src/services/storage/postgres.js'
 import {reading, series} from '../../helpers/readings.js'
 import {type TestPostgres, startPostgres} from '../../helpers/postgres.js'
+import {historyContract} from '../data/history-contract.js'
 
 const clock = {now: () => new Date(Date.UTC(2026, 0, 10))}
 
@@ -15,6 +16,21 @@ async function freshHistory(pg: TestPostgres): Promise<{url: string; node(): Pro
   await migrate(db)
   await db.close()
   return {url, node: () => openPgHistory({connect: () => openPostgres({url}), retentionDays: 7, clock})}
+}
+
+{
+  // The same contract suite as the SQLite adapter (test/unit/data/history.test.ts): one suite, two adapters.
+  let pg: TestPostgres | undefined
+  historyContract('PostgreSQL', {
+    async open() {
+      pg ??= await startPostgres()
+      return (await freshHistory(pg)).node()
+    },
+    async cleanup() {},
+  })
+  after(async () => {
+    await pg?.stop()
+  })
 }
 
 describe('PgHistory on a real PostgreSQL 15 (several nodes, one database)', function () {
