@@ -9,7 +9,7 @@ import {dryRunDirectory} from '../services/acme/directories.js'
 import type {RenewOptions} from '../services/certificates/cert-manager.js'
 import {signalServeReload} from '../services/daemon/reload.js'
 import type {ExternalAccountBinding} from '../services/issuers/acme-issuer.js'
-import type {Issuer} from '../services/issuers/issuer.js'
+import type {Issuer} from '../services/certificates/issuer.js'
 import type {ChallengeRecord, StoredCert} from '../services/store/cert-store.js'
 import {solverFor} from './challenge-options.js'
 

@@ -1,7 +1,7 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {type MfcConfig, type ResolveOptions, type SettingOverrides, resolveConfig} from '../lib/config.js'
-import {EXIT, MfcError, toMfcError} from '../lib/errors.js'
+import {EXIT, MfcError, NAGIOS, toMfcError} from '../lib/errors.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof MfcCommand)['baseFlags'] & T['flags']>
 
@@ -21,6 +21,12 @@ export abstract class MfcCommand extends Command {
   }
 
   static override enableJsonFlag = true
+
+  /**
+   * A Nagios plugin (`cert monitor`, `status`): its report decides 0-2, and any error, whatever
+   * its code, exits UNKNOWN (3) so that a monitoring system never reads a typo as CRITICAL.
+   */
+  static nagios?: boolean
 
   private resolved?: MfcConfig
 
@@ -56,20 +62,21 @@ export abstract class MfcCommand extends Command {
     const mfcError = error instanceof MfcError
       ? error
       : error.oclif?.exit === EXIT.USAGE || /(Unexpected argument|Nonexistent flag|Expected|Missing required flag|--\S+ cannot also be provided|requires)/.test(error.message)
-        ? new MfcError(usageMessage(error.message), {code: 'MFC_USAGE', exitCode: EXIT.USAGE, suggestions: [`See \`mfc ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`], cause: error})
+        ? new MfcError(usageMessage(error.message), {code: 'MFC_USAGE', suggestions: [`See \`mfc ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`], cause: error})
         : toMfcError(error)
 
+    const exitCode = (this.constructor as typeof MfcCommand).nagios ? NAGIOS.UNKNOWN : mfcError.exitCode
     if (this.jsonEnabled()) {
-      this.logJson({error: {code: mfcError.code, message: mfcError.message, exitCode: mfcError.exitCode, suggestions: mfcError.suggestions}})
+      this.logJson({error: {code: mfcError.code, message: mfcError.message, exitCode, suggestions: mfcError.suggestions}})
     } else {
       process.stderr.write(`Error: ${mfcError.message}\n`)
       for (const suggestion of mfcError.suggestions) process.stderr.write(`Try this: ${suggestion}\n`)
     }
 
     if (debug) process.stderr.write(`${(mfcError.cause as Error | undefined)?.stack ?? mfcError.stack}\n`)
-    process.exitCode = mfcError.exitCode
+    process.exitCode = exitCode
     // Printed already: oclif must only exit with our code.
-    Object.assign(error, {oclif: {exit: mfcError.exitCode}, skipOclifErrorHandling: true})
+    Object.assign(error, {oclif: {exit: exitCode}, skipOclifErrorHandling: true})
     throw error
   }
 }

@@ -108,9 +108,11 @@ export async function runServers(prep: Preparation, options: {version: string; w
   const {createMonitoringFor} = await import('../services/data/monitoring.js')
   const {dataPlugins} = await import('../services/data/data-routes.js')
   let runtime: ServeRuntime | undefined
+  // Cluster mode: live data between the nodes (readings fan-out) over the shared database.
+  const cluster = config.settings.storage ? await (await import('./cluster-data.js')).startClusterData(config, events, logger) : undefined
   const data = await createMonitoringFor(config, {
     logger: logger.child({component: 'data'}),
-    events,
+    events: cluster?.dataEvents ?? events,
     // Cluster mode: the history in the shared PostgreSQL (src/cli/history-storage.ts).
     openHistory: config.settings.storage ? async (retention) => (await import('./history-storage.js')).sharedHistory(config, retention) : undefined,
     certificate() {
@@ -124,13 +126,15 @@ export async function runServers(prep: Preparation, options: {version: string; w
   try {
     info = await runtime.start()
     data.monitoring.setStreamPort(info.services.find((s) => s.name === 'streamer')!.port)
+    await cluster?.attach(data.monitoring)
     data.monitoring.start()
   } catch (error) {
-    // code/exitCode/suggestions let `serve --daemon` fail with the same cause and exit code as
+    // code/suggestions let `serve --daemon` fail with the same cause, hence the same exit code, as
     // the foreground serve (its caller reads them back from the log).
-    const known = error instanceof MfcError ? {code: error.code, exitCode: error.exitCode, suggestions: error.suggestions} : {}
+    const known = error instanceof MfcError ? {code: error.code, suggestions: error.suggestions} : {}
     logger.error({err: (error as Error).message, ...known}, 'serve could not start')
     await runtime.close()
+    await cluster?.close()
     await data.close()
     if (!options.worker) await pidFile.release()
     throw error
@@ -164,6 +168,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
     // Cancels an order in flight: nothing half-written, the lock released, before the servers go.
     await maintainer?.stop()
     await runtime!.close()
+    await cluster?.close()
     await data.close()
     await notifications.finish(5000)
     if (!options.worker) await pidFile.release()
@@ -212,12 +217,12 @@ async function logTail(file: string, lines = 8): Promise<string> {
 }
 
 /** The server process's own reason for not starting, as it logged it after `offset`. */
-async function workerFailure(file: string, offset: number): Promise<{err: string; code: ErrorCode; exitCode: number; suggestions?: string[]} | undefined> {
+async function workerFailure(file: string, offset: number): Promise<{err: string; code: ErrorCode; suggestions?: string[]} | undefined> {
   const text = await fs.readFile(file).then((buffer) => buffer.subarray(offset).toString('utf8'), () => '')
   for (const line of text.split('\n').reverse()) {
     try {
-      const entry = JSON.parse(line) as {msg?: string; err?: string; code?: string; exitCode?: number; suggestions?: string[]}
-      if (entry.msg === 'serve could not start' && entry.err && entry.code !== undefined && entry.code in ERROR_CODES && typeof entry.exitCode === 'number') return entry as never
+      const entry = JSON.parse(line) as {msg?: string; err?: string; code?: string; suggestions?: string[]}
+      if (entry.msg === 'serve could not start' && entry.err && entry.code !== undefined && entry.code in ERROR_CODES) return entry as never
     } catch {
       // Not a log entry (the worker's own stderr): skip.
     }
@@ -267,7 +272,7 @@ export async function startDaemon(prep: Preparation, options: {bin: string; args
 
   if (isRunning(child.pid!)) process.kill(child.pid!, 'SIGTERM')
   const failure = await workerFailure(config.paths.logFile, logOffset)
-  if (failure) throw new MfcError(failure.err, {code: failure.code, exitCode: failure.exitCode, suggestions: [...failure.suggestions ?? [], `Read the log: ${config.paths.logFile}`]})
+  if (failure) throw new MfcError(failure.err, {code: failure.code, suggestions: [...failure.suggestions ?? [], `Read the log: ${config.paths.logFile}`]})
   throw new MfcError(`mfc serve --daemon did not become healthy: ${last}.\n    ${await logTail(config.paths.logFile)}`, {
     code: 'MFC_DAEMON_START',
     suggestions: [`Read the log: ${config.paths.logFile}`, 'Run `mfc serve` in the foreground to see the problem directly.'],

@@ -1,6 +1,5 @@
 import {MfcCommand} from '../cli/base-command.js'
 import {facts, humanDuration, statusWord} from '../cli/render.js'
-import {MfcError, NAGIOS, toMfcError} from '../lib/errors.js'
 import {type StatusReport, collectStatus} from '../services/daemon/status.js'
 import {readApiToken} from '../services/servers/auth.js'
 
@@ -18,17 +17,12 @@ ports it records are enough.`
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
+  static override nagios = true
+
   async run(): Promise<StatusReport> {
     const {flags} = await this.parse(Status)
-    let report: StatusReport
-    try {
-      const config = this.loadConfig(flags.config, {}, {lenient: true})
-      report = await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
-    } catch (error) {
-      const cause = toMfcError(error)
-      throw new MfcError(cause.message, {code: cause.code, exitCode: NAGIOS.UNKNOWN, suggestions: cause.suggestions, cause})
-    }
-
+    const config = this.loadConfig(flags.config, {}, {lenient: true})
+    const report = await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
     this.render(report)
     process.exitCode = report.exitCode
     return report

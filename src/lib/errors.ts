@@ -1,7 +1,9 @@
 /**
  * The one error family of mfc. Every error a user can see is an MfcError with a stable `code`,
- * an exit code from EXIT, and suggestions naming the next step. `oclif.exit` mirrors the exit
- * code because oclif 4 reads it (and only it) when the command fails under `--json`.
+ * suggestions naming the next step, and the exit code of that code's row in ERROR_CODES: the
+ * registry is the one source, so one cause ends with one exit code whichever class, command,
+ * `--json` or `--daemon` raised it. `oclif.exit` mirrors the exit code because oclif 4 reads it
+ * (and only it) when the command fails under `--json`.
  */
 
 /** Exit codes of every command except `cert monitor` and `status` (which use NAGIOS). */
@@ -16,7 +18,23 @@ export const EXIT = {
   LOCK: 7,
 } as const
 
-/** Exit codes of `cert monitor` and `status`: the Nagios plugin convention (the original's too). */
+/** What each exit code means, for the generated tables (README, docs/errors.md). */
+export const EXIT_MEANING: Record<ExitCode, string> = {
+  0: 'success',
+  1: 'the operation failed (or an unexpected error: a bug)',
+  2: 'usage error: unknown flag, bad flag value, flags that do not fit together',
+  3: 'configuration invalid or missing',
+  4: 'certificate store, certificate files, history or backups: unreadable, mismatched, expired, or already there',
+  5: 'the certificate authority (or the challenge it needs: DNS update, auth hook) refused or failed',
+  6: 'network: a port is taken, a host cannot be reached',
+  7: 'lock or daemon conflict: another mfc holds the lock, or serve is (not) running',
+}
+
+/**
+ * Exit codes of `cert monitor` and `status`: the Nagios plugin convention (the original's too).
+ * Any error of those two commands, whatever its code, ends with UNKNOWN: a monitoring system
+ * reads 4-7 as garbage and 2 as CRITICAL, so a mistyped flag must not page anyone.
+ */
 export const NAGIOS = {
   OK: 0,
   WARNING: 1,
@@ -26,17 +44,21 @@ export const NAGIOS = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
 
-export interface MfcErrorOptions {
-  /** A code of ERROR_CODES (the type checker refuses any other). */
-  code: ErrorCode
-  exitCode?: number
+export interface MfcErrorOptions<C extends ErrorCode = ErrorCode> {
+  /** A code of ERROR_CODES (the type checker refuses any other); it decides the exit code. */
+  code: C
   suggestions?: string[]
   cause?: unknown
 }
 
+/** The exit code a command failing with `code` ends with (FAILURE for HTTP-only codes). */
+export function exitCodeOf(code: ErrorCode): ExitCode {
+  return (ERROR_CODES[code] as ErrorCodeSpec).exit ?? EXIT.FAILURE
+}
+
 export class MfcError extends Error {
   readonly code: ErrorCode
-  readonly exitCode: number
+  readonly exitCode: ExitCode
   readonly suggestions: string[]
   readonly oclif: {exit: number}
 
@@ -44,23 +66,31 @@ export class MfcError extends Error {
     super(message, {cause: options.cause})
     this.name = new.target.name
     this.code = options.code
-    this.exitCode = options.exitCode ?? EXIT.FAILURE
+    this.exitCode = exitCodeOf(options.code)
     this.suggestions = options.suggestions ?? []
     this.oclif = {exit: this.exitCode}
   }
 }
 
-type SubclassOptions = Omit<MfcErrorOptions, 'exitCode'>
+/** The codes whose registry row has exit code E: a subclass accepts only those. */
+export type CodeWithExit<E extends ExitCode> = {[K in ErrorCode]: (typeof ERROR_CODES)[K] extends {readonly exit: E} ? K : never}[ErrorCode]
+
+/**
+ * Options of a kind of error: its code must be one whose registry row has the kind's exit
+ * code, so `new ConfigError(..., {code: 'MFC_USAGE'})` does not compile (the class names the
+ * kind, the registry decides the exit code, and the type checker keeps them agreeing).
+ */
+type KindOptions<E extends ExitCode> = MfcErrorOptions<CodeWithExit<E>>
 
 export class ConfigError extends MfcError {
-  constructor(message: string, options: SubclassOptions) {
-    super(message, {...options, exitCode: EXIT.CONFIG})
+  constructor(message: string, options: KindOptions<typeof EXIT.CONFIG>) {
+    super(message, options)
   }
 }
 
 export class StoreError extends MfcError {
-  constructor(message: string, options: SubclassOptions) {
-    super(message, {...options, exitCode: EXIT.STORE})
+  constructor(message: string, options: KindOptions<typeof EXIT.STORE>) {
+    super(message, options)
   }
 }
 
@@ -69,36 +99,36 @@ export class IssuerError extends MfcError {
   readonly problem?: {type?: string; detail?: string; status?: number; url?: string}
   /** The CA's Retry-After as a moment: no retry may come sooner (RFC 8555 §6.6). */
   readonly retryAfter?: Date
-  constructor(message: string, options: SubclassOptions & {problem?: IssuerError['problem']; retryAfter?: Date}) {
-    super(message, {...options, exitCode: EXIT.ISSUER})
+  constructor(message: string, options: KindOptions<typeof EXIT.ISSUER> & {problem?: IssuerError['problem']; retryAfter?: Date}) {
+    super(message, options)
     this.problem = options.problem
     this.retryAfter = options.retryAfter
   }
 }
 
 export class NetworkError extends MfcError {
-  constructor(message: string, options: SubclassOptions) {
-    super(message, {...options, exitCode: EXIT.NETWORK})
+  constructor(message: string, options: KindOptions<typeof EXIT.NETWORK>) {
+    super(message, options)
   }
 }
 
 /** Another mfc process holds the lock, or a daemon is (not) running when it must (not) be. */
 export class LockError extends MfcError {
-  constructor(message: string, options: SubclassOptions) {
-    super(message, {...options, exitCode: EXIT.LOCK})
+  constructor(message: string, options: KindOptions<typeof EXIT.LOCK>) {
+    super(message, options)
   }
 }
 
 export class UsageError extends MfcError {
-  constructor(message: string, options: SubclassOptions) {
-    super(message, {...options, exitCode: EXIT.USAGE})
+  constructor(message: string, options: KindOptions<typeof EXIT.USAGE>) {
+    super(message, options)
   }
 }
 
 /** One stable error code: the exit code a command ends with, the HTTP status a server answers. */
 export interface ErrorCodeSpec {
   /** Exit code of a command failing with it; absent for codes only the HTTP/WSS servers answer. */
-  readonly exit?: number
+  readonly exit?: ExitCode
   /** HTTP status of a server reply with `{"error": {"code": ...}}`; absent for CLI-only codes. */
   readonly http?: number
   readonly meaning: string
@@ -138,7 +168,8 @@ export const ERROR_CODES = {
   MFC_DAEMON: {exit: EXIT.LOCK, meaning: 'the daemon is already running, or not running'},
   MFC_DAEMON_START: {exit: EXIT.FAILURE, meaning: '`serve --daemon` started, but the servers did not answer their health checks'},
   MFC_USAGE: {exit: EXIT.USAGE, meaning: 'flags or arguments do not fit together'},
-  MFC_HOOK_FAILED: {exit: EXIT.FAILURE, meaning: 'a pre hook or a manual DNS-01 auth hook exited non-zero or timed out (renewal hooks are reported, not raised)'},
+  MFC_HOOK_FAILED: {exit: EXIT.FAILURE, meaning: 'the pre hook exited non-zero or timed out, so nothing was ordered (deploy and post hooks are reported, not raised)'},
+  MFC_AUTH_HOOK_FAILED: {exit: EXIT.ISSUER, meaning: 'a manual auth hook (--manual-auth-hook) exited non-zero or timed out, so the challenge could not be answered'},
   MFC_DATA_INVALID: {exit: EXIT.USAGE, http: 422, meaning: 'monitoring data or a simulation/alert request failed validation (HTTP 400 for malformed JSON, 422 for bad values)'},
   MFC_DATA_CONFLICT: {exit: EXIT.FAILURE, http: 409, meaning: 'the request conflicts with the running simulation'},
   MFC_HISTORY_IO: {exit: EXIT.STORE, http: 503, meaning: 'the history database could not be opened, read or written'},

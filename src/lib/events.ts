@@ -20,8 +20,10 @@ export interface MfcEvents {
   'server:reloaded': {service: string; serial: string}
   'server:reload-failed': {service: string; error: Error}
   'daemon:restarted': {pid: number; restarts: number; reason: string}
-  'alert:raised': {source?: string; parameter: string; value: number; message: string; severity: string; email_notify?: boolean}
-  'alert:cleared': {source?: string; parameter: string; value: number}
+  /** `since`: when the episode started (the reading's timestamp; "now" for no_data), which names the episode across nodes. */
+  'alert:raised': {source?: string; parameter: string; value: number; message: string; severity: string; email_notify?: boolean; since?: string}
+  /** `since` and `email_notify` are the raised episode's. */
+  'alert:cleared': {source?: string; parameter: string; value: number; since?: string; email_notify?: boolean}
 }
 
 export type MfcEventName = keyof MfcEvents

@@ -1,6 +1,6 @@
 /**
  * A child process for PgCertStore's crash test: writes the bundles (JSON on stdin) into the
- * store at URL in a loop, printing "ready" first, until it is killed.
+ * store at URL in a loop, printing "ready" first and "put" after each write, until it is killed.
  */
 import {readFileSync} from 'node:fs'
 
@@ -13,4 +13,7 @@ const [url, keyBase64, cacheDir, name] = process.argv.slice(2)
 const bundles = JSON.parse(readFileSync(0, 'utf8')) as CertBundle[]
 const store = new PgCertStore(await openPostgres({url}), KeySealer.fromText(keyBase64, 'test'), cacheDir)
 process.stdout.write('ready\n')
-for (let i = 0; ; i++) await store.put(name, bundles[i % bundles.length])
+for (let i = 0; ; i++) {
+  await store.put(name, bundles[i % bundles.length])
+  process.stdout.write('put\n')
+}

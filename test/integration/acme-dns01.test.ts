@@ -171,6 +171,16 @@ dns_rfc2136_algorithm = HMAC-SHA256
       expect(await bind.txt(record)).to.deep.equal([])
     })
 
+    it('a failing auth hook fails the order with MFC_AUTH_HOOK_FAILED, exit 5 (the challenge could not be answered), with its output', async () => {
+      await fs.writeFile(auth, '#!/bin/sh\necho "no credentials" >&2\nexit 3\n', {mode: 0o700})
+      const result = await init(['-d', 'mfc.example', '--preferred-challenges', 'dns', '--manual-auth-hook', auth, '--manual-cleanup-hook', cleanup,
+        '--dns-nameserver', `127.0.0.1:${bind.port}`])
+      expect(result.code, result.stdout).to.equal(5)
+      const {error} = parseJson<ErrorJson>(result)
+      expect(error).to.include({code: 'MFC_AUTH_HOOK_FAILED', exitCode: 5})
+      expect(error.message).to.contain('The manual auth hook failed for mfc.example (exit 3)').and.contain('no credentials')
+    })
+
     it('times out naming the record, the server asked and what it answered, when the record never appears; cleanup still runs', async () => {
       await fs.writeFile(auth, `#!/bin/sh\necho "auth domain=$CERTBOT_DOMAIN" >> ${log}\n`, {mode: 0o700})
       const result = await init(['-d', 'mfc.example', '--preferred-challenges', 'dns', '--manual-auth-hook', auth, '--manual-cleanup-hook', cleanup,

@@ -15,16 +15,33 @@ function sources(dir: string): string[] {
   })
 }
 
+const TOP = new Set(Object.keys(manifest.commands).map((id) => id.split(':')[0]))
+
+/**
+ * The `mfc ...` written without backticks in one string ("Create a certificate: mfc ssl init
+ * (or ...)"): `mfc`, then words and flags up to the first punctuation, when the first word is a
+ * command or topic (so "mfc's" and "the mfc monitoring system" are prose, not commands).
+ */
+function bareCommands(text: string): string[] {
+  const prose = text.replaceAll(/\\?`[^`]*\\?`/g, ' ')
+  return [...prose.matchAll(/(?<![\w/.$-])mfc((?: (?:--?[\w-]+(?:=[^\s,;)]+)?|[a-z][\w-]*|VALUE))+)/g)]
+    .map((m) => m[1].trim())
+    .filter((command) => TOP.has(command.split(' ')[0]))
+}
+
 /**
  * Every `mfc ...` a message, suggestion or help text names, as code: the escaped \`mfc ...\`
- * inside template literals, and `mfc ...` inside '...' / "..." strings.
+ * inside template literals, and `mfc ...` inside '...' / "..." strings; and the bare mfc ...
+ * of any string (bareCommands).
  */
 function suggestedCommands(text: string): string[] {
   const found = [...text.matchAll(/\\`mfc ([^`\\]+)\\`/g)].map((m) => m[1])
   for (const literal of text.matchAll(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"/g)) {
     found.push(...[...literal[0].matchAll(/`mfc ([^`]+)`/g)].map((m) => m[1]))
+    found.push(...bareCommands(literal[0].replaceAll(/\$\{[^}]*\}/g, 'VALUE')))
   }
 
+  for (const template of text.matchAll(/(?<!\\)`(?:[^`\\]|\\.)*`/g)) found.push(...bareCommands(template[0].slice(1, -1).replaceAll(/\$\{[^}]*\}/g, 'VALUE')))
   return found.map((command) => command.replaceAll(/\$\{[^}]*\}/g, 'VALUE').trim())
 }
 
@@ -64,6 +81,9 @@ describe('every `mfc ...` that src/ suggests is a command that parses', () => {
     expect(all.map((s) => s.command)).to.include.members(['cert renew', 'serve --daemon', 'status'])
     expect(problem('notify setup --enable')).to.equal('mfc notify setup has no flag --enable')
     expect(problem('cert renw')).to.match(/no command/)
+    // Bare ones too: prose around them is not a command.
+    expect(bareCommands("Create one: mfc ssl init --force (or fix cert_file). mfc's own CA, the mfc monitoring system, mfc serve is down.")).to.deep.equal(['ssl init --force', 'serve is down'])
+    expect(suggestedCommands("throw new Error('Renew it: mfc cert renew --force-it.')")).to.deep.equal(['cert renew --force-it'])
   })
 
   it('each names an existing command with existing flags', () => {

@@ -32,6 +32,8 @@ Without arguments it checks the certificate store and the config's cert_file.`
     notify: Flags.boolean({description: 'Send expiry warnings through the channels of notification-config.json (`mfc notify setup`).'}),
   }
 
+  static override nagios = true
+
   async run(): Promise<MonitorReport & {notifications?: ChannelResult[]}> {
     const {args, flags} = await this.parse(CertMonitor)
     const config = this.loadConfig(flags.config)

@@ -42,7 +42,7 @@ export class ManualHookSolver implements ChallengeSolver {
     this.outputs.set(this.key(challenge), run.output)
     if (!run.ok) {
       throw new IssuerError(`The manual auth hook failed for ${challenge.domain} (${run.timedOut ? 'timed out' : `exit ${run.exitCode}`}): ${this.hooks.authHook}${run.output ? `\n${run.output}` : ''}`, {
-        code: 'MFC_HOOK_FAILED',
+        code: 'MFC_AUTH_HOOK_FAILED',
         suggestions: [`Run it by hand with CERTBOT_DOMAIN=${challenge.domain} CERTBOT_VALIDATION=test to see why.`],
       })
     }

@@ -75,6 +75,8 @@ export class AlertManager {
   private thresholds: AlertThreshold[]
   private perSource: Record<string, AlertThreshold[]>
   private readonly states = new Map<string, AlertState>()
+  /** Whether each open episode was notified, so its clear is notified alike. */
+  private readonly notified = new Map<string, boolean>()
   private updating: Promise<unknown> = Promise.resolve()
 
   /** Starts with the defaults; `reload()` reads the saved thresholds (`open` does both). */
@@ -203,7 +205,8 @@ export class AlertManager {
 
   private raise(state: AlertState, value: number, message: string, emailNotify: boolean, since: string): AlertChange {
     Object.assign(state, {active: true, severity: 'warning', since, message, episodes: state.episodes + 1})
-    this.events.emit('alert:raised', {source: state.source, parameter: state.parameter, value, message, severity: 'warning', email_notify: emailNotify})
+    this.notified.set(key(state.source, state.parameter), emailNotify)
+    this.events.emit('alert:raised', {source: state.source, parameter: state.parameter, value, message, severity: 'warning', email_notify: emailNotify, since})
     return {type: 'alert_raised', state: {...state}}
   }
 
@@ -219,8 +222,10 @@ export class AlertManager {
 
   private clear(state: AlertState, value: number): AlertChange | undefined {
     if (!state.active) return undefined
+    const since = state.since ?? undefined
+    const emailNotify = this.notified.get(key(state.source, state.parameter)) ?? false
     Object.assign(state, {active: false, severity: null, since: null, message: null})
-    this.events.emit('alert:cleared', {source: state.source, parameter: state.parameter, value})
+    this.events.emit('alert:cleared', {source: state.source, parameter: state.parameter, value, since, email_notify: emailNotify})
     return {type: 'alert_cleared', state: {...state}}
   }
 }

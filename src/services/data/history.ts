@@ -4,7 +4,7 @@ import {dirname} from 'node:path'
 import type {Database as Db, Statement} from 'better-sqlite3'
 
 import type {Clock} from '../../lib/clock.js'
-import {MfcError, EXIT} from '../../lib/errors.js'
+import {MfcError} from '../../lib/errors.js'
 import {type Bucket, type BucketQuery, BUCKET_FIELDS, type History, type InsertOptions, MAX_QUERY_LIMIT, type RangeQuery, type SourceInfo, type SourceRegistration} from './history-types.js'
 import type {Reading} from './reading.js'
 
@@ -106,7 +106,7 @@ const ROLLUP_BUCKETS = `SELECT CAST((minute - @from) / @width AS INTEGER) AS b, 
 export class HistoryError extends MfcError {
   constructor(message: string, file: string, cause?: unknown) {
     super(message, {
-      code: 'MFC_HISTORY_IO', exitCode: EXIT.STORE, cause,
+      code: 'MFC_HISTORY_IO', cause,
       suggestions: [`Check that ${dirname(file)} is writable and the disk is not full; move ${file} away to start a fresh history.`],
     })
   }

@@ -72,6 +72,8 @@ export class Monitoring {
   private silenceTimer: NodeJS.Timeout | undefined
   private latestMemo: {version: number; texts: Map<number, string>} = {version: -1, texts: new Map()}
   private closed = false
+  /** Called with readings this node stored, after the commit (cluster mode publishes them to the other nodes). */
+  onStored: ((readings: Reading[]) => void) | undefined
 
   constructor(readonly history: History, readonly settings: DataSettings, private readonly options: MonitoringOptions) {
     const {clock, events, logger} = options
@@ -238,6 +240,16 @@ export class Monitoring {
 
   private published(readings: Reading[]): void {
     this.ingested += readings.reduce((n, r) => n + (reservedSource(r.source) ? 0 : 1), 0)
+    this.show(readings)
+    this.onStored?.(readings)
+  }
+
+  /** Readings another node of the cluster stored: shown, counted and checked like this node's own, not stored again. */
+  fromPeer(readings: Reading[]): void {
+    if (!this.closed) this.show(readings)
+  }
+
+  private show(readings: Reading[]): void {
     this.sources.arrived(readings)
     for (const reading of readings) for (const change of this.alerts.evaluate(reading)) this.hub.alert(change)
     this.hub.publish(readings)

@@ -1,4 +1,4 @@
-import {MfcError, EXIT} from '../../lib/errors.js'
+import {MfcError} from '../../lib/errors.js'
 
 /**
  * One reading of the stack: the original's `SimulationData` point (§4.3, §10.1) plus the
@@ -60,7 +60,7 @@ export class DataValidationError extends MfcError {
   readonly status: 400 | 422
   readonly issues: ValidationIssue[]
   constructor(message: string, issues: ValidationIssue[], status: 400 | 422 = 422) {
-    super(message, {code: 'MFC_DATA_INVALID', exitCode: EXIT.USAGE, suggestions: issues.slice(0, 5).map((i) => `${i.loc.join('.')}: ${i.msg}`)})
+    super(message, {code: 'MFC_DATA_INVALID', suggestions: issues.slice(0, 5).map((i) => `${i.loc.join('.')}: ${i.msg}`)})
     this.status = status
     this.issues = issues
   }
@@ -69,7 +69,7 @@ export class DataValidationError extends MfcError {
 /** A request that conflicts with the current state (a run is already going). */
 export class DataConflictError extends MfcError {
   constructor(message: string, suggestion: string) {
-    super(message, {code: 'MFC_DATA_CONFLICT', exitCode: EXIT.FAILURE, suggestions: [suggestion]})
+    super(message, {code: 'MFC_DATA_CONFLICT', suggestions: [suggestion]})
   }
 }
 

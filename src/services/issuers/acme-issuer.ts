@@ -9,7 +9,7 @@ import type {ChallengeResponder} from '../acme/challenge-responder.js'
 import {type ChallengeSolver, HttpSolver, type SolverChallenge} from '../acme/challenge-solver.js'
 import type {KeySpec} from '../certificates/key-spec.js'
 import {splitPemChain} from '../certificates/inspect.js'
-import type {IssueRequest, IssuedCertificate, Issuer} from './issuer.js'
+import type {IssueRequest, IssuedCertificate, Issuer} from '../certificates/issuer.js'
 
 // acme-client is CommonJS and weighs ~120 ms at import: loaded only when an order is placed.
 type AcmeModule = typeof import('acme-client')

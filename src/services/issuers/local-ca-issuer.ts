@@ -6,7 +6,7 @@ import {IssuerError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
 import type {MfcPaths} from '../../lib/paths.js'
 import {checkPair} from '../certificates/inspect.js'
-import type {IssueRequest, IssuedCertificate, Issuer} from './issuer.js'
+import type {IssueRequest, IssuedCertificate, Issuer} from '../certificates/issuer.js'
 
 const DAY_MS = 86_400_000
 /** Leaf lifetime: the 90 days browsers and Let's Encrypt expect, so renewal is exercised. */

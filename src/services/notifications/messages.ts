@@ -2,15 +2,18 @@ import type {MfcEventName, MfcEvents} from '../../lib/events.js'
 import type {Notification} from './notifier.js'
 
 /** The events that become notifications. */
-export const NOTIFIED_EVENTS = ['cert:renewed', 'cert:renew-failed', 'cert:renew-recovered', 'cert:expiring', 'daemon:restarted', 'alert:raised'] as const satisfies readonly MfcEventName[]
+export const NOTIFIED_EVENTS = ['cert:renewed', 'cert:renew-failed', 'cert:renew-recovered', 'cert:expiring', 'daemon:restarted', 'alert:raised', 'alert:cleared'] as const satisfies readonly MfcEventName[]
 export type NotifiedEvent = (typeof NOTIFIED_EVENTS)[number]
 
 /**
  * Whether an event is news for people at all (before levels apply): an alert only when its
- * threshold asks for it (`email_notify`, the original's per-alert switch, now for every channel).
+ * threshold asks for it (`email_notify`, the original's per-alert switch, now for every channel),
+ * and its clear only when the alert was notified.
  */
 export function wantsNotification<K extends NotifiedEvent>(event: K, payload: MfcEvents[K]): boolean {
-  return event !== 'alert:raised' || (payload as MfcEvents['alert:raised']).email_notify !== false
+  if (event === 'alert:raised') return (payload as MfcEvents['alert:raised']).email_notify !== false
+  if (event === 'alert:cleared') return (payload as MfcEvents['alert:cleared']).email_notify === true
+  return true
 }
 
 /** Days left at or under which an expiry warning counts as an error (the monitor's CRITICAL). */
@@ -62,6 +65,13 @@ export function toNotification<K extends NotifiedEvent>(event: K, payload: MfcEv
       return {...base(event, ctx), kind: 'error', critical: false, subject: `mfc serve was restarted (${p.reason})`,
         message: `The supervisor restarted mfc serve (restart #${p.restarts}, new pid ${p.pid}): ${p.reason}. See the log file for the crash.`,
         details: {...base(event, ctx).details, Restarts: String(p.restarts), Reason: p.reason}}
+    }
+
+    case 'alert:cleared': {
+      const p = payload as MfcEvents['alert:cleared']
+      return {...base(event, ctx), kind: 'info', critical: false, subject: `Alert cleared: ${p.source ? `${p.source} ` : ''}${p.parameter} = ${p.value}`,
+        message: `${p.source ? `${p.source}: ` : ''}${p.parameter === 'no_data' ? 'data arrives again' : `${p.parameter} is back within its threshold (value ${p.value})`}${p.since ? `; the alert was raised at ${p.since}` : ''}.`,
+        details: {...base(event, ctx).details, ...(p.source ? {Source: p.source} : {}), Parameter: p.parameter, Value: String(p.value), ...(p.since ? {'Raised at': p.since} : {})}}
     }
 
     default: {

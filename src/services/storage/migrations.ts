@@ -69,6 +69,32 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
+    name: 'cluster live data: alert episodes, the simulator run',
+    // An episode is claimed by the node that inserts its row: the primary key makes one start
+    // (source, parameter, the reading's timestamp) notify once ever, the partial index allows one
+    // open episode per (source, parameter). The simulator row is written by the node that holds
+    // the simulator's advisory lock, and read by every node.
+    sql: `
+      CREATE TABLE mfc_alert_episodes (
+        source text NOT NULL,
+        parameter text NOT NULL,
+        started text NOT NULL,
+        raised_by text NOT NULL,
+        raised_at timestamptz NOT NULL DEFAULT now(),
+        cleared_by text,
+        cleared_at timestamptz,
+        PRIMARY KEY (source, parameter, started)
+      );
+      CREATE UNIQUE INDEX mfc_alert_episodes_open ON mfc_alert_episodes (source, parameter) WHERE cleared_at IS NULL;
+      CREATE TABLE mfc_simulation (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        holder text NOT NULL,
+        status jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
+  {
+    version: 5,
     name: 'monitoring history (readings, sources, per-minute rollups, settings such as alert thresholds)',
     // The SQLite history's layout (src/services/data/history.ts), so both adapters answer the
     // same queries: `id` is the insertion order, (source, ts, seq) the deduplication key.

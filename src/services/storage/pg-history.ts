@@ -1,5 +1,5 @@
 import type {Clock} from '../../lib/clock.js'
-import {MfcError, EXIT} from '../../lib/errors.js'
+import {MfcError} from '../../lib/errors.js'
 import {type PgDatabase, type PgQueryable, isStoreUnavailable} from './postgres.js'
 import {HistoryError} from '../data/history.js'
 import {type Bucket, type BucketQuery, BUCKET_FIELDS, type History, type InsertOptions, MAX_QUERY_LIMIT, type RangeQuery, type SourceInfo, type SourceRegistration} from '../data/history-types.js'
@@ -105,8 +105,19 @@ export class HistoryUnavailableError extends MfcError {
   readonly retryAfterSeconds = HISTORY_RETRY_AFTER_S
   constructor(message: string, label: string, cause?: unknown) {
     super(message, {
-      code: 'MFC_HISTORY_UNAVAILABLE', exitCode: EXIT.STORE, cause,
+      code: 'MFC_HISTORY_UNAVAILABLE', cause,
       suggestions: [`Start PostgreSQL or fix the network to ${label}; clients retry after ${HISTORY_RETRY_AFTER_S} s and nothing acknowledged is lost.`],
+    })
+  }
+}
+
+/** Any other failure of the PostgreSQL history (a query, the schema): the database's own next step. */
+class PgHistoryError extends MfcError {
+  constructor(message: string, label: string, cause: unknown) {
+    const hints = (cause as {suggestions?: string[]}).suggestions
+    super(message, {
+      code: 'MFC_HISTORY_IO', cause,
+      suggestions: hints && hints.length > 0 ? hints : [`Check the database at ${label}, then run \`mfc storage migrate\` if the schema is missing.`],
     })
   }
 }
@@ -282,9 +293,9 @@ export class PgHistory implements History {
   }
 
   private wrapped(what: string, error: unknown): MfcError {
-    if (error instanceof HistoryError || error instanceof HistoryUnavailableError) return error
+    if (error instanceof HistoryError || error instanceof HistoryUnavailableError || error instanceof PgHistoryError) return error
     const message = `Cannot ${what} the history database ${this.file}: ${(error as Error).message}`
-    return isStoreUnavailable(error) ? new HistoryUnavailableError(message, this.file, error) : new HistoryError(message, this.file, error)
+    return isStoreUnavailable(error) ? new HistoryUnavailableError(message, this.file, error) : new PgHistoryError(message, this.file, error)
   }
 }
 

@@ -31,6 +31,11 @@ export interface PgQueryable {
 export interface PgSession extends PgQueryable {
   /** Resolves when the connection is lost or ended (a held session lock is gone then). */
   readonly closed: Promise<void>
+  /**
+   * Calls `listener` for every NOTIFY this session receives (after a LISTEN on it), in the
+   * order the server delivers them. Returns a function that removes the listener.
+   */
+  onNotification(listener: (channel: string, payload: string) => void): () => void
   end(): Promise<void>
 }
 
@@ -205,6 +210,11 @@ export async function openPostgres(options: PgConnectionOptions): Promise<PgData
       let ended = false
       return {
         closed: closedPromise,
+        onNotification(listener) {
+          const onMessage = (message: pg.Notification) => listener(message.channel, message.payload ?? '')
+          client.on('notification', onMessage)
+          return () => client.off('notification', onMessage)
+        },
         async query(text, values) {
           try {
             return rowsOf(await client.query(text, values))

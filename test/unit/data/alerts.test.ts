@@ -33,7 +33,7 @@ describe('alerts', () => {
     expect(raised.filter((e) => e.parameter === 'reservoir_concentration')).to.have.length(1)
     expect(cleared).to.have.length(0)
     manager.evaluate(reading({reservoir_concentration: 29.4}))
-    expect(cleared).to.deep.equal([{source: 'test', parameter: 'reservoir_concentration', value: 29.4}])
+    expect(cleared).to.deep.equal([{source: 'test', parameter: 'reservoir_concentration', value: 29.4, since: '2026-01-01T00:00:00.000Z', email_notify: false}])
     manager.evaluate(reading({reservoir_concentration: 19}))
     const second = raised.filter((e) => e.parameter === 'reservoir_concentration')
     expect(second).to.have.length(2)

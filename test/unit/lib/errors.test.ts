@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import ts from 'typescript'
 
 import {OTHER_ENVIRONMENT, SETTING_SPECS} from '../../../src/lib/config-schema.js'
-import {ERROR_CODES, EXIT, type ErrorCodeSpec, MfcError, toMfcError} from '../../../src/lib/errors.js'
+import {ConfigError, ERROR_CODES, EXIT, type ErrorCode, type ErrorCodeSpec, MfcError, UsageError, exitCodeOf, toMfcError} from '../../../src/lib/errors.js'
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 
@@ -70,9 +70,130 @@ describe('error-code registry', () => {
     }
   })
 
-  it('an error carries the exit code of its registered code; anything else thrown becomes MFC_INTERNAL', () => {
-    const error = new MfcError('x', {code: 'MFC_USAGE', exitCode: ERROR_CODES.MFC_USAGE.exit})
-    expect(error.oclif.exit).to.equal(EXIT.USAGE)
+  it('an error carries the exit code of its registered code, whatever its class; anything else thrown becomes MFC_INTERNAL', () => {
+    for (const code of Object.keys(registry) as ErrorCode[]) {
+      const error = new MfcError('x', {code})
+      expect([error.exitCode, error.oclif.exit], code).to.deep.equal([registry[code].exit ?? EXIT.FAILURE, registry[code].exit ?? EXIT.FAILURE])
+    }
+
+    expect(new UsageError('x', {code: 'MFC_USAGE'}).exitCode).to.equal(EXIT.USAGE)
+    expect(new ConfigError('x', {code: 'MFC_CONFIG_VALUE'}).exitCode).to.equal(exitCodeOf('MFC_CONFIG_VALUE'))
+    // Without the type checker (mocha runs through tsx), an exitCode option is ignored: the registry decides.
+    expect(new MfcError('x', {code: 'MFC_PORT_IN_USE', exitCode: 1} as never).exitCode).to.equal(EXIT.NETWORK)
     expect(toMfcError(new Error('boom'))).to.include({code: 'MFC_INTERNAL', exitCode: ERROR_CODES.MFC_INTERNAL.exit})
+  })
+})
+
+/**
+ * Every raise site in src/: `new X(...)` and `super(...)` of the MfcError family. A kind
+ * (ConfigError, StoreError...) accepts only codes whose registry row has its exit code, and no
+ * site may pass an exit code of its own. The type checker enforces both; this test says where,
+ * and holds where nothing type-checks (mocha runs through tsx).
+ */
+describe('raise sites: one code, one exit code', () => {
+  const registry = ERROR_CODES as Record<string, ErrorCodeSpec>
+
+  /** The exit code each error class fixes for its codes (undefined: MfcError, any code). */
+  async function kinds(files: string[]): Promise<Map<string, number | undefined>> {
+    const kindOf = new Map<string, number | undefined>([['MfcError', undefined]])
+    const errors = await readFile(join(ROOT, 'src', 'lib', 'errors.ts'), 'utf8')
+    for (const m of errors.matchAll(/class (\w+) extends MfcError \{\n(?:.*\n)*?\s+constructor\(message: string, options: KindOptions<typeof EXIT\.(\w+)>/g)) {
+      kindOf.set(m[1], EXIT[m[2] as keyof typeof EXIT])
+    }
+
+    const extensions: [string, string][] = []
+    for (const file of files) {
+      for (const m of (await readFile(file, 'utf8')).matchAll(/class (\w+) extends (\w+)/g)) extensions.push([m[1], m[2]])
+    }
+
+    for (let changed = true; changed;) {
+      changed = false
+      for (const [child, parent] of extensions) {
+        if (!kindOf.has(child) && kindOf.has(parent)) {
+          kindOf.set(child, kindOf.get(parent))
+          changed = true
+        }
+      }
+    }
+
+    return kindOf
+  }
+
+  /** The string-literal codes an expression can evaluate to (both arms of a ?:). */
+  function literalCodes(node: ts.Expression): string[] {
+    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) return [node.text]
+    if (ts.isConditionalExpression(node)) return [...literalCodes(node.whenTrue), ...literalCodes(node.whenFalse)]
+    if (ts.isParenthesizedExpression(node)) return literalCodes(node.expression)
+    return []
+  }
+
+  /** What is wrong at each raise site of `text`; `sites` counts the sites looked at. */
+  function problems(file: string, text: string, kindOf: Map<string, number | undefined>): {sites: number; problems: string[]} {
+    const tree = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true)
+    const found: string[] = []
+    let sites = 0
+    const check = (node: ts.CallExpression | ts.NewExpression, cls: string) => {
+      sites++
+      const where = `${file}:${tree.getLineAndCharacterOfPosition(node.getStart()).line + 1}`
+      for (const argument of node.arguments ?? []) {
+        if (!ts.isObjectLiteralExpression(argument)) continue
+        for (const property of argument.properties) {
+          const name = property.name?.getText()
+          if (name === 'exitCode') found.push(`${where}: ${cls}(...) is given its own exitCode; the code's registry row decides`)
+          if (name !== 'code' || !ts.isPropertyAssignment(property)) continue
+          for (const code of literalCodes(property.initializer)) {
+            const kind = kindOf.get(cls)
+            const exit = registry[code]?.exit
+            if (kind !== undefined && exit !== kind) found.push(`${where}: ${cls} (exit ${kind}) raised with ${code}, registered with exit ${exit ?? 'none'}`)
+          }
+        }
+      }
+    }
+
+    // `parent`: the class the enclosing class extends, which a super(...) call constructs.
+    const visit = (node: ts.Node, parent?: string): void => {
+      if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && kindOf.has(node.expression.text)) check(node, node.expression.text)
+      if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.SuperKeyword && parent && kindOf.has(parent)) check(node, parent)
+      const heritage = ts.isClassDeclaration(node) ? node.heritageClauses?.[0]?.types[0]?.expression.getText() : undefined
+      ts.forEachChild(node, (child) => visit(child, heritage ?? parent))
+    }
+
+    visit(tree)
+    return {sites, problems: found}
+  }
+
+  it('the check finds a wrong kind and an own exit code (it can fail)', async () => {
+    const kindOf = await kinds([])
+    expect(kindOf.get('ConfigError')).to.equal(EXIT.CONFIG)
+    expect(kindOf.get('IssuerError')).to.equal(EXIT.ISSUER)
+    const sample = `
+      new ConfigError('x', {code: 'MFC_USAGE'})
+      new IssuerError('x', {code: busy ? 'MFC_ISSUER_FAILED' : 'MFC_LOCKED'})
+      new MfcError('x', {code: 'MFC_HOOK_FAILED', exitCode: 5})
+      class HookError extends MfcError { constructor() { super('x', {code: 'MFC_USAGE', exitCode: 1}) } }
+      new StoreError('x', {code: 'MFC_STORE_IO'})`
+    const {sites, problems: found} = problems('sample.ts', sample, kindOf)
+    expect(sites).to.equal(5)
+    expect(found).to.deep.equal([
+      'sample.ts:2: ConfigError (exit 3) raised with MFC_USAGE, registered with exit 2',
+      'sample.ts:3: IssuerError (exit 5) raised with MFC_LOCKED, registered with exit 7',
+      'sample.ts:4: MfcError(...) is given its own exitCode; the code\'s registry row decides',
+      'sample.ts:5: MfcError(...) is given its own exitCode; the code\'s registry row decides',
+    ])
+  })
+
+  it('no raise site in src/ gives a code another exit code than its registry row', async () => {
+    const files = await sources(join(ROOT, 'src'))
+    const kindOf = await kinds(files)
+    let sites = 0
+    const found: string[] = []
+    for (const file of files) {
+      const result = problems(relative(ROOT, file), await readFile(file, 'utf8'), kindOf)
+      sites += result.sites
+      found.push(...result.problems)
+    }
+
+    expect(sites).to.be.greaterThan(100)
+    expect(found).to.deep.equal([])
   })
 })

@@ -74,6 +74,20 @@ describe('notification dispatcher', () => {
     expect(quiet.received).to.deep.equal([])
   })
 
+  it('sends the clear of an alert only when its raise was notified (email_notify)', async () => {
+    const channel = new ScriptedChannel('c', 'ok')
+    const dispatcher = new NotificationDispatcher([channel], 'all', fixedClock(ctx.now))
+    const bus = new MfcEventBus()
+    dispatcher.attach(bus)
+    bus.emit('alert:cleared', {source: 'rig-1', parameter: 'reservoir_concentration', value: 25, email_notify: false})
+    bus.emit('alert:cleared', {source: 'rig-1', parameter: 'total_power', value: 0.002, since: '2026-01-01T00:00:00.000Z', email_notify: true})
+    bus.emit('alert:cleared', {source: 'rig-2', parameter: 'no_data', value: 0, email_notify: true})
+    await dispatcher.flush()
+    expect(channel.received.map((n) => n.subject)).to.deep.equal(['Alert cleared: rig-1 total_power = 0.002', 'Alert cleared: rig-2 no_data = 0'])
+    expect(channel.received[0].message).to.equal('rig-1: total_power is back within its threshold (value 0.002); the alert was raised at 2026-01-01T00:00:00.000Z.')
+    expect(channel.received[1].message).to.equal('rig-2: data arrives again.')
+  })
+
   it('never blocks the emitter, and a failing channel does not stop the others', async () => {
     const slow = new ScriptedChannel('webhook slow', 'hold')
     const broken = new ScriptedChannel('email broken', 'fail')

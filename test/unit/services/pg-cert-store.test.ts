@@ -95,10 +95,13 @@ describe('PgCertStore (real PostgreSQL 15)', function () {
           {cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit']})
         child.stdin.end(JSON.stringify(bundles))
         const closed = new Promise((resolve) => child.on('close', resolve))
+        // Killed at a random instant after its first write of this round (however loaded the machine).
         await new Promise<void>((resolve) => {
-          child.stdout.once('data', () => resolve())
+          child.stdout.on('data', (chunk: Buffer) => {
+            if (chunk.toString().includes('put')) resolve()
+          })
         })
-        await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 300))
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 300))
         child.kill('SIGKILL')
         await closed
         // A node that never saw these versions reads the live one from the database.

@@ -1,4 +1,4 @@
-import type {KeySpec} from '../certificates/key-spec.js'
+import type {KeySpec} from './key-spec.js'
 import type {IssuerKind} from '../store/cert-store.js'
 
 export interface IssueRequest {

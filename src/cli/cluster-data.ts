@@ -1,0 +1,64 @@
+import type {MfcConfig} from '../lib/config.js'
+import {MfcEventBus} from '../lib/events.js'
+import type {Logger} from '../lib/logger.js'
+import {ClusterAlertGate, PgAlertEpisodes} from '../services/cluster/alert-episodes.js'
+import {type ClusterBus, PgClusterBus, defaultNodeId} from '../services/cluster/bus.js'
+import {ReadingsFanout} from '../services/cluster/readings-fanout.js'
+import type {Monitoring} from '../services/data/monitoring.js'
+import type {PgDatabase} from '../services/storage/postgres.js'
+import {openStorage} from './storage.js'
+
+/** The live-data side of one cluster node (serve with `storage` set). */
+export interface ClusterData {
+  nodeId: string
+  bus: ClusterBus
+  /**
+   * The events the node's monitoring emits into: alert events reach the node's own bus (and so
+   * its notifications) only when this node claims the episode for the cluster.
+   */
+  dataEvents: MfcEventBus
+  /** Wires the node's monitoring to the cluster: readings fan-out. */
+  attach(monitoring: Monitoring): Promise<void>
+  /** Waits for publishes in flight, unsubscribes, closes the bus and its database. Idempotent. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts the cluster bus of a serve node. It starts even while the database is down (the bus
+ * reconnects by itself, with the lost/regained transitions in the log), so a node keeps serving.
+ */
+export async function startClusterData(config: MfcConfig, events: MfcEventBus, logger: Logger): Promise<ClusterData> {
+  const log = logger.child({component: 'cluster'})
+  const db: PgDatabase = await openStorage(config)
+  const nodeId = defaultNodeId()
+  const bus = await PgClusterBus.start(db, {nodeId})
+  bus.on('lost', ({error}) => log.warn({node: nodeId, err: error?.message}, 'cluster bus lost its database session; reconnecting'))
+  bus.on('regained', () => log.info({node: nodeId}, 'cluster bus connected'))
+  bus.on('error', ({channel, error}) => log.error({channel, err: error.message}, 'cluster bus subscriber failed'))
+  if (!bus.connected) log.warn({node: nodeId, database: db.label}, 'cluster bus not connected yet; retrying')
+  const dataEvents = new MfcEventBus()
+  const gate = new ClusterAlertGate(dataEvents, events, new PgAlertEpisodes(db), nodeId, (error, event) => log.warn({err: error.message, event}, 'alert episode not claimed in the cluster database; notifying from this node'))
+  let fanout: ReadingsFanout | undefined
+  let closing: Promise<void> | undefined
+  return {
+    nodeId,
+    bus,
+    dataEvents,
+    async attach(monitoring) {
+      fanout = new ReadingsFanout(bus, monitoring, (error, count) => log.warn({err: error.message, readings: count}, 'readings not published to the other nodes (they are stored)'))
+      monitoring.onStored = (readings) => fanout!.stored(readings)
+      await fanout.start()
+    },
+    close() {
+      closing ??= (async () => {
+        await fanout?.flush()
+        fanout?.close()
+        await gate.flush()
+        gate.close()
+        await bus.close()
+        await db.close()
+      })()
+      return closing
+    },
+  }
+}
