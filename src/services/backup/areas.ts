@@ -40,6 +40,9 @@ export interface ManifestFile {
   target?: string
 }
 
+/** Where a cluster backup keeps the database (pg_dump --format=custom) inside the archive. */
+export const DATABASE_DUMP = 'database.pgdump'
+
 export interface Manifest {
   format: 'mfc-backup'
   formatVersion: 1
@@ -48,6 +51,8 @@ export interface Manifest {
   host: string
   areas: Area['name'][]
   files: ManifestFile[]
+  /** Cluster mode: the dump of the shared database (redacted URL) and its rows per table. */
+  database?: {file: typeof DATABASE_DUMP; source: string; tables: Record<string, number>}
 }
 
 export async function sha256File(file: string): Promise<string> {

@@ -8,9 +8,11 @@ import {StoreError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, syncDir} from '../../lib/fs-atomic.js'
 import {withLock} from '../../lib/lock.js'
 import {pack} from './archive.js'
-import {type Area, type Manifest, areasOf, describeTree} from './areas.js'
+import {type Area, DATABASE_DUMP, type Manifest, areasOf, describeTree} from './areas.js'
 import {encryptFile} from './envelope.js'
+import {type PgToolTarget, dumpDatabase} from './pg-dump.js'
 import {snapshotSqlite} from '../data/history.js'
+import type {PgDatabase} from '../storage/postgres.js'
 
 export interface BackupOptions {
   /** Archive path; default `<backupDir>/mfc-backup-<timestamp>.tar.gz[.enc]`. */
@@ -19,6 +21,14 @@ export interface BackupOptions {
   mfcVersion: string
   /** Replace an existing archive at `output`; without it an existing file is never touched. */
   force?: boolean
+  /** Cluster mode: the shared PostgreSQL, dumped into the archive with pg_dump. */
+  database?: {db: PgDatabase; target: PgToolTarget}
+  /**
+   * The storage key file (storage_key_file): never put in the archive, even when it lies in
+   * the config directory. A backup of the database is useless without it, so it is kept
+   * apart on purpose: whoever holds the archive must not hold the key that unseals its keys.
+   */
+  storageKeyFile?: string
 }
 
 export interface BackupResult {
@@ -28,6 +38,8 @@ export interface BackupResult {
   areas: Area['name'][]
   files: number
   created: string
+  /** Cluster mode: the database dumped and the rows of each table in the dump. */
+  database: {source: string; tables: Record<string, number>} | null
 }
 
 function ioError(action: string, error: unknown, where: string): StoreError {
@@ -49,7 +61,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Copies one area into the staging tree; the history database goes through SQLite's backup API. */
-async function stageArea(area: Area, stage: string): Promise<boolean> {
+async function stageArea(area: Area, stage: string, exclude?: string): Promise<boolean> {
   if (!(await exists(area.target))) return false
   const destination = join(stage, area.archivePath)
   await ensureDir(dirname(destination), 0o700)
@@ -57,7 +69,7 @@ async function stageArea(area: Area, stage: string): Promise<boolean> {
     await snapshotSqlite(area.target, destination)
     await fs.chmod(destination, (await fs.stat(area.target)).mode & 0o777)
   } else {
-    await fs.cp(area.target, destination, {recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false})
+    await fs.cp(area.target, destination, {recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false, filter: (source) => source !== exclude})
   }
 
   return true
@@ -79,9 +91,17 @@ export async function createBackup(config: MfcConfig, clock: Clock, options: Bac
   try {
     const {areas, manifest} = await withLock(paths.lockFile, 'backup', async () => {
       const present: Area['name'][] = []
-      for (const area of areasOf(paths)) if (await stageArea(area, join(stage, 'tree'))) present.push(area.name)
+      for (const area of areasOf(paths)) if (await stageArea(area, join(stage, 'tree'), options.storageKeyFile)) present.push(area.name)
       const described = await Promise.all(areasOf(paths).filter((a) => present.includes(a.name)).map((a) => describeTree(join(stage, 'tree'), a.archivePath)))
       const manifest: Manifest = {format: 'mfc-backup', formatVersion: 1, mfcVersion: options.mfcVersion, created, host: hostname(), areas: present, files: described.flat()}
+      if (options.database) {
+        await ensureDir(join(stage, 'tree'), 0o700)
+        const tables = await dumpDatabase(options.database.db, options.database.target, join(stage, 'tree', DATABASE_DUMP))
+        await fs.chmod(join(stage, 'tree', DATABASE_DUMP), 0o600)
+        manifest.files.push(...await describeTree(join(stage, 'tree'), DATABASE_DUMP))
+        manifest.database = {file: DATABASE_DUMP, source: options.database.db.label, tables}
+      }
+
       return {areas: present, manifest}
     }).catch((error) => {
       throw error instanceof StoreError || (error as {code?: string}).code === 'MFC_LOCKED' ? error : ioError('copying the files', error, paths.stateDir)
@@ -108,7 +128,8 @@ export async function createBackup(config: MfcConfig, clock: Clock, options: Bac
       throw ioError(`writing ${output}`, error, dirname(output))
     }
 
-    return {file: output, encrypted: options.passphrase !== undefined, bytes: (await fs.stat(output)).size, areas, files: manifest.files.length, created}
+    const database = manifest.database ? {source: manifest.database.source, tables: manifest.database.tables} : null
+    return {file: output, encrypted: options.passphrase !== undefined, bytes: (await fs.stat(output)).size, areas, files: manifest.files.length, created, database}
   } finally {
     await fs.rm(stage, {recursive: true, force: true})
   }
