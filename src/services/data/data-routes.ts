@@ -43,6 +43,14 @@ function handleError(this: FastifyInstance, error: FastifyError | Error, request
   }
 
   if (code === 'MFC_DATA_CONFLICT') return detail(reply, 409, {detail: error.message, suggestions: (error as MfcError).suggestions})
+  if (code === 'MFC_HISTORY_UNAVAILABLE') {
+    // The shared PostgreSQL is down or restarting: nothing of the request was stored, so a
+    // client that retries after Retry-After loses nothing (the dedupe key makes retries safe).
+    request.log.warn({err: error.message}, 'history database unreachable')
+    reply.header('retry-after', String((error as MfcError & {retryAfterSeconds?: number}).retryAfterSeconds ?? 5))
+    return detail(reply, 503, {detail: 'The history database is unreachable; nothing was stored. Retry after the Retry-After seconds.', code})
+  }
+
   if (code === 'MFC_HISTORY_IO') {
     request.log.error({err: error.message}, 'history unavailable')
     return detail(reply, 503, {detail: 'The history database is unavailable; see the server log'})

@@ -35,6 +35,11 @@ export interface MonitoringOptions {
   heartbeatMs?: number
   /** MQTT ingest, when `mqtt_url` is set. */
   mqtt?: MqttOptions
+  /**
+   * Opens the history instead of the SQLite file `historyDb` (cluster mode: PostgreSQL, chosen
+   * by the composition root, which may import the storage adapters this package must not).
+   */
+  openHistory?: (retention: {retentionDays: number; clock: Clock}) => Promise<History>
 }
 
 /** The default run `simulation_autostart` starts: the original's defaults, for one year. */
@@ -279,7 +284,8 @@ export interface MonitoringWiring {
  */
 export async function createMonitoring(options: MonitoringOptions): Promise<MonitoringWiring> {
   const settings = {...DEFAULT_DATA_SETTINGS, ...options.settings}
-  const history = await openHistory(options.historyDb, {retentionDays: settings.data_retention_days, clock: options.clock})
+  const retention = {retentionDays: settings.data_retention_days, clock: options.clock}
+  const history = await (options.openHistory ? options.openHistory(retention) : openHistory(options.historyDb, retention))
   const monitoring = new Monitoring(history, settings, options)
   try {
     await monitoring.load()
@@ -301,10 +307,11 @@ export async function createMonitoring(options: MonitoringOptions): Promise<Moni
  * of ssl-config.json. `certificate` returns the served certificate's notAfter (or undefined
  * before the TLS context has loaded).
  */
-export async function createMonitoringFor(config: MfcConfig, deps: {logger: Logger; events: MfcEventBus; certificate?: () => Date | undefined}): Promise<MonitoringWiring> {
+export async function createMonitoringFor(config: MfcConfig, deps: {logger: Logger; events: MfcEventBus; certificate?: () => Date | undefined; openHistory?: MonitoringOptions['openHistory']}): Promise<MonitoringWiring> {
   const settings = dataSettings(config)
   return createMonitoring({
     historyDb: config.paths.historyDb,
+    openHistory: deps.openHistory,
     settings,
     clock: systemClock,
     events: deps.events,
