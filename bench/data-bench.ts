@@ -4,7 +4,9 @@
  * requests/s, dashboard first paint and bytes in Chromium. Every figure comes with a baseline
  * measured in the same run, and the ratio is what to compare across machines.
  *
- *   npm run build && npx tsx bench/data-bench.ts
+ *   npm run build && npx tsx bench/data-bench.ts            # everything
+ *   npx tsx bench/data-bench.ts ratios [rounds]              # issue 13's three data-path ratios only
+ *   npx tsx bench/data-bench.ts data-path                    # range query and MQTT vs HTTP
  */
 import {mkdtemp, rm} from 'node:fs/promises'
 import {cpus, loadavg, tmpdir} from 'node:os'
@@ -13,7 +15,7 @@ import {performance} from 'node:perf_hooks'
 
 import {Agent, fetch} from 'undici'
 
-import {openHistory} from '../src/services/data/history.js'
+import {openHistory, openInlineWriter} from '../src/services/data/history.js'
 import {MfcStackModel} from '../src/services/data/simulator.js'
 import {launchChromium, morePoints} from '../test/helpers/chromium.js'
 import {series} from '../test/helpers/readings.js'
@@ -44,64 +46,6 @@ function simulator(): void {
     // Baseline: what real time at the default speed needs (1 sim-h/s = 10 steps/s).
     results[`simulator ${cells} cells`] = `${fmt(perSecond)} steps/s = ${fmt(perSecond / 10)}x the default speed's need (10 steps/s)`
   }
-}
-
-async function ingest(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'mfc-bench-'))
-  const history = await openHistory(join(dir, 'h.sqlite'), {retentionDays: 0, clock: {now: () => new Date()}})
-  const direct = async (batch: number, total: number) => {
-    const start = performance.now()
-    for (let i = 0; i < total / batch; i++) await history.insert(series(batch, Date.UTC(2026, 0, 1) + i * batch * 1000))
-    return total / ((performance.now() - start) / 1000)
-  }
-
-  const directBatched = await direct(1000, 50_000)
-  const directSingle = await direct(1, 500)
-  await history.close()
-  await rm(dir, {recursive: true, force: true})
-
-  // Throughput, not the limiter, is measured here: the per-address limit is off for this serve.
-  const stack = await startServe({simulation_autostart: false, rate_limit_per_minute: 0})
-  const apiUrl = stack.serve.url('api')
-  const auth = {authorization: `Bearer ${TEST_TOKEN}`}
-  const dispatcher = new Agent({connect: {ca: stack.site.caPem}})
-  const body = (batch: number, offset: number) => JSON.stringify({readings: series(batch, Date.UTC(2026, 0, 2) + offset * 1000).map(({source: _s, run_id: _r, ...r}) => r)})
-  const http = async (batch: number, total: number) => {
-    const bodies = Array.from({length: total / batch}, (_, i) => body(batch, i * batch))
-    const start = performance.now()
-    for (const b of bodies) {
-      const response = await fetch(`${apiUrl}/data/ingest`, {method: 'POST', dispatcher, headers: {...auth, 'content-type': 'application/json'}, body: b})
-      if (response.status !== 200) throw new Error(`ingest failed: ${response.status} ${await response.text()}`)
-      await response.arrayBuffer()
-    }
-
-    return total / ((performance.now() - start) / 1000)
-  }
-
-  const httpBatched = await http(1000, 50_000)
-  const httpSingle = await http(1, 500)
-  results['ingest, batches of 1000 (HTTPS, durable)'] = `${fmt(httpBatched)} readings/s; direct SQLite baseline ${fmt(directBatched)}/s (ratio ${(httpBatched / directBatched).toFixed(2)})`
-  results['ingest, one reading per request'] = `${fmt(httpSingle)} readings/s; direct SQLite baseline ${fmt(directSingle)}/s (ratio ${(httpSingle / directSingle).toFixed(2)}); batching gains ${fmt(httpBatched / httpSingle)}x`
-
-  // GET /data/latest?limit=100 against a trivial route on the same server, 8 concurrent clients.
-  const rate = async (path: string, seconds = 3) => {
-    let count = 0
-    const until = performance.now() + seconds * 1000
-    await Promise.all(Array.from({length: 8}, async () => {
-      while (performance.now() < until) {
-        const response = await fetch(apiUrl + path, {dispatcher, headers: auth})
-        await response.arrayBuffer()
-        count++
-      }
-    }))
-    return count / seconds
-  }
-
-  const latest = await rate('/data/latest?limit=100')
-  const status = await rate('/simulation/status')
-  results['GET /data/latest?limit=100'] = `${fmt(latest)} req/s; baseline GET /simulation/status ${fmt(status)} req/s (ratio ${(latest / status).toFixed(2)})`
-  await dispatcher.close()
-  await stack.close()
 }
 
 async function dashboard(): Promise<void> {
@@ -164,6 +108,103 @@ async function interleaved(rounds: number, a: () => Promise<number>, b: () => Pr
 }
 
 /**
+ * The three ratios of issue 13's data path, each round measuring both sides (interleaved):
+ * GET /data/latest?limit=100 vs GET /simulation/status (8 clients); one reading per request
+ * from 16 concurrent clients (group commit, durable) vs direct single-row commits; batches of
+ * 1000 over HTTPS (one client, durable) vs direct inserts of the same batches. "Direct" is the
+ * store's own transaction (rows, rollups, sources; WAL, synchronous=FULL) run inline in this
+ * process on the same disk (openInlineWriter): no serve, HTTP, thread or queue.
+ */
+async function ratios(rounds: number): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'mfc-bench-ratios-'))
+  const inline = await openInlineWriter(join(dir, 'direct.sqlite'))
+  const stack = await startServe({simulation_autostart: true, simulation_sample_ms: 1000, rate_limit_per_minute: 0, data_retention_days: 0})
+  const apiUrl = stack.serve.url('api')
+  const auth = {authorization: `Bearer ${TEST_TOKEN}`}
+  const dispatcher = new Agent({connect: {ca: stack.site.caPem}, connections: 32})
+  const base = Math.floor(Date.now() / 1000) * 1000 - 20 * 86_400_000
+  let next = 0
+  /** Fresh timestamps for every reading of the run, so nothing is skipped as a duplicate. */
+  const stamps = (n: number) => Array.from({length: n}, () => base + next++ * 10)
+  const wire = (ts: number) => ({timestamp: ts, time_hours: 0, reservoir_concentration: 25, outlet_concentration: 24.9, total_power: 0.002, biofilm_thicknesses: [10, 10, 10, 10, 10], cell_voltages: [0.5, 0.5, 0.5, 0.5, 0.5]})
+  const stored = (source: string, ts: number[]) => ts.map((t) => ({...series(1, t, {source})[0], cell_voltages: [0.5, 0.5, 0.5, 0.5, 0.5]}))
+  const body = (source: string, ts: number[]) => JSON.stringify({source, readings: ts.map(wire)})
+  const post = async (text: string) => {
+    const response = await fetch(`${apiUrl}/data/ingest`, {method: 'POST', dispatcher, headers: {...auth, 'content-type': 'application/json'}, body: text})
+    if (response.status !== 200) throw new Error(`ingest: ${response.status} ${await response.text()}`)
+    await response.arrayBuffer()
+  }
+
+  const rate = async (path: string, seconds = 2, clients = 8) => {
+    let count = 0
+    const until = performance.now() + seconds * 1000
+    await Promise.all(Array.from({length: clients}, async () => {
+      while (performance.now() < until) {
+        const response = await fetch(apiUrl + path, {dispatcher, headers: auth})
+        if (response.status !== 200) throw new Error(`${path}: ${response.status}`)
+        await response.arrayBuffer()
+        count++
+      }
+    }))
+    return count / seconds
+  }
+
+  const concurrentSingles = async (seconds = 2) => {
+    let count = 0
+    const until = performance.now() + seconds * 1000
+    await Promise.all(Array.from({length: 16}, async (_, c) => {
+      while (performance.now() < until) {
+        await post(body(`single-${c}`, stamps(1)))
+        count++
+      }
+    }))
+    return count / seconds
+  }
+
+  const directSingles = async (seconds = 2) => {
+    let count = 0
+    const until = performance.now() + seconds * 1000
+    while (performance.now() < until) {
+      inline.insert(stored('direct-single', stamps(1)))
+      count++
+    }
+
+    return count / seconds
+  }
+
+  const batches = 10
+  const httpBatches = async () => {
+    // Bodies built before the clock starts, as the direct side's readings are.
+    const bodies = Array.from({length: batches}, () => body('batch', stamps(1000)))
+    const start = performance.now()
+    for (const text of bodies) await post(text)
+    return (batches * 1000) / ((performance.now() - start) / 1000)
+  }
+
+  const directBatches = async () => {
+    const all = Array.from({length: batches}, () => stored('direct-batch', stamps(1000)))
+    const start = performance.now()
+    for (const readings of all) inline.insert(readings)
+    return (batches * 1000) / ((performance.now() - start) / 1000)
+  }
+
+  try {
+    await rate('/data/latest?limit=100', 0.5)
+    const latest = await interleaved(rounds, () => rate('/data/latest?limit=100'), () => rate('/simulation/status'))
+    results['GET /data/latest?limit=100 vs GET /simulation/status (8 clients)'] = `${fmt(latest.a)} vs ${fmt(latest.b)} req/s: ratio ${latest.ratio.toFixed(2)} (rounds ${latest.spread}; goal >= 0.6)`
+    const single = await interleaved(rounds, concurrentSingles, directSingles)
+    results['one reading per request, 16 concurrent clients (group commit, durable) vs direct single-row commits'] = `${fmt(single.a)} vs ${fmt(single.b)} readings/s: ratio ${single.ratio.toFixed(2)} (rounds ${single.spread}; goal >= 0.55)`
+    const batch = await interleaved(rounds, httpBatches, directBatches)
+    results['batches of 1000 over HTTPS (1 client, durable) vs direct inserts of the same batches'] = `${fmt(batch.a)} vs ${fmt(batch.b)} readings/s: ratio ${batch.ratio.toFixed(2)} (rounds ${batch.spread}; goal >= 0.6)`
+  } finally {
+    await dispatcher.close()
+    await stack.close()
+    inline.close()
+    await rm(dir, {recursive: true, force: true})
+  }
+}
+
+/**
  * The data path of issue 13, against one real serve: latest vs /simulation/status, group commit
  * (16 concurrent single-reading clients) vs one client and vs direct single-row commits, the
  * downsampled 30-day range of three sources vs the same aggregate SQL run directly, and MQTT
@@ -210,50 +251,7 @@ async function dataPath(): Promise<void> {
     return response.arrayBuffer()
   }
 
-  const rate = async (path: string, seconds = 2, clients = 8) => {
-    let count = 0
-    const until = performance.now() + seconds * 1000
-    await Promise.all(Array.from({length: clients}, async () => {
-      while (performance.now() < until) {
-        await get(path)
-        count++
-      }
-    }))
-    return count / seconds
-  }
-
   try {
-    const latest = await interleaved(6, () => rate('/data/latest?limit=100'), () => rate('/simulation/status'))
-    results['GET /data/latest?limit=100 vs GET /simulation/status (8 clients)'] = `${fmt(latest.a)} vs ${fmt(latest.b)} req/s: ratio ${latest.ratio.toFixed(2)} (rounds ${latest.spread}; goal >= 0.6)`
-
-    let seq = 0
-    const post = async (source: string) => {
-      const response = await fetch(`${apiUrl}/data/ingest`, {method: 'POST', dispatcher, headers: {...auth, 'content-type': 'application/json'},
-        body: JSON.stringify({source, readings: [{timestamp: now - 86_400_000 + seq++ * 1000, time_hours: 0, reservoir_concentration: 25, outlet_concentration: 25, total_power: 0.002}]})})
-      if (response.status !== 200) throw new Error(`ingest: ${response.status}`)
-      await response.arrayBuffer()
-    }
-
-    const posting = async (clients: number, seconds = 2) => {
-      let count = 0
-      const until = performance.now() + seconds * 1000
-      await Promise.all(Array.from({length: clients}, async () => {
-        while (performance.now() < until) {
-          await post(`gc-${clients}`)
-          count++
-        }
-      }))
-      return count / seconds
-    }
-
-    const group = await interleaved(4, () => posting(16), () => posting(1))
-    const direct = await openHistory(join(dir, 'direct.sqlite'), {retentionDays: 0, clock: {now: () => new Date()}})
-    const t0 = performance.now()
-    for (let i = 0; i < 300; i++) await direct.insert(series(1, Date.UTC(2026, 0, 1) + i * 1000))
-    const directSingle = 300 / ((performance.now() - t0) / 1000)
-    await direct.close()
-    results['one reading per request, 16 concurrent clients (group commit) vs 1 client'] = `${fmt(group.a)} vs ${fmt(group.b)} readings/s: ${group.ratio.toFixed(2)}x (rounds ${group.spread}; goal >= 5x); direct single-row commits ${fmt(directSingle)}/s, 16 clients = ${(group.a / directSingle).toFixed(2)}x of them`
-
     // The same aggregate SQL that GET /data/history runs, on its own read-only connection.
     const reader = new Database(historyFile, {readonly: true})
     const fields = ['reservoir', 'outlet', 'total_power', 'addition', 'voltage_mean']
@@ -318,10 +316,12 @@ async function dataPath(): Promise<void> {
 }
 
 const only = process.argv[2]
-if (only === 'data-path') await dataPath()
+const rounds = Number(process.argv[3] ?? 6)
+if (only === 'ratios') await ratios(rounds)
+else if (only === 'data-path') await dataPath()
 else {
   simulator()
-  await ingest()
+  await ratios(rounds)
   await dataPath()
   await dashboard()
 }

@@ -25,6 +25,9 @@ function commandFiles(dir) {
 
 const entryPoints = {index: join(root, 'src', 'cli', 'run.ts')}
 for (const file of commandFiles(commandsDir)) entryPoints[join('commands', relative(commandsDir, file).replace(/\.ts$/, ''))] = file
+// The SQLite history's writer thread (node:worker_threads) starts from its own entry, found beside
+// the chunk holding history.ts (both under chunks/, as in dist/services/data/ for tsc's output).
+entryPoints['chunks/history-writer'] = join(root, 'src', 'services', 'data', 'history-writer.ts')
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 // Our own dependencies stay in node_modules (lazy imports, native code, data files), except

@@ -4,6 +4,7 @@ import type {Logger} from '../lib/logger.js'
 import {ClusterAlertGate, PgAlertEpisodes} from '../services/cluster/alert-episodes.js'
 import {type ClusterBus, PgClusterBus, defaultNodeId} from '../services/cluster/bus.js'
 import {ReadingsFanout} from '../services/cluster/readings-fanout.js'
+import {ClusterSimulation} from '../services/cluster/simulation-lease.js'
 import type {Monitoring} from '../services/data/monitoring.js'
 import type {PgDatabase} from '../services/storage/postgres.js'
 import {openStorage} from './storage.js'
@@ -17,7 +18,7 @@ export interface ClusterData {
    * its notifications) only when this node claims the episode for the cluster.
    */
   dataEvents: MfcEventBus
-  /** Wires the node's monitoring to the cluster: readings fan-out. */
+  /** Wires the node's monitoring to the cluster: readings fan-out, the cluster's one simulator run. */
   attach(monitoring: Monitoring): Promise<void>
   /** Waits for publishes in flight, unsubscribes, closes the bus and its database. Idempotent. */
   close(): Promise<void>
@@ -39,6 +40,7 @@ export async function startClusterData(config: MfcConfig, events: MfcEventBus, l
   const dataEvents = new MfcEventBus()
   const gate = new ClusterAlertGate(dataEvents, events, new PgAlertEpisodes(db), nodeId, (error, event) => log.warn({err: error.message, event}, 'alert episode not claimed in the cluster database; notifying from this node'))
   let fanout: ReadingsFanout | undefined
+  let simulation: ClusterSimulation | undefined
   let closing: Promise<void> | undefined
   return {
     nodeId,
@@ -48,9 +50,17 @@ export async function startClusterData(config: MfcConfig, events: MfcEventBus, l
       fanout = new ReadingsFanout(bus, monitoring, (error, count) => log.warn({err: error.message, readings: count}, 'readings not published to the other nodes (they are stored)'))
       monitoring.onStored = (readings) => fanout!.stored(readings)
       await fanout.start()
+      simulation = await ClusterSimulation.start({
+        db, bus, local: monitoring.localRunner,
+        tookOver: (status, from) => log.warn({run: status.run_id, from, node: nodeId}, 'simulator run taken over from a node that is gone'),
+        problem: (error, what) => log.warn({err: error.message, node: nodeId}, `cluster simulator: cannot ${what}`),
+      })
+      monitoring.runner = simulation
     },
     close() {
       closing ??= (async () => {
+        // A run held here is handed to the other nodes (the lock goes with the session).
+        await simulation?.close()
         await fanout?.flush()
         fanout?.close()
         await gate.flush()

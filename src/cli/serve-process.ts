@@ -137,6 +137,8 @@ export async function runServers(prep: Preparation, options: {version: string; w
   const data = await createMonitoringFor(config, {
     logger: logger.child({component: 'data'}),
     events: cluster?.dataEvents ?? events,
+    // Cluster mode: the history in the shared PostgreSQL (src/cli/history-storage.ts).
+    openHistory: config.settings.storage ? async (retention) => (await import('./history-storage.js')).sharedHistory(config, retention) : undefined,
     certificate() {
       const cert = runtime?.health.report().certificate
       return cert ? new Date(cert.not_after) : undefined

@@ -11,7 +11,7 @@ import {PgAccountStore} from '../services/storage/pg-account-store.js'
 import {PgSecrets} from '../services/storage/secrets.js'
 import {KeySealer} from '../services/storage/key-sealer.js'
 import {PgCertStore} from '../services/storage/pg-cert-store.js'
-import {type PgDatabase, openPostgres} from '../services/storage/postgres.js'
+import {type PgConnectionOptions, type PgDatabase, openPostgres} from '../services/storage/postgres.js'
 
 async function secretFile(file: string, key: string): Promise<string> {
   try {
@@ -24,8 +24,8 @@ async function secretFile(file: string, key: string): Promise<string> {
   }
 }
 
-/** The shared database of cluster mode from the resolved config (`url` overrides "storage"). */
-export async function openStorage(config: MfcConfig, url = config.settings.storage ?? undefined): Promise<PgDatabase> {
+/** How to reach the shared database (URL, password, CA) from the resolved config; `url` overrides "storage". */
+export async function storageTarget(config: MfcConfig, url = config.settings.storage ?? undefined): Promise<PgConnectionOptions> {
   if (!url) {
     throw new UsageError('No shared storage is configured: mfc uses its embedded storage (files + SQLite).', {
       code: 'MFC_USAGE',
@@ -35,7 +35,12 @@ export async function openStorage(config: MfcConfig, url = config.settings.stora
 
   const {storage_password_file: passwordFile, storage_ca_file: caFile} = config.settings
   const password = passwordFile ? await secretFile(passwordFile, 'storage_password_file') : config.secrets.storagePassword
-  return openPostgres({url, password, caFile: caFile ?? undefined})
+  return {url, password, caFile: caFile ?? undefined}
+}
+
+/** The shared database of cluster mode from the resolved config (`url` overrides "storage"). */
+export async function openStorage(config: MfcConfig, url = config.settings.storage ?? undefined): Promise<PgDatabase> {
+  return openPostgres(await storageTarget(config, url))
 }
 
 /** The key that seals private keys in the database, from storage_key_file or MFC_STORAGE_KEY. */

@@ -66,7 +66,9 @@ ports it records are enough.`
 
     if (report.mqtt) {
       const m = report.mqtt
-      this.say(`  ${m.connected ? '[up]  ' : '[down]'} mqtt      ${m.url} ${m.subscription}  ${m.messages} messages, ${m.rejected} rejected, ${m.reconnects} reconnects`)
+      const as = m.username ? ` as ${m.username}` : ''
+      const last = m.last_message_at ? `, last ${m.last_message_at}` : ''
+      this.say(`  ${m.connected ? '[up]  ' : '[down]'} mqtt      ${m.url}${as} ${m.subscription}  ${m.connected ? 'connected' : 'not connected'}, ${m.messages} messages, ${m.rejected} rejected, ${m.reconnects} reconnects${last}`)
     }
 
     if (report.stalePidFile) this.say('  A stale pid file was found (its process is gone); the next `mfc serve` reclaims it.')

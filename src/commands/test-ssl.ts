@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {MfcCommand} from '../cli/base-command.js'
 import {systemClock} from '../lib/clock.js'
+import {EXIT} from '../lib/errors.js'
 import {runningServe} from '../services/daemon/reload.js'
 import {type ProbeReport, TlsProbe, configuredPorts, configuredTargets, parseTarget, withApiToken} from '../services/probe/probe.js'
 import {readApiToken} from '../services/servers/auth.js'
@@ -49,7 +50,7 @@ Deeper checks (Heartbleed, ROBOT, renegotiation...) need raw handshakes: use tes
     const origin = `https://${config.settings.domain}:${configuredPorts(config, running).dashboard}`
     const report = await new TlsProbe(systemClock, ca, origin).run(withApiToken(targets, config, await readApiToken(config)))
     this.render(report, flags.verbose)
-    if (!report.ok) process.exitCode = 1
+    if (!report.ok) process.exitCode = EXIT.FAILURE
     return report
   }
 

@@ -1,7 +1,9 @@
 import {ApiError, Unauthorized, api, setCsrf} from './api.js'
 import {MonitorCharts, type Point} from './charts.js'
+import {cell, icon, inputCell, withIcon} from './dom.js'
 import {formatAgo, formatSi, UNITS} from './format.js'
 import {HistoryCharts, type Range} from './history.js'
+import {SourceThresholds} from './source-thresholds.js'
 import {LiveStream} from './stream.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
@@ -18,6 +20,7 @@ let stream: LiveStream | undefined
 let streamState = 'connecting'
 let charts: MonitorCharts
 let historyCharts: HistoryCharts
+let sourceThresholds: SourceThresholds
 /** The range the monitor's history view shows; undefined while it streams live points. */
 let viewRange: Range | undefined
 let renderQueued = false
@@ -26,21 +29,6 @@ const activeAlerts = new Map<string, AlertState>()
 let selectedSource: string | undefined
 let knownSources: SourceView[] = []
 const alertKey = (a: AlertState) => `${a.source}\u0000${a.parameter}`
-
-/** An inline SVG icon from the page's sprite (no emoji: browsers without an emoji font show boxes). */
-function icon(name: string): SVGSVGElement {
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg')
-  svg.setAttribute('class', 'icon')
-  svg.setAttribute('aria-hidden', 'true')
-  const use = document.createElementNS('http://www.w3.org/2000/svg', 'use')
-  use.setAttribute('href', `#i-${name}`)
-  svg.append(use)
-  return svg
-}
-
-function withIcon(el: HTMLElement, name: string, label: string): void {
-  el.replaceChildren(icon(name), document.createTextNode(` ${label}`))
-}
 
 function text(id: string, value: string): void {
   $(id).textContent = value
@@ -110,7 +98,11 @@ function onStreamMessage(message: {type: string; [key: string]: unknown}): void 
     case 'data_update': {
       const points = message.data as (Point & {source: string})[]
       if (points.some((p) => !knownSources.some((s) => s.name === p.source))) void refreshSources()
-      selectedSource ??= points[0]?.source
+      if (selectedSource === undefined && points[0]) {
+        selectedSource = points[0].source
+        void sourceThresholds.load(selectedSource)
+      }
+
       charts.add(points.filter((p) => p.source === selectedSource))
       scheduleRender()
       break
@@ -122,6 +114,7 @@ function onStreamMessage(message: {type: string; [key: string]: unknown}): void 
       if (alert.active) activeAlerts.set(alertKey(alert), alert)
       else activeAlerts.delete(alertKey(alert))
       renderAlerts()
+      sourceThresholds.renderStates([...activeAlerts.values()])
       break
     }
   }
@@ -223,27 +216,6 @@ async function loadPerformance(): Promise<void> {
   }
 }
 
-function numberCell(value: number | null, field: string): HTMLTableCellElement {
-  const td = document.createElement('td')
-  const input = document.createElement('input')
-  input.type = 'number'
-  input.step = 'any'
-  input.name = field
-  input.value = value === null ? '' : String(value)
-  td.append(input)
-  return td
-}
-
-function checkCell(value: boolean, field: string): HTMLTableCellElement {
-  const td = document.createElement('td')
-  const input = document.createElement('input')
-  input.type = 'checkbox'
-  input.name = field
-  input.checked = value
-  td.append(input)
-  return td
-}
-
 async function loadConfig(): Promise<void> {
   try {
     const [health, info, config] = await Promise.all([
@@ -263,7 +235,7 @@ async function loadConfig(): Promise<void> {
       state.className = active.length > 0 ? 'alert-on' : 'alert-off'
       // The real value with its unit and prefix, per source ("rig-1 30.1 μW"), never "0.000".
       state.textContent = active.length > 0 ? `ALERT ${active.map((a) => `${a.source} ${formatSi(a.value, a.unit ?? UNITS[a.parameter] ?? '')}`).join(', ')}` : 'ok'
-      tr.append(name, numberCell(t.threshold_min, 'threshold_min'), numberCell(t.threshold_max, 'threshold_max'), checkCell(t.enabled, 'enabled'), checkCell(t.email_notify, 'email_notify'), state)
+      tr.append(name, inputCell('number', 'threshold_min', t.threshold_min), inputCell('number', 'threshold_max', t.threshold_max), inputCell('checkbox', 'enabled', t.enabled), inputCell('checkbox', 'email_notify', t.email_notify), state)
       return tr
     })
     $('thresholds').replaceChildren(...rows)
@@ -306,13 +278,6 @@ async function loadSources(): Promise<void> {
     const {sources, stale_after_s: stale, offline_after_s: offline} = await api<{sources: SourceView[]; stale_after_s: number; offline_after_s: number}>('/sources')
     knownSources = sources
     renderSourceSelect()
-    const cell = (value: string, className = '') => {
-      const td = document.createElement('td')
-      td.textContent = value
-      if (className) td.className = className
-      return td
-    }
-
     $('overview').replaceChildren(...sources.map((s) => {
       const tr = document.createElement('tr')
       tr.dataset.source = s.name
@@ -361,6 +326,7 @@ async function selectSource(name: string | undefined): Promise<void> {
   if (knownSources.length === 0) await refreshSources()
   selectedSource = name ?? (knownSources.some((s) => s.name === 'simulator' && s.readings > 0) ? 'simulator' : knownSources.find((s) => s.readings > 0)?.name)
   renderSourceSelect()
+  void sourceThresholds.load(selectedSource)
   if (!selectedSource) return charts.reset([])
   const wanted = selectedSource
   const points = await api<Point[]>(`/data/latest?limit=600&source=${encodeURIComponent(wanted)}`)
@@ -463,6 +429,7 @@ async function boot(): Promise<void> {
   $('app').hidden = false
   charts = new MonitorCharts(document)
   historyCharts = new HistoryCharts(document, moveView)
+  sourceThresholds = new SourceThresholds(document, showLogin)
   for (const button of document.querySelectorAll<HTMLButtonElement>('.tabs button')) button.addEventListener('click', () => switchTab(button.dataset.tab!))
   const form = $<HTMLFormElement>('sim-form')
   form.addEventListener('submit', (e) => void startSimulation(e))

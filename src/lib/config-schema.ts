@@ -100,6 +100,7 @@ export const CONFIG_SCHEMA = {
   dashboard_origins: {group: 'servers', kind: 'list', default: [], env: 'MFC_DASHBOARD_ORIGINS', description: 'Browser origins allowed to call the API and open the streamer, besides the dashboard\'s own'},
   api_token_file: {group: 'servers', kind: 'nullable-string', default: null, defaultNote: '`<state>/api-token`', env: 'MFC_API_TOKEN_FILE', description: 'Where the generated API token lives'},
   security_header_block: {group: 'servers', kind: 'bool', default: true, env: 'MFC_SECURITY_HEADER_BLOCK', description: 'Write the pre-serialized security-header block; false sets each header per response (same bytes, slower; an escape hatch)'},
+  health_fast_path: {group: 'servers', kind: 'bool', default: true, env: 'MFC_HEALTH_FAST_PATH', description: 'Answer GET/HEAD /health before fastify routing (same gate, headers and body); false routes it through fastify (same bytes, slower; an escape hatch)'},
   // Limits and timeouts
   rate_limit_per_minute: {group: 'limits', kind: 'int', default: 60, min: 0, env: 'MFC_RATE_LIMIT_PER_MINUTE', description: 'Requests per minute per client IP, all three servers together; 0 turns the limit off'},
   auth_failures_per_minute: {group: 'limits', kind: 'int', default: 10, min: 1, description: 'Failed authentication attempts per minute per client IP before it gets 429s'},
@@ -140,6 +141,8 @@ export const CONFIG_SCHEMA = {
   mqtt_username: {group: 'monitoring', kind: 'nullable-string', default: null, env: 'MFC_MQTT_USERNAME', description: 'Broker user name'},
   mqtt_password_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'File holding the broker password (else the environment variable MFC_MQTT_PASSWORD)'},
   mqtt_ca_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'CA bundle (PEM) that signed an `mqtts://` broker\'s certificate, on top of the system roots'},
+  mqtt_cert_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'Client certificate (PEM) for a broker that requires one (`require_certificate true`); with `mqtt_key_file`'},
+  mqtt_key_file: {group: 'monitoring', kind: 'nullable-string', default: null, description: 'Private key (PEM, mode 0600) of `mqtt_cert_file`'},
   mqtt_client_id: {group: 'monitoring', kind: 'nullable-string', default: null, defaultNote: '`mfc-<host name>`', description: 'Client id of the persistent session (the broker keeps QoS 1 messages while serve is down)'},
 } as const satisfies Record<string, SettingSpec>
 

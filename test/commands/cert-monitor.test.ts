@@ -28,7 +28,7 @@ describe('mfc cert monitor', function () {
   it('exits 3 (UNKNOWN) and says what to do when nothing exists yet', async () => {
     const result = await runCli(['cert', 'monitor'], {env: t.env})
     expect(result.code).to.equal(3)
-    expect(result.stdout).to.contain('does not exist').and.contain('mfc ssl init')
+    expect(result.stdout).to.contain('fullchain.pem not found. Create the certificate with `mfc ssl init`.')
   })
 
   it('reports a fresh certificate with every fact, exit 0, the same in JSON', async () => {

@@ -46,6 +46,22 @@ describe('exit codes, missing files, did-you-mean and -h', function () {
     const passphrase = await both(['backup', '--passphrase-file', nope])
     expect([passphrase.human.code, passphrase.json.code]).to.deep.equal([2, 2])
     expect(passphrase.error.message).to.equal(`The passphrase file ${nope} not found.`)
+    // The certificate to revoke is a certificate file, as for ssl init --cert-file: 4, not a usage error.
+    const revoke = await both(['cert', 'revoke', '--cert-path', `${nope}.pem`])
+    expect([revoke.human.code, revoke.json.code]).to.deep.equal([4, 4])
+    expect(revoke.error).to.include({code: 'MFC_CERT_INVALID', message: `The certificate ${nope}.pem not found.`})
+    // A file given to cert monitor is reported missing as "not found", with no ssl init advice for it.
+    const monitor = await runCli(['cert', 'monitor', '--json', `${nope}.pem`], {env: temp.env})
+    expect(monitor.code).to.equal(3)
+    expect(parseJson<{certificates: {status: string; error: string}[]}>(monitor).certificates[0]).to.include({status: 'missing', error: `${nope}.pem not found.`})
+  })
+
+  it('a bad flag value is a usage error (2) naming the flag, also where a file of the same settings is a config error (3)', async () => {
+    const webhook = await both(['notify', 'setup', '--webhook', 'not-a-url'])
+    expect([webhook.human.code, webhook.json.code]).to.deep.equal([2, 2])
+    expect(webhook.error).to.include({code: 'MFC_USAGE', message: 'Invalid value for --webhook: expected a list of http(s) URLs.'})
+    const to = await both(['notify', 'setup', '--email', '--to', 'nobody'])
+    expect(to.error).to.include({code: 'MFC_USAGE', message: 'Invalid value for --to: expected a list of email addresses.'})
   })
 
   it('-h works on every command (and on mfc itself)', async () => {

@@ -1,9 +1,12 @@
 import {expect} from 'chai'
+import {spawnSync} from 'node:child_process'
+import {chmod, chown, mkdtemp, rm} from 'node:fs/promises'
 import {createServer, type Server} from 'node:net'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {type ErrorCode, NAGIOS, exitCodeOf} from '../../src/lib/errors.js'
-import {type RunResult, type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
+import {BIN, type RunResult, type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
 
 interface ErrorJson {error: {code: ErrorCode; message: string; exitCode: number; suggestions: string[]}}
 
@@ -64,6 +67,32 @@ describe('one cause, one exit code (foreground, --daemon, --json)', function () 
     const message = await expectOneCause('MFC_PORT_IN_USE', ['serve', '--api-port', String(takenPort), ...free, '--start-timeout', '15'], {daemon: true})
     expect(exitCodeOf('MFC_PORT_IN_USE')).to.equal(6)
     expect(message).to.include(`port ${takenPort}`)
+  })
+
+  it('a port that cannot be opened for another reason (host not of this machine): MFC_LISTEN_FAILED, still exit 6', async () => {
+    // 192.0.2.1 (TEST-NET-1) is an address of no machine: EADDRNOTAVAIL.
+    const message = await expectOneCause('MFC_LISTEN_FAILED', ['serve', '--host', '192.0.2.1', '--api-port', '0', ...free, '--start-timeout', '15'], {daemon: true})
+    expect(message).to.match(/The api port 0 cannot be opened \(.*EADDRNOTAVAIL/)
+  })
+
+  it('a port below 1024 for a user that may not bind it: MFC_PORT_DENIED, exit 6', async function () {
+    // As `nobody` (root may bind anything): a fresh state directory it owns.
+    const home = await mkdtemp(join(tmpdir(), 'mfc-one-exit-nobody-'))
+    try {
+      await chmod(home, 0o755)
+      const nobody = spawnSync('id', ['-u', 'nobody'], {encoding: 'utf8'})
+      if (process.getuid?.() !== 0 || nobody.status !== 0 || spawnSync('sysctl', ['-n', 'net.ipv4.ip_unprivileged_port_start'], {encoding: 'utf8'}).stdout.trim() !== '1024') this.skip()
+      await chown(home, Number(nobody.stdout.trim()), Number(nobody.stdout.trim()))
+      const env = {PATH: process.env.PATH, HOME: home, MFC_CONFIG_DIR: join(home, 'config'), MFC_STATE_DIR: join(home, 'state'), LANG: 'C.UTF-8'}
+      const run = (extra: string[]) => spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, BIN, 'serve', '--api-port', '1', ...free, ...extra], {env, encoding: 'utf8', cwd: home, timeout: 60_000})
+      const human = run([])
+      const json = run(['--json'])
+      expect([human.status, json.status], human.stderr).to.deep.equal([6, 6])
+      expect(JSON.parse(json.stdout).error).to.include({code: 'MFC_PORT_DENIED', exitCode: 6})
+      expect(human.stderr).to.include('The api port 1 needs root (or CAP_NET_BIND_SERVICE).')
+    } finally {
+      await rm(home, {recursive: true, force: true})
+    }
   })
 
   it('a missing --config file (or MFC_SSL_CONFIG): MFC_CONFIG_NOT_FOUND, exit 3, naming the path', async () => {

@@ -4,12 +4,16 @@ import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {AccountStore} from '../../src/services/acme/account-store.js'
+import {openHistory} from '../../src/services/data/history.js'
+import type {History} from '../../src/services/data/history-types.js'
+import type {Reading} from '../../src/services/data/reading.js'
 import {FileCertStore} from '../../src/services/store/file-cert-store.js'
 import {mintBundle, mintCa} from '../helpers/certs.js'
 import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
 import {type TestPostgres, startPostgres} from '../helpers/postgres.js'
+import {reading, series} from '../helpers/readings.js'
 
-interface CopyJson {lineages: number; versions: number; accounts: number; token: string; verified: boolean}
+interface CopyJson {lineages: number; versions: number; accounts: number; token: string; verified: boolean; history: {readings: number; sources: number; settings: number; verified: boolean}}
 const DIRECTORY = 'https://ca.example/dir'
 
 describe('mfc storage copy (real PostgreSQL 15)', function () {
@@ -102,5 +106,55 @@ describe('mfc storage copy (real PostgreSQL 15)', function () {
     expect(keyless.stderr).to.contain('MFC_STORAGE_KEY')
     const both = await runCli(['storage', 'copy', '--to', url, '--from', url], {env: t.env})
     expect(both.code).to.equal(2)
+  })
+
+  it('moves the history (every reading, the sources, the thresholds) into PostgreSQL and back out, reading for reading', async () => {
+    const url = await pg.createDatabase()
+    const one = await site(url)
+    expect((await runCli(['storage', 'migrate'], {env: one.env})).code).to.equal(0)
+    const open = (t: TempEnv) => openHistory(join(t.stateDir, 'history.sqlite'), {retentionDays: 0, clock: {now: () => new Date()}})
+    const local = await open(one)
+    // Three pages of one rig, the CSV follower's rows that share one timestamp (told apart by seq),
+    // a source registered without data, the thresholds and a follower offset.
+    await local.insert(series(2500, Date.UTC(2026, 0, 1), {source: 'rig-1'}))
+    await local.insert(Array.from({length: 5}, (_, i) => reading({source: 'file:a.csv.gz', time_hours: i})), {seqs: [0, 1, 2, 3, 4], setting: {key: 'follow:a.csv.gz', value: '5'}})
+    await local.insert(series(10, Date.UTC(2026, 0, 1), {source: 'simulator', run_id: 'run-1', cell_powers: [0.1, 0.2, 0.3, 0.4, 0.5]}))
+    await local.putSource({name: 'rig-1', description: 'Stack A', location: 'Lab 2'})
+    await local.putSource({name: 'rig-9', cells: 3})
+    await local.putSetting('alerts:thresholds', JSON.stringify([{parameter: 'total_power', min: 0.001}]))
+    await local.close()
+
+    const to = await runCli(['storage', 'copy', '--to', url, '--json'], {env: one.env})
+    expect(to.code, to.stdout + to.stderr).to.equal(0)
+    expect(parseJson<CopyJson>(to).history).to.deep.equal({readings: 2515, sources: 4, settings: 2, verified: true})
+    expect(to.stdout).to.not.contain('PRIVATE')
+    const db = url.split('/').pop()
+    expect(await pg.psql('SELECT count(*) FROM mfc_readings', db)).to.equal('2515')
+
+    const again = await runCli(['storage', 'copy', '--to', url, '--json'], {env: one.env})
+    expect(again.code).to.equal(4)
+    expect(parseJson<{error: {code: string; message: string}}>(again).error.message).to.contain('2515 reading(s)')
+    expect(await pg.psql('SELECT count(*) FROM mfc_readings', db)).to.equal('2515')
+
+    const two = await site(url)
+    const from = await runCli(['storage', 'copy', '--from', url, '--json'], {env: two.env})
+    expect(from.code, from.stdout + from.stderr).to.equal(0)
+    expect(parseJson<CopyJson>(from).history).to.deep.equal({readings: 2515, sources: 4, settings: 2, verified: true})
+    const [a, b] = [await open(one), await open(two)]
+    try {
+      const all = async (h: History, source: string) => {
+        const readings: Reading[] = []
+        for await (const page of h.pages({source})) readings.push(...page)
+        return readings
+      }
+
+      expect(await b.sources()).to.deep.equal(await a.sources())
+      for (const {name} of await a.sources()) expect(await all(b, name), name).to.deep.equal(await all(a, name))
+      for (const key of ['alerts:thresholds', 'follow:a.csv.gz']) expect(await b.getSetting(key)).to.equal(await a.getSetting(key))
+      expect(await b.count()).to.equal(2515)
+    } finally {
+      await a.close()
+      await b.close()
+    }
   })
 })

@@ -117,7 +117,8 @@ describe('dashboard with two ingesting rigs and the simulator, in Chromium', fun
   it('shows a rig go offline (with a "no data" alert) and come back', async () => {
     stopPosting('rig-a')
     await row('rig-a').and(page.locator('[data-state=offline]')).waitFor({timeout: 15_000})
-    expect(await row('rig-a').textContent()).to.include('no data')
+    // The state follows the last-seen time, the alert the silence check's next round: wait for both.
+    await row('rig-a').locator('td.alert-on', {hasText: 'no data'}).waitFor()
     await page.locator('#alerts-bar', {hasText: 'rig-a: no data'}).waitFor()
     expect(await row('rig-b').getAttribute('data-state')).to.equal('online')
     startPosting('rig-a', 22)
@@ -125,9 +126,91 @@ describe('dashboard with two ingesting rigs and the simulator, in Chromium', fun
     await page.locator('#alerts-bar', {hasText: 'rig-a: no data'}).waitFor({state: 'detached'})
   })
 
-  it('opened the default run without a permanent alert for the simulator, and logged no console errors', async () => {
+  it('sets a threshold for one source in its view (only that source alerts), shows the server\'s validation message, and clears it again', async () => {
+    await page.click('.tabs button[data-tab=sources]')
+    await row('rig-a').locator('button').click()
+    await page.locator('#st-source', {hasText: 'rig-a'}).waitFor()
+    const threshold = page.locator('#st-rows tr[data-parameter=reservoir_concentration]')
+    await threshold.and(page.locator('[data-origin=default]')).waitFor()
+    expect(await threshold.locator('td.applies').textContent()).to.equal('global default')
+    expect(await threshold.locator('td.state').textContent()).to.equal('ok')
+
+    // A band the server refuses: its 422 message, and nothing stored.
+    await threshold.locator('input[name=threshold_min]').fill('25')
+    await threshold.locator('input[name=threshold_max]').fill('21')
+    await threshold.locator('button.st-save').click()
+    await page.locator('#st-msg.fail', {hasText: 'threshold_min must be below threshold_max'}).waitFor()
+    expect(await page.textContent('#st-msg')).to.include('Not saved (reservoir_concentration for rig-a)')
+    expect((await call('GET', '/alerts/config?source=rig-a')).overrides).to.deep.equal([])
+    // Chromium logs every non-2xx response; this one was asked for, and is the only one.
+    const refused = problems.findIndex((p) => p.startsWith('Failed to load resource: the server responded with a status of 422') && p.includes('/alerts/config?source=rig-a'))
+    expect(refused, problems.join('\n')).to.be.greaterThan(-1)
+    problems.splice(refused, 1)
+
+    // 10-20 mM for rig-a only: rig-a's 22 mM alerts; the simulator and rig-a's neighbours keep their own thresholds.
+    await threshold.locator('input[name=threshold_min]').fill('10')
+    await threshold.locator('input[name=threshold_max]').fill('20')
+    await threshold.locator('button.st-save').click()
+    await page.locator('#st-msg.ok', {hasText: 'for source rig-a'}).waitFor()
+    await threshold.and(page.locator('[data-origin=source]')).waitFor()
+    expect(await threshold.locator('td.applies').textContent()).to.equal('this source (default: ≥ 20 mM, ≤ 30 mM)')
+    await page.locator('#alerts-bar', {hasText: 'rig-a: reservoir_concentration value of 22 mM'}).waitFor()
+    await threshold.locator('td.state.alert-on', {hasText: 'ALERT 22 mM'}).waitFor()
+    expect((await call('GET', '/alerts/config?source=rig-a')).overrides).to.deep.equal([{parameter: 'reservoir_concentration', threshold_min: 10, threshold_max: 20, enabled: true, email_notify: false}])
+    expect((await call('GET', '/alerts/config')).alerts.find((t: Json) => t.parameter === 'reservoir_concentration'), 'the global default is untouched').to.include({threshold_min: 20, threshold_max: 30})
+    const reservoirAlerts = async () => ((await call('GET', '/alerts')).alerts as Json[]).filter((a) => a.active && a.parameter === 'reservoir_concentration').map((a) => a.source).sort()
+    expect(await reservoirAlerts(), 'rig-b has its own 10-20 band since the start; the simulator none').to.deep.equal(['rig-a', 'rig-b'])
+    await page.click('.tabs button[data-tab=sources]')
+    await row('rig-a').locator('td.alert-on', {hasText: 'reservoir_concentration 22 mM'}).waitFor()
+
+    // "Use default": the global 20-30 band again, and rig-a's alert ends.
+    await row('rig-a').locator('button').click()
+    await threshold.locator('button.st-clear').click()
+    await threshold.and(page.locator('[data-origin=default]')).waitFor()
+    await page.locator('#alerts-bar', {hasText: 'rig-a: reservoir_concentration'}).waitFor({state: 'detached'})
+    await threshold.locator('td.state.alert-off', {hasText: 'ok'}).waitFor()
+    expect((await call('GET', '/alerts/config?source=rig-a')).overrides).to.deep.equal([])
+    expect(await reservoirAlerts()).to.deep.equal(['rig-b'])
+    expect(await page.textContent('#alerts-bar')).to.include('rig-b: reservoir_concentration')
+
+    // A parameter the global set lacks: added for rig-a only, then removed.
+    await page.selectOption('#st-add', 'outlet_concentration')
+    await page.click('#st-add-button')
+    const outlet = page.locator('#st-rows tr[data-parameter=outlet_concentration][data-origin=new]')
+    await outlet.locator('input[name=threshold_max]').fill('20')
+    await outlet.locator('button.st-save').click()
+    const own = page.locator('#st-rows tr[data-parameter=outlet_concentration][data-origin=source]')
+    await own.locator('td.state.alert-on', {hasText: 'ALERT 21.9 mM'}).waitFor()
+    expect(await own.locator('td.applies').textContent()).to.equal('this source (default: none)')
+    await page.locator('#alerts-bar', {hasText: 'rig-a: outlet_concentration value of 21.9 mM'}).waitFor()
+    await own.locator('button.st-clear', {hasText: 'Remove'}).click()
+    await page.locator('#st-rows tr[data-parameter=outlet_concentration]').waitFor({state: 'detached'})
+    await page.locator('#alerts-bar', {hasText: 'rig-a: outlet_concentration'}).waitFor({state: 'detached'})
+    expect(((await call('GET', '/alerts')).alerts as Json[]).filter((a) => a.active && a.parameter === 'outlet_concentration')).to.deep.equal([])
+  })
+
+  it('shows the real value with its unit in the Configuration tab and draws inline SVG icons, no emoji', async () => {
+    await page.click('.tabs button[data-tab=config]')
+    await page.locator('#thresholds tr[data-parameter=reservoir_concentration] td.alert-on', {hasText: 'ALERT rig-b 33 mM'}).waitFor()
+    const glyphs = await page.evaluate(() => {
+      const d = (globalThis as unknown as {document: {body: {innerText: string}; querySelectorAll(s: string): ArrayLike<{getAttribute(a: string): string | null}>; getElementById(id: string): unknown}}).document
+      const uses = Array.from(d.querySelectorAll('svg.icon use')).map((u) => u.getAttribute('href') ?? '')
+      return {emoji: d.body.innerText.match(/\p{Extended_Pictographic}/gu) ?? [], uses: uses.length, missing: uses.filter((href) => !d.getElementById(href.slice(1)))}
+    })
+    expect(glyphs.emoji, 'emoji show as boxes without an emoji font').to.deep.equal([])
+    expect(glyphs.uses).to.be.greaterThan(10)
+    expect(glyphs.missing).to.deep.equal([])
+  })
+
+  it('opened the default run without a permanent alert for the simulator (its built-in overrides shown in its view), and logged no console errors', async () => {
     expect(await page.textContent('#alerts-bar')).not.to.include('simulator')
     expect((await call('GET', '/alerts?source=simulator')).alerts.filter((a: Json) => a.active)).to.deep.equal([])
+    await page.click('.tabs button[data-tab=sources]')
+    await row('simulator').locator('button').click()
+    const reservoir = page.locator('#st-rows tr[data-parameter=reservoir_concentration][data-origin=source]')
+    await reservoir.waitFor()
+    expect(await reservoir.locator('input[name=enabled]').isChecked()).to.equal(false)
+    expect(await reservoir.locator('button.st-clear').textContent()).to.include('Use default')
     expect(problems).to.deep.equal([])
   })
 })

@@ -309,6 +309,25 @@ describe('data API and stream of a real `mfc serve` process', function () {
     expect(client.messages.filter((m) => m.type === 'data_update')).to.have.length(0)
   })
 
+  it('removes a source\'s own threshold with DELETE /alerts/config; the stream hears the episode end at once', async () => {
+    const set = await call('POST', '/alerts/config?source=rig-del', [{parameter: 'reservoir_concentration', threshold_min: 10, threshold_max: 20}])
+    expect(set.status, set.text).to.equal(200)
+    const client = connect()
+    await client.next('initial_data')
+    client.send({type: 'subscribe', streams: ['alerts']})
+    await client.next('subscription_confirmed')
+    await call('POST', '/data/ingest', {source: 'rig-del', readings: [reading(20, {reservoir_concentration: 25})]})
+    expect((await client.next('alert_raised')).alert).to.include({source: 'rig-del', parameter: 'reservoir_concentration', value: 25})
+    const cleared = await call('DELETE', '/alerts/config?source=rig-del&parameter=reservoir_concentration')
+    expect(cleared.json).to.include({status: 'cleared', source: 'rig-del', removed: 1})
+    expect((await client.next('alert_cleared')).alert, 'no new reading needed').to.include({source: 'rig-del', parameter: 'reservoir_concentration', active: false})
+    expect((await call('GET', '/alerts/config?source=rig-del')).json.overrides).to.deep.equal([])
+    const missing = await call('DELETE', '/alerts/config')
+    expect(missing.status).to.equal(400)
+    expect(missing.json.detail).to.match(/needs \?source=NAME/)
+    expect((await call('DELETE', '/alerts/config?source=rig-del&parameter=nope')).status).to.equal(400)
+  })
+
   it('speaks the stream protocol: pong, bounded data_response, filtered updates, heartbeat, errors', async () => {
     const client = connect()
     const initial = await client.next('initial_data')

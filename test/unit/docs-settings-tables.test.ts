@@ -24,6 +24,31 @@ function settingRows(markdown: string): string[] {
   }).map(([row]) => row)
 }
 
+const UNIT: Record<string, number> = {KiB: 1024, MiB: 1024 ** 2, ms: 0.001, s: 1, min: 60, h: 3600}
+
+/**
+ * Defaults that prose states beside a key ("`session_ttl_seconds` (3600)", "`body_limit_bytes`
+ * (1 MiB; 413)"), as [key, stated value in the key's own unit, schema default].
+ */
+function statedDefaults(markdown: string): [string, number | string, unknown][] {
+  const found: [string, number | string, unknown][] = []
+  // "PostgreSQL's `max_connections` (100)" is another program's setting of the same name.
+  for (const [, key, number, unit, word] of handWritten(markdown).matchAll(/(?<!'s )`([a-z_]+)` \((?:default:? )?(?:(-?\d+(?:\.\d+)?) ?(KiB|MiB|ms|s|min|h)?|(true|false|null))[;,) ]/g)) {
+    if (!KEYS.has(key)) continue
+    const spec = SETTING_SPECS[key as keyof typeof SETTING_SPECS]
+    if (word !== undefined) {
+      found.push([key, word, String(spec.default)])
+      continue
+    }
+
+    // A time in the unit the key's name says (…_ms, …_seconds, …_s); bytes as they are.
+    const scale = unit === undefined ? 1 : key.endsWith('_ms') ? UNIT[unit] * 1000 : UNIT[unit]
+    found.push([key, Number(number) * scale, spec.default])
+  }
+
+  return found
+}
+
 const pages = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)]
 
 /** Settings are documented in one place: tables generated from src/lib/config-schema.ts. */
@@ -37,6 +62,16 @@ describe('docs: no hand-written settings tables', () => {
   it('README.md and docs/*.md name config keys in table rows only inside GENERATED regions', () => {
     const found = pages.flatMap((page) => settingRows(readFileSync(join(ROOT, page), 'utf8')).map((row) => `${page}: ${row.slice(0, 80)}`))
     expect(found, 'replace the table with <!-- BEGIN GENERATED settings:<group> ... --> (npm run generate) or a link to docs/configuration.md').to.deep.equal([])
+  })
+
+  it('a default stated in prose beside a key is the schema\'s default (units converted)', () => {
+    expect(statedDefaults('`body_limit_bytes` (1 MiB; 413), `headers_timeout_ms` (10 s) and `session_ttl_seconds` (3600) and `enable_hsts` (false), PostgreSQL\'s `max_connections` (100)')).to.deep.equal([
+      ['body_limit_bytes', 1_048_576, 1_048_576], ['headers_timeout_ms', 10_000, 10_000], ['session_ttl_seconds', 3600, 3600], ['enable_hsts', 'false', 'true'],
+    ])
+    const stated = pages.flatMap((page) => statedDefaults(readFileSync(join(ROOT, page), 'utf8')).map((entry) => [page, ...entry] as const))
+    expect(stated.length, 'the docs state some defaults in prose').to.be.above(5)
+    const stale = stated.filter(([, , value, actual]) => value !== actual).map(([page, key, value, actual]) => `${page}: ${key} stated ${value}, default ${String(actual)}`)
+    expect(stale, 'fix the prose, or drop the value and link to docs/configuration.md').to.deep.equal([])
   })
 
   it('the topic pages carry the generated tables of their groups', () => {

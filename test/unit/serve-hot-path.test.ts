@@ -7,7 +7,7 @@ import {dirname} from 'node:path'
 import {resolveConfig} from '../../src/lib/config.js'
 import {silentLogger} from '../../src/lib/logger.js'
 import {CAN_PREPEND_HEADERS, buildHeaderBlock, responseClassWithHeaders} from '../../src/services/servers/header-block.js'
-import {HealthRegistry} from '../../src/services/servers/health.js'
+import {HealthRegistry, isoAt} from '../../src/services/servers/health.js'
 import {SecurityContext} from '../../src/services/servers/security.js'
 import {tempEnv} from '../helpers/cli.js'
 
@@ -104,6 +104,46 @@ describe('serve: /health answer memo', () => {
     const expired = health.answer()
     expect(expired.statusCode).to.equal(503)
     expect(JSON.parse(expired.body).problems).to.deep.equal(['the certificate has expired'])
+  })
+})
+
+describe('serve: /health body built from its parts', () => {
+  it('isoAt is toISOString for every millisecond asked, in any order', () => {
+    const base = Date.parse('2026-12-31T23:59:58.990Z')
+    const times = [0, 5, 10, 99, 100, 999, 1000, 1001, 1010, 2005, 1500, -3, 86_400_000].map((d) => base + d)
+    times.push(Date.parse('1970-01-01T00:00:00.000Z'), Date.parse('+010000-01-01T00:00:00.007Z'), Date.parse('+010000-01-01T00:00:00.070Z'))
+    for (const ms of [...times, ...times.reverse()]) expect(isoAt(ms), String(ms)).to.equal(new Date(ms).toISOString())
+  })
+
+  it('answer().body is JSON.stringify(report()) byte for byte across seconds, days, states, renewal and expiry', () => {
+    let now = Date.parse('2026-01-01T23:59:58.995Z')
+    let notAfter: Date | undefined = new Date('2026-01-03T00:00:00.000Z')
+    const health = new HealthRegistry({now: () => new Date(now)}, () => (notAfter ? {notAfter} : undefined))
+    const check = (label: string) => {
+      const answer = health.answer()
+      expect(answer.body, label).to.equal(JSON.stringify(health.report()))
+      expect(answer.statusCode, label).to.equal(health.report().status === 'healthy' ? 200 : 503)
+    }
+
+    check('starting')
+    for (const name of ['api', 'dashboard', 'streamer'] as const) health.set(name, 'running')
+    // Milliseconds, a new second, a new day (days_left changes), back in time (clock stepped).
+    for (const step of [1, 4, 1, 3, 96, 900, 1, 86_400_000, 1, -5000, 86_400_000 - 2]) {
+      now += step
+      check(`+${step}`)
+    }
+
+    health.setRenewal({last_check: null, next_check: '2026-01-05T00:00:00.000Z', certificates: [{name: 'localhost', last_check: null, last_result: null, next_renewal: null, consecutive_failures: 0}]})
+    check('renewal')
+    health.set('streamer', 'failed')
+    check('a failed service')
+    health.set('streamer', 'running')
+    now = notAfter.getTime()
+    check('expired at notAfter')
+    notAfter = new Date(now + 90 * 86_400_000)
+    check('renewed certificate')
+    notAfter = undefined
+    check('no certificate yet')
   })
 })
 

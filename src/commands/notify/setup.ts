@@ -16,6 +16,12 @@ export interface NotifySetupResult {
   config: ReturnType<typeof redactNotificationConfig>
 }
 
+/** The flag that sets each key, for errors that name what the user typed. */
+const FLAG_OF = {
+  smtp_server: '--smtp-server', smtp_port: '--smtp-port', smtp_username: '--smtp-username', smtp_password: '--smtp-password-file',
+  from_email: '--from', to_emails: '--to', webhooks: '--webhook', level: '--level',
+} as const
+
 const SETTING_FLAGS = ['email', 'smtp-server', 'smtp-port', 'smtp-username', 'smtp-password-file', 'from', 'to', 'tls', 'webhook', 'clear-webhooks', 'level'] as const
 
 export default class NotifySetup extends MfcCommand {
@@ -58,7 +64,7 @@ warnings inside the renewal window and every alert). Flags change only what they
     }
 
     const next = given ? await this.fromFlags(current, flags) : await this.ask(current)
-    const valid = parseNotificationConfig(next as unknown as Record<string, unknown>, 'the given settings')
+    const valid = parseNotificationConfig(next as unknown as Record<string, unknown>, given ? {flags: FLAG_OF} : 'your answers')
     await withLock(config.paths.lockFile, 'notify setup', () => saveNotificationConfig(file, valid))
     const shown = redactNotificationConfig(valid)
     this.say(`Saved ${file} (mode 0600).`)

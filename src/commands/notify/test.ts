@@ -2,7 +2,7 @@ import {hostname} from 'node:os'
 
 import {MfcCommand} from '../../cli/base-command.js'
 import {systemClock} from '../../lib/clock.js'
-import {ConfigError} from '../../lib/errors.js'
+import {ConfigError, EXIT} from '../../lib/errors.js'
 import {type ChannelResult, NotificationDispatcher, notifiersFrom} from '../../services/notifications/dispatcher.js'
 import {testNotification} from '../../services/notifications/messages.js'
 import {loadNotificationConfig} from '../../services/notifications/notification-config.js'
@@ -36,7 +36,7 @@ and prints one line per channel. Exit 0 when every channel accepted it, 1 otherw
     const channels = await new NotificationDispatcher(notifiers, notify.level, systemClock).dispatch(testNotification({host: hostname(), now: systemClock.now()}))
     for (const result of channels) this.say(`${result.ok ? 'OK  ' : 'FAIL'}  ${result.channel}${result.error ? `: ${result.error}` : ''}`)
     const ok = channels.every((c) => c.ok)
-    if (!ok) process.exitCode = 1
+    if (!ok) process.exitCode = EXIT.FAILURE
     return {channels, ok}
   }
 }

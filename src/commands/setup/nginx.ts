@@ -3,8 +3,9 @@ import {Flags} from '@oclif/core'
 import {MfcCommand} from '../../cli/base-command.js'
 import {saveSettings} from '../../lib/config.js'
 import {withLock} from '../../lib/lock.js'
-import {nginxOptions, serveSettingsBehind} from '../../services/deploy/from-config.js'
+import {nginxOptions, nodePorts, serveSettingsBehind} from '../../services/deploy/from-config.js'
 import {nginxSite} from '../../services/deploy/nginx.js'
+import {parseUpstreams} from '../../services/deploy/upstreams.js'
 import {writeGenerated} from '../../services/deploy/write-files.js'
 
 export interface SetupNginxResult {
@@ -28,7 +29,13 @@ local CA by default). Default output: /etc/nginx/sites-available/mfc-monitoring.
 
 It also adds nginx to ssl-config.json's trusted_proxies (so serve sees each client's address in
 X-Forwarded-For) and the proxy's https origins to dashboard_origins (so the streamer accepts
-browsers coming through nginx); restart mfc serve afterwards.`
+browsers coming through nginx); restart mfc serve afterwards.
+
+--upstream host[:api-port],... puts N nodes behind it (cluster mode): one upstream group per
+service, least connections for the stream. nginx OSS checks nodes passively only: a node that
+fails twice in 10 s is skipped for 10 s, and the failed request is retried on the next node
+(POST is never retried). Each node's ssl-config.json needs the settings the site's header
+names (--proxy-address: the address the nodes see nginx connect from).`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --dry-run',
@@ -40,12 +47,15 @@ browsers coming through nginx); restart mfc serve afterwards.`
     output: Flags.string({char: 'o', description: 'File to write.', default: '/etc/nginx/sites-available/mfc-monitoring'}),
     'listen-http': Flags.integer({description: 'Port nginx listens on for HTTP.', default: 80, min: 1, max: 65_535}),
     'listen-https': Flags.integer({description: 'Port nginx listens on for HTTPS.', default: 443, min: 1, max: 65_535}),
+    upstream: Flags.string({description: 'The nodes: host or host:api-port, comma-separated (default: this machine\'s serve on 127.0.0.1).'}),
+    'proxy-address': Flags.string({description: 'The address the nodes see nginx connect from (their trusted_proxies entry).', default: '127.0.0.1'}),
   }
 
   async run(): Promise<SetupNginxResult> {
     const {flags} = await this.parse(SetupNginx)
     const config = this.loadConfig(flags.config)
-    const options = nginxOptions(config, {http: flags['listen-http'], https: flags['listen-https']})
+    const upstreams = flags.upstream === undefined ? undefined : parseUpstreams(flags.upstream, nodePorts(config))
+    const options = nginxOptions(config, {http: flags['listen-http'], https: flags['listen-https']}, {upstreams, proxyAddress: flags['proxy-address']})
     const text = nginxSite(options)
     const {added, ...serveSettings} = serveSettingsBehind(config, options)
     const next = [`ln -s ${flags.output} /etc/nginx/sites-enabled/`, 'nginx -t', 'systemctl reload nginx', ...(added.length > 0 ? ['mfc stop && mfc serve --daemon (or systemctl restart mfc)'] : [])]

@@ -58,14 +58,15 @@ export class StandaloneResponder implements ChallengeResponder {
     ]
     if (code === 'EACCES') {
       return new NetworkError(`mfc may not listen on port ${this.port} (ports below 1024 need root) to answer the HTTP-01 challenge.`, {
-        code: 'MFC_PORT_IN_USE',
+        code: 'MFC_PORT_DENIED',
         cause: error,
         suggestions: ['Run as root (sudo), or give node the capability: `sudo setcap cap_net_bind_service=+ep $(command -v node)`.', ...ways.slice(1)],
       })
     }
 
-    return new NetworkError(`Port ${this.port} is already in use by another program, so mfc cannot answer the HTTP-01 challenge there${code && code !== 'EADDRINUSE' ? ` (${code})` : ''}.`, {
-      code: 'MFC_PORT_IN_USE',
+    const inUse = code === undefined || code === 'EADDRINUSE'
+    return new NetworkError(`Port ${this.port} ${inUse ? 'is already in use by another program' : `cannot be opened (${code})`}, so mfc cannot answer the HTTP-01 challenge there.`, {
+      code: inUse ? 'MFC_PORT_IN_USE' : 'MFC_LISTEN_FAILED',
       cause: error,
       suggestions: ways,
     })

@@ -40,6 +40,12 @@ export interface ManifestFile {
   target?: string
 }
 
+/** Where a cluster backup keeps the database (pg_dump --format=custom) inside the archive. */
+export const DATABASE_DUMP = 'database.pgdump'
+
+/** Where `mfc backup --include-storage-key` puts the storage key file inside the archive. */
+export const STORAGE_KEY_ENTRY = 'storage-key'
+
 export interface Manifest {
   format: 'mfc-backup'
   formatVersion: 1
@@ -48,6 +54,8 @@ export interface Manifest {
   host: string
   areas: Area['name'][]
   files: ManifestFile[]
+  /** Cluster mode: the dump of the shared database (redacted URL) and its rows per table. */
+  database?: {file: typeof DATABASE_DUMP; source: string; tables: Record<string, number>}
 }
 
 export async function sha256File(file: string): Promise<string> {

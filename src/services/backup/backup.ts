@@ -4,13 +4,15 @@ import {dirname, join} from 'node:path'
 
 import type {Clock} from '../../lib/clock.js'
 import type {MfcConfig} from '../../lib/config.js'
-import {StoreError, errnoCode} from '../../lib/errors.js'
+import {StoreError, UsageError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, syncDir} from '../../lib/fs-atomic.js'
 import {withLock} from '../../lib/lock.js'
 import {pack} from './archive.js'
-import {type Area, type Manifest, areasOf, describeTree} from './areas.js'
+import {type Area, DATABASE_DUMP, type Manifest, STORAGE_KEY_ENTRY, areasOf, describeTree} from './areas.js'
 import {encryptFile} from './envelope.js'
+import {type PgToolTarget, dumpDatabase} from './pg-dump.js'
 import {snapshotSqlite} from '../data/history.js'
+import type {PgDatabase} from '../storage/postgres.js'
 
 export interface BackupOptions {
   /** Archive path; default `<backupDir>/mfc-backup-<timestamp>.tar.gz[.enc]`. */
@@ -19,6 +21,17 @@ export interface BackupOptions {
   mfcVersion: string
   /** Replace an existing archive at `output`; without it an existing file is never touched. */
   force?: boolean
+  /** Cluster mode: the shared PostgreSQL, dumped into the archive with pg_dump. */
+  database?: {db: PgDatabase; target: PgToolTarget}
+  /**
+   * The storage key file (storage_key_file): left out of the archive (even from the config
+   * directory) unless `includeStorageKey`. A backup of the database is useless without it, so
+   * it is kept apart on purpose: whoever holds the archive must not hold the key that unseals
+   * its keys.
+   */
+  storageKeyFile?: string
+  /** Asked for explicitly (`--include-storage-key`): put storageKeyFile in the archive after all. */
+  includeStorageKey?: boolean
 }
 
 export interface BackupResult {
@@ -28,6 +41,10 @@ export interface BackupResult {
   areas: Area['name'][]
   files: number
   created: string
+  /** Cluster mode: the database dumped and the rows of each table in the dump. */
+  database: {source: string; tables: Record<string, number>} | null
+  /** Whether the storage key file is in the archive (only when asked). */
+  storageKeyIncluded: boolean
 }
 
 function ioError(action: string, error: unknown, where: string): StoreError {
@@ -49,7 +66,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Copies one area into the staging tree; the history database goes through SQLite's backup API. */
-async function stageArea(area: Area, stage: string): Promise<boolean> {
+async function stageArea(area: Area, stage: string, exclude?: string): Promise<boolean> {
   if (!(await exists(area.target))) return false
   const destination = join(stage, area.archivePath)
   await ensureDir(dirname(destination), 0o700)
@@ -57,7 +74,7 @@ async function stageArea(area: Area, stage: string): Promise<boolean> {
     await snapshotSqlite(area.target, destination)
     await fs.chmod(destination, (await fs.stat(area.target)).mode & 0o777)
   } else {
-    await fs.cp(area.target, destination, {recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false})
+    await fs.cp(area.target, destination, {recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false, filter: (source) => source !== exclude})
   }
 
   return true
@@ -79,12 +96,21 @@ export async function createBackup(config: MfcConfig, clock: Clock, options: Bac
   try {
     const {areas, manifest} = await withLock(paths.lockFile, 'backup', async () => {
       const present: Area['name'][] = []
-      for (const area of areasOf(paths)) if (await stageArea(area, join(stage, 'tree'))) present.push(area.name)
+      for (const area of areasOf(paths)) if (await stageArea(area, join(stage, 'tree'), options.storageKeyFile)) present.push(area.name)
       const described = await Promise.all(areasOf(paths).filter((a) => present.includes(a.name)).map((a) => describeTree(join(stage, 'tree'), a.archivePath)))
       const manifest: Manifest = {format: 'mfc-backup', formatVersion: 1, mfcVersion: options.mfcVersion, created, host: hostname(), areas: present, files: described.flat()}
+      if (options.database) {
+        await ensureDir(join(stage, 'tree'), 0o700)
+        const tables = await dumpDatabase(options.database.db, options.database.target, join(stage, 'tree', DATABASE_DUMP))
+        await fs.chmod(join(stage, 'tree', DATABASE_DUMP), 0o600)
+        manifest.files.push(...await describeTree(join(stage, 'tree'), DATABASE_DUMP))
+        manifest.database = {file: DATABASE_DUMP, source: options.database.db.label, tables}
+      }
+
+      if (options.includeStorageKey) await stageStorageKey(options.storageKeyFile, join(stage, 'tree'), manifest)
       return {areas: present, manifest}
     }).catch((error) => {
-      throw error instanceof StoreError || (error as {code?: string}).code === 'MFC_LOCKED' ? error : ioError('copying the files', error, paths.stateDir)
+      throw error instanceof StoreError || error instanceof UsageError || (error as {code?: string}).code === 'MFC_LOCKED' ? error : ioError('copying the files', error, paths.stateDir)
     })
 
     const tree = join(stage, 'tree')
@@ -108,10 +134,27 @@ export async function createBackup(config: MfcConfig, clock: Clock, options: Bac
       throw ioError(`writing ${output}`, error, dirname(output))
     }
 
-    return {file: output, encrypted: options.passphrase !== undefined, bytes: (await fs.stat(output)).size, areas, files: manifest.files.length, created}
+    const database = manifest.database ? {source: manifest.database.source, tables: manifest.database.tables} : null
+    const storageKeyIncluded = manifest.files.some((f) => f.path === STORAGE_KEY_ENTRY)
+    return {file: output, encrypted: options.passphrase !== undefined, bytes: (await fs.stat(output)).size, areas, files: manifest.files.length, created, database, storageKeyIncluded}
   } finally {
     await fs.rm(stage, {recursive: true, force: true})
   }
+}
+
+/** The storage key, only when asked; a key given only in MFC_STORAGE_KEY has no file to copy. */
+async function stageStorageKey(keyFile: string | undefined, tree: string, manifest: Manifest): Promise<void> {
+  if (!keyFile) {
+    throw new UsageError('--include-storage-key needs "storage_key_file": this node reads its storage key from MFC_STORAGE_KEY, which mfc does not copy.', {
+      code: 'MFC_USAGE',
+      suggestions: ['Back the key up from wherever MFC_STORAGE_KEY is set (your secrets store), or set "storage_key_file" in ssl-config.json.'],
+    })
+  }
+
+  await ensureDir(tree, 0o700)
+  await fs.copyFile(keyFile, join(tree, STORAGE_KEY_ENTRY))
+  await fs.chmod(join(tree, STORAGE_KEY_ENTRY), 0o600)
+  manifest.files.push(...await describeTree(tree, STORAGE_KEY_ENTRY))
 }
 
 function alreadyThere(file: string): StoreError {

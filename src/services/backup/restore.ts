@@ -3,18 +3,26 @@ import {promises as fs} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 
 import type {MfcConfig} from '../../lib/config.js'
-import {StoreError, errnoCode} from '../../lib/errors.js'
-import {ensureDir} from '../../lib/fs-atomic.js'
+import {StoreError, UsageError, errnoCode} from '../../lib/errors.js'
+import {createFileExclusive, ensureDir} from '../../lib/fs-atomic.js'
 import {withLock} from '../../lib/lock.js'
 import {extract, listEntries, unsafeEntry} from './archive.js'
-import {type Area, type Manifest, type ManifestFile, areasOf, describeTree} from './areas.js'
+import {type Area, DATABASE_DUMP, type Manifest, type ManifestFile, STORAGE_KEY_ENTRY, areasOf, describeTree} from './areas.js'
 import {decryptFile, invalidArchive, isEncrypted} from './envelope.js'
 import {linkEscape, restoredMode} from './links.js'
+import {type PgToolTarget, requireEmpty, restoreDatabase} from './pg-dump.js'
 import {signalServeReload} from '../daemon/reload.js'
+import type {PgDatabase} from '../storage/postgres.js'
 
 export interface RestoreOptions {
   passphrase?: string
   dryRun?: boolean
+  /** Cluster mode: the (empty) PostgreSQL to pg_restore the backup's dump into. */
+  database?: {db: PgDatabase; target: PgToolTarget}
+  /** Restore the dump into a database that has tables (drops the dump's objects first). */
+  replaceDatabase?: boolean
+  /** storage_key_file: kept as it is on disk; written from the archive only where it is absent. */
+  storageKeyFile?: string
 }
 
 export interface RestoreChange {
@@ -33,6 +41,13 @@ export interface RestoreResult {
   applied: boolean
   /** The pid of the running `serve` that was sent SIGHUP, if any. */
   reloaded: number | null
+  /** Cluster mode: the database restored into (or that would be), with its rows per table. */
+  database: {target: string; tables: Record<string, number>} | null
+  /**
+   * A backup made with --include-storage-key: 'written' to storage_key_file (it was absent),
+   * 'unchanged' (the same key is there), 'skipped' (no storage_key_file configured), or null.
+   */
+  storageKey: 'written' | 'unchanged' | 'skipped' | null
 }
 
 /**
@@ -53,19 +68,79 @@ export async function restoreBackup(config: MfcConfig, file: string, options: Re
     const tree = join(stage, 'tree')
     const manifest = await unpackVerified(file, stage, tree, options.passphrase)
     const areas = areasOf(paths).filter((area) => manifest.areas.includes(area.name))
-    const {changes, unchanged} = await plan(areas, manifest)
+    const planned = await plan(areas, manifest)
+    const changes = planned.changes.filter((c) => c.target !== options.storageKeyFile)
+    const database = databaseStep(file, manifest, options)
     const result: RestoreResult = {
       file, dryRun: Boolean(options.dryRun), backup: {mfcVersion: manifest.mfcVersion, created: manifest.created, host: manifest.host},
-      areas: manifest.areas, changes, unchanged, applied: false, reloaded: null,
+      areas: manifest.areas, changes, unchanged: planned.unchanged, applied: false, reloaded: null,
+      database: database ? {target: database.db.label, tables: manifest.database!.tables} : null,
+      storageKey: await storageKeyPlan(file, tree, manifest, options.storageKeyFile),
     }
+    if (database) await requireEmpty(database.db, options.replaceDatabase === true)
     if (options.dryRun) return result
-    await withLock(paths.lockFile, 'restore', () => swapAll(areas, tree, manifest))
+    await keepStorageKey(areas, tree, options.storageKeyFile)
+    await withLock(paths.lockFile, 'restore', async () => {
+      // The database first, in one transaction: if it fails, no file has changed yet.
+      if (database) result.database!.tables = await restoreDatabase(database.db, database.target, join(tree, DATABASE_DUMP), manifest.database!.tables, options.replaceDatabase === true)
+      await swapAll(areas, tree, manifest)
+      if (result.storageKey === 'written') await createFileExclusive(options.storageKeyFile!, await fs.readFile(join(tree, STORAGE_KEY_ENTRY)), 0o600)
+    })
     result.applied = true
     result.reloaded = await signalServeReload(paths.pidFile) ?? null
     return result
   } finally {
     // A refused extraction may still be writing its last entries: retry ENOTEMPTY.
     await fs.rm(stage, {recursive: true, force: true, maxRetries: 10, retryDelay: 50})
+  }
+}
+
+/** The database half of a restore, or none; a cluster backup needs a database to go into. */
+function databaseStep(file: string, manifest: Manifest, options: RestoreOptions): RestoreOptions['database'] {
+  if (!manifest.database) return undefined
+  if (!options.database) {
+    throw new UsageError(`${file} is a cluster backup (a dump of ${manifest.database.source}), and no database to restore it into is configured. Nothing was changed.`, {
+      code: 'MFC_USAGE',
+      suggestions: ['Create an empty database and set "storage" in ssl-config.json (or MFC_STORAGE_URL) to it, or pass --storage URL, then run it again.'],
+    })
+  }
+
+  return options.database
+}
+
+/**
+ * What happens to a storage key in the archive. It is written only where none is: a node whose
+ * key differs keeps its own and the restore stops before changing anything, because the
+ * cluster's sealed keys open with one key only and replacing it on one node would lock that
+ * node out of the database.
+ */
+async function storageKeyPlan(file: string, tree: string, manifest: Manifest, keyFile: string | undefined): Promise<RestoreResult['storageKey']> {
+  if (!manifest.files.some((f) => f.path === STORAGE_KEY_ENTRY)) return null
+  if (!keyFile) return 'skipped'
+  const archived = await fs.readFile(join(tree, STORAGE_KEY_ENTRY))
+  const current = await fs.readFile(keyFile).catch((error) => {
+    if (errnoCode(error) === 'ENOENT') return undefined
+    throw error
+  })
+  if (current === undefined) return 'written'
+  if (current.equals(archived)) return 'unchanged'
+  throw new StoreError(`${file} holds a storage key that differs from the one in storage_key_file ${keyFile}. Nothing was changed.`, {
+    code: 'MFC_BACKUP_INVALID',
+    suggestions: [`If the backup's key is the right one (the database's keys were sealed with it), move ${keyFile} aside and run the restore again; otherwise keep this node's key.`],
+  })
+}
+
+/** The config directory's copy of a backup never holds the storage key: the restored directory keeps the one on disk. */
+async function keepStorageKey(areas: Area[], tree: string, keyFile: string | undefined): Promise<void> {
+  const config = areas.find((a) => a.name === 'config')
+  if (!config || !keyFile || !keyFile.startsWith(config.target + '/')) return
+  const staged = join(tree, config.archivePath, keyFile.slice(config.target.length + 1))
+  try {
+    await ensureDir(dirname(staged), 0o700)
+    await fs.copyFile(keyFile, staged)
+    await fs.chmod(staged, 0o600)
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error
   }
 }
 
@@ -85,7 +160,7 @@ async function unpackVerified(file: string, stage: string, tree: string, passphr
   const entries = await listEntries(archive).catch((error: Error) => {
     throw invalidArchive(file, `the archive is truncated or corrupt (${error.message})`, error)
   })
-  const allowed = new Set(['manifest.json', 'config', 'ssl-config.json', 'state', 'state/certs', 'state/ca', 'state/acme', 'state/history.sqlite', 'state/api-token'])
+  const allowed = new Set(['manifest.json', DATABASE_DUMP, STORAGE_KEY_ENTRY, 'config', 'ssl-config.json', 'state', 'state/certs', 'state/ca', 'state/acme', 'state/history.sqlite', 'state/api-token'])
   for (const entry of entries) {
     const reason = unsafeEntry(entry)
     if (reason) throw invalidArchive(file, `it holds an unsafe entry: ${reason}`)

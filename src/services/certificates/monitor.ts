@@ -93,7 +93,7 @@ export class CertMonitor {
     } catch (error) {
       report.status = errnoCode(error) === 'ENOENT' ? 'missing' : 'unreadable'
       report.error = report.status === 'missing'
-        ? `${target.certFile} does not exist. Run \`mfc ssl init\` to create a certificate.`
+        ? `${target.certFile} not found.${target.source === 'argument' ? '' : ' Create the certificate with `mfc ssl init`.'}`
         : `${target.certFile} cannot be read: ${(error as Error).message}`
       return report
     }

@@ -25,9 +25,19 @@ export const UNITS: Partial<Record<AlertableParameter, string>> = {
   cell_voltages: 'V', cell_powers: 'W', cell_ph: 'pH', cell_temperatures: '°C',
 }
 
-/** The original's defaults are a real rig's; the simulated stack (electrode 0.001 m², ~30 μW) gets a power floor it can meet. */
+/**
+ * The original's defaults are a real rig's. The simulated stack (electrode 0.001 m², ~30 μW) gets
+ * a power floor it can meet, and its reservoir band is off: its controller (a Q-table learning
+ * from zero, as the original's) leaves 20-30 mM within its first two simulated days and settles
+ * near 2 mM, so the default run would otherwise show a permanent alert. Both are ordinary
+ * per-source overrides: the dashboard's per-source view shows them, and "Use default" (DELETE
+ * /alerts/config?source=simulator&parameter=...) brings the global threshold back.
+ */
 export const BUILTIN_SOURCE_THRESHOLDS: Record<string, AlertThreshold[]> = {
-  simulator: [{parameter: 'total_power', threshold_min: 1e-6, threshold_max: null, enabled: true, email_notify: false}],
+  simulator: [
+    {parameter: 'total_power', threshold_min: 1e-6, threshold_max: null, enabled: true, email_notify: false},
+    {parameter: 'reservoir_concentration', threshold_min: 20, threshold_max: 30, enabled: false, email_notify: false},
+  ],
 }
 
 /** The "no data" alert's parameter: a source that was sending went silent. */
@@ -77,6 +87,7 @@ export class AlertManager {
   private readonly states = new Map<string, AlertState>()
   /** Whether each open episode was notified, so its clear is notified alike. */
   private readonly notified = new Map<string, boolean>()
+  private reconfigured: (change: AlertChange) => void = () => undefined
   private updating: Promise<unknown> = Promise.resolve()
 
   /** Starts with the defaults; `reload()` reads the saved thresholds (`open` does both). */
@@ -90,6 +101,11 @@ export class AlertManager {
     const manager = new AlertManager(store, events, clock)
     await manager.reload()
     return manager
+  }
+
+  /** Where the episodes that a threshold change ends go (the stream); evaluate() returns its own. */
+  onReconfigured(listener: (change: AlertChange) => void): void {
+    this.reconfigured = listener
   }
 
   /** Rereads the thresholds from the store (its database was replaced, e.g. by `mfc restore`). */
@@ -114,12 +130,14 @@ export class AlertManager {
   async update(body: unknown, source?: string): Promise<{status: 'updated'; message: string; timestamp: string; source: string | null; alerts: AlertThreshold[]}> {
     const incoming = parseThresholds(body)
     const target = source ?? ((body as {source?: unknown} | null)?.source as string | undefined)
-    if (target !== undefined && !/^[\w.:@-]{1,64}$/.test(target)) {
-      throw new DataValidationError(`Invalid source "${target.slice(0, 80)}"`, [{loc: ['query', 'source'], msg: 'Input should be a source name', type: 'string_pattern_mismatch', input: target.slice(0, 80)}], 400)
-    }
+    if (target !== undefined && !SOURCE_NAME.test(target)) throw sourceIssue(target)
 
-    // One update at a time: each reads the thresholds the previous one saved (no lost update).
-    const turn = this.updating.then(() => this.apply(incoming, target))
+    return this.serialized(() => this.apply(incoming, target))
+  }
+
+  /** One change at a time: each reads the thresholds the previous one saved (no lost update). */
+  private serialized<T>(change: () => Promise<T>): Promise<T> {
+    const turn = this.updating.then(change)
     this.updating = turn.catch(() => undefined)
     return turn
   }
@@ -136,15 +154,53 @@ export class AlertManager {
       this.perSource = next
     }
 
-    for (const state of this.states.values()) {
-      if (state.parameter === NO_DATA || (target !== undefined && state.source !== target)) continue
-      const t = this.effective(state.source).find((x) => x.parameter === state.parameter)
-      if (!t || !t.enabled) this.clear(state, state.value ?? Number.NaN)
-    }
-
+    this.recheck(target)
     const where = target === undefined ? '' : ` for source ${target}`
     return {status: 'updated', message: `Alert configuration updated with ${incoming.length} alerts${where}`, timestamp: this.clock.now().toISOString(),
       source: target ?? null, alerts: target === undefined ? this.config().alerts : this.effective(target)}
+  }
+
+  /**
+   * Removes a source's own threshold for `parameter` (all of its own when omitted), so the global
+   * one applies again; persisted before returning. Idempotent: `removed` is 0 when there was none.
+   */
+  async clearOverride(source: string, parameter?: string): Promise<{status: 'cleared'; message: string; source: string; removed: number; alerts: AlertThreshold[]}> {
+    if (!SOURCE_NAME.test(source)) throw sourceIssue(source)
+    if (parameter !== undefined && !(ALERTABLE as readonly string[]).includes(parameter)) {
+      throw new DataValidationError(`Unknown parameter "${parameter.slice(0, 64)}"`, [{loc: ['query', 'parameter'], msg: `Unknown parameter; one of ${ALERTABLE.join(', ')}`, type: 'enum', input: parameter.slice(0, 64)}], 400)
+    }
+
+    return this.serialized(async () => {
+      const own = this.perSource[source] ?? []
+      const kept = own.filter((t) => parameter !== undefined && t.parameter !== parameter)
+      if (kept.length !== own.length) {
+        const next = {...this.perSource}
+        if (kept.length === 0) delete next[source]
+        else next[source] = kept
+        await this.store.putSetting(SOURCES_KEY, JSON.stringify(next))
+        this.perSource = next
+        this.recheck(source)
+      }
+
+      const removed = own.length - kept.length
+      return {status: 'cleared' as const, message: `Removed ${removed} threshold(s) of source ${source}; the global ones apply`, source, removed, alerts: this.effective(source)}
+    })
+  }
+
+  /**
+   * After a threshold change: ends the episodes (of `source`, or all) that the new thresholds no
+   * longer hold, judged on the last value, so relaxing a bound clears at once rather than at the
+   * source's next reading (a rig may post once a minute). A new episode waits for a reading.
+   */
+  private recheck(source?: string): void {
+    for (const state of this.states.values()) {
+      if (!state.active || state.parameter === NO_DATA || (source !== undefined && state.source !== source)) continue
+      const t = this.effective(state.source).find((x) => x.parameter === state.parameter)
+      if (!t || !t.enabled || (state.value !== null && !outside(state.value, t, margin(t)))) {
+        const change = this.clear(state, state.value ?? Number.NaN)
+        if (change) this.reconfigured(change)
+      }
+    }
   }
 
   /** Global thresholds overridden by the source's own, parameter by parameter. */
@@ -228,6 +284,12 @@ export class AlertManager {
     this.events.emit('alert:cleared', {source: state.source, parameter: state.parameter, value, since, email_notify: emailNotify})
     return {type: 'alert_cleared', state: {...state}}
   }
+}
+
+const SOURCE_NAME = /^[\w.:@-]{1,64}$/
+
+function sourceIssue(source: string): DataValidationError {
+  return new DataValidationError(`Invalid source "${source.slice(0, 80)}"`, [{loc: ['query', 'source'], msg: 'Input should be a source name', type: 'string_pattern_mismatch', input: source.slice(0, 80)}], 400)
 }
 
 function key(source: string, parameter: AlertParameter): string {

@@ -6,9 +6,10 @@ import type {MfcError} from '../../lib/errors.js'
 import {CONTENT_TYPES, EXPORT_FORMATS, type ExportFormat, exportChunks, exportFileName} from './export.js'
 import {BUCKET_FIELDS, MAX_BUCKETS, MAX_QUERY_LIMIT} from './history-types.js'
 import type {Monitoring} from './monitoring.js'
-import {DataValidationError} from './reading.js'
+import {ALERTABLE, DataValidationError} from './reading.js'
 import type {ApiPlugin} from './server-types.js'
 import {parseSimulationConfig} from './simulation-runner.js'
+import {onEveryResponse} from '../servers/http-app.js'
 import {proxiedStreamUrl} from '../servers/proxy.js'
 
 /** Largest accepted ingest body; the batch-size check gives the precise reason below it. */
@@ -18,14 +19,10 @@ const INGEST_BODY_LIMIT = 32 * 1024 * 1024
  * Counts every response of the server it is registered on (skip-override makes the hook apply
  * to the whole app, not just this plugin's scope, exactly what fastify-plugin would do).
  */
-function requestCounter(monitoring: Monitoring): ApiPlugin {
+export function requestCounter(monitoring: Pick<Monitoring, 'requests'>): ApiPlugin {
   const plugin = async (app: FastifyInstance) => {
-    // Counted when the response is sent (its status is final then). An onResponse hook would
-    // cost 'finish'/'error' listeners on every response, an async one also a promise.
-    app.addHook('onSend', (request, reply, payload, done) => {
-      monitoring.requests.record(request.method, request.routeOptions.url, reply.statusCode)
-      done(null, payload)
-    })
+    // Counted when the response is sent (its status is final then), /health's fast path included.
+    onEveryResponse(app, (method, route, status) => monitoring.requests.record(method, route, status))
   }
 
   return Object.assign(plugin, {[Symbol.for('skip-override')]: true})
@@ -46,9 +43,22 @@ function handleError(this: FastifyInstance, error: FastifyError | Error, request
   }
 
   if (code === 'MFC_DATA_CONFLICT') return detail(reply, 409, {detail: error.message, suggestions: (error as MfcError).suggestions})
+  if (code === 'MFC_HISTORY_UNAVAILABLE') {
+    // The shared PostgreSQL is down or restarting: nothing of the request was stored, so a
+    // client that retries after Retry-After loses nothing (the dedupe key makes retries safe).
+    request.log.warn({err: error.message}, 'history database unreachable')
+    reply.header('retry-after', String((error as MfcError & {retryAfterSeconds?: number}).retryAfterSeconds ?? 5))
+    return detail(reply, 503, {detail: 'The history database is unreachable; nothing was stored. Retry after the Retry-After seconds.', code})
+  }
+
   if (code === 'MFC_HISTORY_IO') {
     request.log.error({err: error.message}, 'history unavailable')
     return detail(reply, 503, {detail: 'The history database is unavailable; see the server log'})
+  }
+
+  if (code === 'MFC_CLUSTER_UNAVAILABLE') {
+    request.log.warn({err: error.message}, 'cluster database unavailable')
+    return detail(reply.header('retry-after', '5'), 503, {detail: error.message, suggestions: (error as MfcError).suggestions})
   }
 
   const status = (error as FastifyError).statusCode
@@ -139,12 +149,12 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
     app.get('/simulation/status', async () => monitoring.runner.status())
     app.post('/simulation/start', async (request) => {
       const config = parseSimulationConfig(request.body)
-      const status = monitoring.runner.start(config)
+      const status = await monitoring.runner.start(config)
       return {status: 'started', message: 'Simulation started successfully', config, run_id: status.run_id, simulation: status, timestamp: now()}
     })
     app.post('/simulation/stop', async () => {
       const wasRunning = monitoring.runner.status().is_running
-      const status = monitoring.runner.stop()
+      const status = await monitoring.runner.stop()
       return {status: 'stopped', message: wasRunning ? 'Simulation stopped successfully' : 'No simulation was running', simulation: status, timestamp: now()}
     })
 
@@ -182,8 +192,15 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
       return {...metrics, energy_efficiency: null, stability_score: null}
     })
 
-    app.get<Query>('/alerts/config', async (request) => ({...monitoring.alerts.config(request.query.source || undefined), active: monitoring.alerts.active(request.query.source || undefined)}))
+    app.get<Query>('/alerts/config', async (request) => ({
+      ...monitoring.alerts.config(request.query.source || undefined), active: monitoring.alerts.active(request.query.source || undefined), parameters: ALERTABLE,
+    }))
     app.post<Query>('/alerts/config', async (request) => monitoring.alerts.update(request.body, request.query.source || undefined))
+    app.delete<Query>('/alerts/config', async (request) => {
+      const {source, parameter} = request.query
+      if (!source) throw new DataValidationError('DELETE /alerts/config needs ?source=NAME (and optionally &parameter=NAME): only a source\'s own thresholds can be removed', [{loc: ['query', 'source'], msg: 'Field required', type: 'missing'}], 400)
+      return monitoring.alerts.clearOverride(source, parameter || undefined)
+    })
     app.get<Query>('/alerts', async (request) => ({alerts: monitoring.alerts.list(request.query.source || undefined)}))
 
     app.post('/data/ingest', {bodyLimit: INGEST_BODY_LIMIT}, async (request) => monitoring.ingest.ingest(request.body))

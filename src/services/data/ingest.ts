@@ -47,8 +47,8 @@ export function parseIngestBatch(body: unknown, limits: IngestLimits, now: Date)
   const issues: ValidationIssue[] = [...checker.issues]
   const readings: Reading[] = []
   for (const [index, item] of list.entries()) {
-    const reading = parseReading(item, index, cells, now, issues)
-    if (reading) readings.push({...reading, source})
+    const reading = parseReading(item, index, cells, now, issues, source)
+    if (reading) readings.push(reading)
     if (issues.length >= 20) break
   }
 
@@ -60,7 +60,7 @@ export function parseIngestBatch(body: unknown, limits: IngestLimits, now: Date)
   return readings
 }
 
-function parseReading(item: unknown, index: number, cells: number, now: Date, issues: ValidationIssue[]): Reading | undefined {
+function parseReading(item: unknown, index: number, cells: number, now: Date, issues: ValidationIssue[], source: string): Reading | undefined {
   const loc = ['body', 'readings', index]
   const {checker, issue} = FieldChecker.object(item, loc)
   if (!checker) {
@@ -81,7 +81,7 @@ function parseReading(item: unknown, index: number, cells: number, now: Date, is
 
   const reading = {
     timestamp: ts !== undefined && Number.isFinite(ts) ? new Date(ts).toISOString() : '',
-    source: 'ingest',
+    source,
     run_id: null,
     time_hours: checker.number('time_hours', {ge: 0}),
     reservoir_concentration: checker.number('reservoir_concentration', {ge: 0, le: 1000}),
@@ -97,8 +97,9 @@ function parseReading(item: unknown, index: number, cells: number, now: Date, is
     cell_ph: checker.cells('cell_ph', cells, false),
     cell_temperatures: checker.cells('cell_temperatures', cells, false),
   }
+  if (checker.issues.length === before) return reading as Reading
   issues.push(...checker.issues)
-  return checker.issues.length === before ? reading as Reading : undefined
+  return undefined
 }
 
 /**

@@ -2,21 +2,31 @@ import type {AlertState} from './alerts.js'
 import type {Reading} from './reading.js'
 import type {SimulationStatus} from './simulation-runner.js'
 
-/** Counts HTTP responses by method, route pattern and status (bounded label sets). */
+/**
+ * Counts HTTP responses by method, route pattern and status (bounded label sets). `record` runs
+ * on every response: nested maps keyed by the strings and number it is given, so a request
+ * that has been counted before allocates nothing (no key string built per request).
+ */
 export class RequestCounter {
-  private readonly counts = new Map<string, number>()
+  private readonly counts = new Map<string, Map<string, Map<number, number>>>()
 
   record(method: string, route: string | undefined, status: number): void {
     // Unmatched URLs share one label, so a scanner cannot blow up the series count.
-    const key = `${method}\u0000${route ?? 'unmatched'}\u0000${status}`
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1)
+    let routes = this.counts.get(method)
+    if (routes === undefined) this.counts.set(method, routes = new Map())
+    const label = route ?? 'unmatched'
+    let statuses = routes.get(label)
+    if (statuses === undefined) routes.set(label, statuses = new Map())
+    statuses.set(status, (statuses.get(status) ?? 0) + 1)
   }
 
   entries(): {method: string; route: string; status: string; count: number}[] {
-    return [...this.counts].map(([key, count]) => {
-      const [method, route, status] = key.split('\u0000')
-      return {method, route, status, count}
-    })
+    const out: {method: string; route: string; status: string; count: number}[] = []
+    for (const [method, routes] of this.counts) {
+      for (const [route, statuses] of routes) for (const [status, count] of statuses) out.push({method, route, status: String(status), count})
+    }
+
+    return out
   }
 }
 

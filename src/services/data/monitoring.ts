@@ -1,8 +1,4 @@
-import {readFile} from 'node:fs/promises'
-import {hostname} from 'node:os'
-
 import {type Clock, systemClock} from '../../lib/clock.js'
-import {ConfigError} from '../../lib/errors.js'
 import type {MfcConfig} from '../../lib/config.js'
 import type {MfcEventBus} from '../../lib/events.js'
 import type {Logger} from '../../lib/logger.js'
@@ -13,12 +9,13 @@ import {GroupCommit} from './group-commit.js'
 import {openHistory} from './history.js'
 import type {History} from './history-types.js'
 import {IngestService, parseIngestBatch, reservedSource} from './ingest.js'
+import {mqttOptions} from './mqtt-options.js'
 import {type MqttOptions, type MqttStatus, MqttSubscriber} from './mqtt-subscriber.js'
 import {RequestCounter, renderMetrics} from './metrics.js'
 import {ProcessMetrics} from './process-metrics.js'
 import {DataValidationError, type Reading} from './reading.js'
 import type {StreamHub} from './server-types.js'
-import {type SimulationConfig, SimulationRunner} from './simulation-runner.js'
+import {type SimulationConfig, type SimulationControl, SimulationRunner} from './simulation-runner.js'
 import {SourceRegistry, type SourceTimes, type SourceView} from './sources.js'
 import {MonitoringStreamHub} from './stream-hub.js'
 
@@ -38,6 +35,11 @@ export interface MonitoringOptions {
   heartbeatMs?: number
   /** MQTT ingest, when `mqtt_url` is set. */
   mqtt?: MqttOptions
+  /**
+   * Opens the history instead of the SQLite file `historyDb` (cluster mode: PostgreSQL, chosen
+   * by the composition root, which may import the storage adapters this package must not).
+   */
+  openHistory?: (retention: {retentionDays: number; clock: Clock}) => Promise<History>
 }
 
 /** The default run `simulation_autostart` starts: the original's defaults, for one year. */
@@ -53,7 +55,10 @@ export const AUTOSTART_CONFIG: SimulationConfig = {
 export class Monitoring {
   readonly requests = new RequestCounter()
   readonly processMetrics = new ProcessMetrics()
-  readonly runner: SimulationRunner
+  /** This process's simulator. */
+  readonly localRunner: SimulationRunner
+  /** What routes, metrics and autostart use: the local runner, or in cluster mode the cluster's one run. */
+  runner: SimulationControl
   readonly alerts: AlertManager
   readonly hub: MonitoringStreamHub
   readonly ingest: IngestService
@@ -77,7 +82,8 @@ export class Monitoring {
     this.commit = new GroupCommit(history, (readings) => this.published(readings))
     this.alerts = new AlertManager(history, events, clock)
     this.hub = new MonitoringStreamHub({clock, heartbeatMs: options.heartbeatMs})
-    this.runner = new SimulationRunner({
+    this.alerts.onReconfigured((change) => this.hub.alert(change))
+    this.runner = this.localRunner = new SimulationRunner({
       clock, speed: settings.simulation_speed, sampleIntervalMs: settings.simulation_sample_ms, seed: settings.simulation_seed,
       publish: (reading) => this.store([reading]),
       finished: (status) => logger.info({run: status.run_id, state: status.state, hours: status.current_time_hours}, 'simulation finished'),
@@ -104,7 +110,7 @@ export class Monitoring {
     this.silenceTimer.unref()
     this.follower?.start()
     void this.mqtt?.start()
-    if (this.settings.simulation_autostart) this.runner.start(AUTOSTART_CONFIG)
+    if (this.settings.simulation_autostart) void this.safely('autostart', () => this.runner.start(AUTOSTART_CONFIG))
   }
 
   get streamPort(): number | undefined {
@@ -218,7 +224,7 @@ export class Monitoring {
     if (this.closed) return
     this.closed = true
     this.processMetrics.stop()
-    this.runner.close()
+    void this.runner.close()
     this.follower?.close()
     void this.mqtt?.close()
     clearInterval(this.pruneTimer)
@@ -278,7 +284,8 @@ export interface MonitoringWiring {
  */
 export async function createMonitoring(options: MonitoringOptions): Promise<MonitoringWiring> {
   const settings = {...DEFAULT_DATA_SETTINGS, ...options.settings}
-  const history = await openHistory(options.historyDb, {retentionDays: settings.data_retention_days, clock: options.clock})
+  const retention = {retentionDays: settings.data_retention_days, clock: options.clock}
+  const history = await (options.openHistory ? options.openHistory(retention) : openHistory(options.historyDb, retention))
   const monitoring = new Monitoring(history, settings, options)
   try {
     await monitoring.load()
@@ -300,10 +307,11 @@ export async function createMonitoring(options: MonitoringOptions): Promise<Moni
  * of ssl-config.json. `certificate` returns the served certificate's notAfter (or undefined
  * before the TLS context has loaded).
  */
-export async function createMonitoringFor(config: MfcConfig, deps: {logger: Logger; events: MfcEventBus; certificate?: () => Date | undefined}): Promise<MonitoringWiring> {
+export async function createMonitoringFor(config: MfcConfig, deps: {logger: Logger; events: MfcEventBus; certificate?: () => Date | undefined; openHistory?: MonitoringOptions['openHistory']}): Promise<MonitoringWiring> {
   const settings = dataSettings(config)
   return createMonitoring({
     historyDb: config.paths.historyDb,
+    openHistory: deps.openHistory,
     settings,
     clock: systemClock,
     events: deps.events,
@@ -314,25 +322,4 @@ export async function createMonitoringFor(config: MfcConfig, deps: {logger: Logg
       return notAfter ? [{name: config.settings.domain, notAfter}] : []
     },
   })
-}
-
-/** The subscription from the data keys; the password from `mqtt_password_file`, else MFC_MQTT_PASSWORD. */
-async function mqttOptions(settings: DataSettings, config: Pick<MfcConfig, 'file' | 'secrets'>): Promise<MqttOptions | undefined> {
-  if (!settings.mqtt_url) return undefined
-  const read = async (key: 'mqtt_password_file' | 'mqtt_ca_file', file: string) => {
-    try {
-      return await readFile(file, 'utf8')
-    } catch (error) {
-      throw new ConfigError(`Cannot read ${file} ("${key}" in ${config.file.path}): ${(error as Error).message}`, {
-        code: 'MFC_CONFIG_VALUE', suggestions: [`Create ${file} (mode 0600) or fix "${key}" in ${config.file.path}.`],
-      })
-    }
-  }
-
-  const password = settings.mqtt_password_file ? (await read('mqtt_password_file', settings.mqtt_password_file)).replace(/\r?\n$/, '') : config.secrets.mqttPassword
-  return {
-    url: settings.mqtt_url, topic: settings.mqtt_topic, username: settings.mqtt_username, password: password ?? null,
-    ca: settings.mqtt_ca_file ? await read('mqtt_ca_file', settings.mqtt_ca_file) : null,
-    clientId: settings.mqtt_client_id ?? `mfc-${hostname()}`.replaceAll(/[^\w.-]/g, '-').slice(0, 64),
-  }
 }

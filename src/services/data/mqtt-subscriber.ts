@@ -15,6 +15,9 @@ export interface MqttOptions {
   password?: string | null
   /** PEM CA bundle for an mqtts:// broker (added to the system roots). */
   ca?: string | null
+  /** PEM client certificate and its key, for a broker that requires one. */
+  cert?: string | null
+  key?: string | null
   /** Fixed client id: with a persistent session the broker keeps QoS 1 messages while serve is down. */
   clientId: string
   /** Reconnect backoff bounds in ms (tests shorten them). */
@@ -27,10 +30,15 @@ export interface MqttStatus {
   url: string
   topic: string
   subscription: string
+  /** The user name it logs in as (never the password), or null for an anonymous login. */
+  username: string | null
+  /** Whether it presents a client certificate. */
+  client_certificate: boolean
   connected: boolean
   messages: number
   rejected: number
   reconnects: number
+  /** Why the last attempt failed, naming the broker and what to check (never a secret). */
   last_error: string | null
   last_message_at: string | null
 }
@@ -71,7 +79,8 @@ export class MqttSubscriber {
   constructor(private readonly options: MqttOptions, private readonly sink: MqttSink, private readonly logger: Logger) {
     this.pattern = topicPattern(options.topic)
     this.state = {
-      url: redact(options.url), topic: options.topic, subscription: this.pattern.filter, connected: false,
+      url: redact(options.url), topic: options.topic, subscription: this.pattern.filter,
+      username: options.username ?? null, client_certificate: Boolean(options.cert), connected: false,
       messages: 0, rejected: 0, reconnects: 0, last_error: null, last_message_at: null,
     }
   }
@@ -98,6 +107,8 @@ export class MqttSubscriber {
       username: this.options.username ?? undefined,
       password: this.options.password ?? undefined,
       ca: this.options.ca ? [...rootCertificates, this.options.ca] : undefined,
+      cert: this.options.cert ?? undefined,
+      key: this.options.key ?? undefined,
       rejectUnauthorized: true,
       customHandleAcks: (topic, payload, _packet, done) => void this.handle(topic, payload, done),
     }
@@ -105,8 +116,10 @@ export class MqttSubscriber {
     this.client.on('connect', (connack) => this.connected(connack.sessionPresent))
     this.client.on('close', () => this.disconnected())
     this.client.on('error', (error) => {
-      this.state.last_error = error.message
-      this.logger.warn({url: this.state.url, err: error.message}, 'mqtt error')
+      const explained = explain(error, this.state)
+      if (explained === this.state.last_error) return
+      this.state.last_error = explained
+      this.logger.warn({url: this.state.url, err: explained}, 'mqtt error')
     })
   }
 
@@ -125,10 +138,12 @@ export class MqttSubscriber {
     this.state.last_error = null
     this.logger.info({url: this.state.url, subscription: this.pattern.filter, sessionPresent}, 'mqtt connected')
     if (sessionPresent) return
-    this.client?.subscribe(this.pattern.filter, {qos: 1}, (error) => {
-      if (!error) return
-      this.state.last_error = `subscribe ${this.pattern.filter}: ${error.message}`
-      this.logger.error({subscription: this.pattern.filter, err: error.message}, 'mqtt subscribe failed')
+    this.client?.subscribe(this.pattern.filter, {qos: 1}, (error, granted) => {
+      // A SUBACK reason code >= 0x80 is a refusal (OASIS MQTT 5.0, 3.9.3), e.g. 0x87 when the broker's ACL forbids the filter.
+      const refused = granted?.find((g) => g.qos >= 0x80)
+      if (!error && !refused) return
+      this.state.last_error = `${this.state.url} refused the subscription ${this.pattern.filter} (${error ? error.message : `reason code 0x${refused!.qos.toString(16)}`}): check the broker's ACL for user ${this.state.username ?? '(anonymous)'}`
+      this.logger.error({subscription: this.pattern.filter, err: this.state.last_error}, 'mqtt subscribe failed')
     })
   }
 
@@ -176,6 +191,26 @@ export class MqttSubscriber {
 
 /** MQTT 5 reason code 0x99 (OASIS MQTT 5.0, 3.4.2.1): the PUBACK of a message that cannot be stored. */
 const PAYLOAD_FORMAT_INVALID = 0x99
+
+const TLS_TRUST = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED'])
+
+/** A connection error as the operator needs it: the broker, the cause, and the key to check. */
+function explain(error: Error & {code?: string | number}, state: MqttStatus): string {
+  const {code, message} = error
+  const user = state.username === null ? 'an anonymous login' : `user "${state.username}"`
+  let hint: string
+  if (code === 134 || code === 135 || code === 4 || code === 5) hint = `the broker refused ${user}: check mqtt_username and the password (mqtt_password_file or MFC_MQTT_PASSWORD)`
+  else if (typeof code === 'string' && TLS_TRUST.has(code)) hint = 'its TLS certificate is not trusted: set mqtt_ca_file to the CA that signed it'
+  else if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') hint = 'its TLS certificate is outside its validity period'
+  else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') hint = 'its TLS certificate does not name the host in mqtt_url'
+  else if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' || /alert certificate required|handshake failure/i.test(message)) hint = 'the broker wants a client certificate: set mqtt_cert_file and mqtt_key_file'
+  else if (code === 'ECONNREFUSED') hint = 'nothing listens there: is the broker running, and is the port right?'
+  else if (code === 'ECONNRESET' && state.url.startsWith('mqtt:')) hint = 'the broker closed the connection (a TLS listener needs mqtts://)'
+  else hint = ''
+  // OpenSSL's messages carry a file:line trail; the first clause is the cause.
+  const cause = message.split(':').length > 4 ? message.replace(/^.*?:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+).*$/s, '$1') : message
+  return `${state.url}: ${cause.trim()}${hint ? `; ${hint}` : ''}`
+}
 
 function redact(url: string): string {
   try {

@@ -55,6 +55,25 @@ export function parseSimulationConfig(body: unknown): SimulationConfig {
 
 export type RunState = 'idle' | 'running' | 'completed' | 'stopped'
 
+/**
+ * The simulator as the routes, metrics and autostart use it: one process's runner, or in
+ * cluster mode the cluster's one run (which may be on another node). `start` throws
+ * DataConflictError (409) while a run goes anywhere it can see; `stop` is idempotent.
+ */
+export interface SimulationControl {
+  start(config: SimulationConfig): SimulationStatus | Promise<SimulationStatus>
+  stop(): SimulationStatus | Promise<SimulationStatus>
+  status(): SimulationStatus
+  metrics(): (FinalMetrics & {run_id: string; state: RunState}) | undefined
+  close(): void | Promise<void>
+}
+
+/** A run to continue where another process left it: the same id and start, so the seeded model replays to the same point. */
+export interface ResumeRun {
+  id: string
+  startedAt: Date
+}
+
 /** `GET /simulation/status`: the original's six keys, telling the truth, plus a few more. */
 export interface SimulationStatus {
   is_running: boolean
@@ -68,6 +87,8 @@ export interface SimulationStatus {
   speed: number | null
   end_time: string | null
   config: SimulationConfig | null
+  /** Cluster mode: the node that runs it (null: no run anywhere); absent on a single node. */
+  node?: string | null
 }
 
 export interface RunnerOptions {
@@ -99,13 +120,13 @@ interface Run {
  * the elapsed wall time × speed makes due (so a slow tick catches up instead of drifting) and
  * publishes one reading, the newest. `tick()` is public so tests drive it with a manual clock.
  */
-export class SimulationRunner {
+export class SimulationRunner implements SimulationControl {
   private run: Run | undefined
   private timer: NodeJS.Timeout | undefined
 
   constructor(private readonly options: RunnerOptions) {}
 
-  start(config: SimulationConfig): SimulationStatus {
+  start(config: SimulationConfig, resume?: ResumeRun): SimulationStatus {
     if (this.run?.state === 'running') {
       throw new DataConflictError(`Simulation ${this.run.id} is already running`, 'POST /simulation/stop first, then start again.')
     }
@@ -122,7 +143,7 @@ export class SimulationRunner {
       seed: config.seed ?? this.options.seed,
     })
     this.run = {
-      id: randomUUID(), config, model, speed: config.speed ?? this.options.speed, startedAt: this.options.clock.now(),
+      id: resume?.id ?? randomUUID(), config, model, speed: config.speed ?? this.options.speed, startedAt: resume?.startedAt ?? this.options.clock.now(),
       endedAt: null, totalSteps: Math.round(config.duration_hours / MODEL.dtHours), state: 'running',
     }
     this.timer = setInterval(() => this.tick(), this.options.sampleIntervalMs)

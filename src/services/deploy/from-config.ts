@@ -4,8 +4,10 @@ import {dirname, join} from 'node:path'
 import type {MfcConfig} from '../../lib/config.js'
 import type {RenewalCommand} from './cron.js'
 import type {DockerOptions} from './docker.js'
-import {type NginxOptions, nginxServeSettings} from './nginx.js'
+import type {HaproxyOptions, HaproxyTls} from './haproxy.js'
+import {type NginxOptions, nginxPublicOrigins, nginxServeSettings} from './nginx.js'
 import type {SystemdOptions} from './systemd.js'
+import {type NodePorts, type Upstream, localUpstream} from './upstreams.js'
 
 /** Where this mfc runs from: absolute node and bin/run.js paths, found by the command layer. */
 export interface Installation {
@@ -48,8 +50,21 @@ export function systemdOptions(config: MfcConfig, install: Installation, account
   }
 }
 
-export function nginxOptions(config: MfcConfig, listen: {http: number; https: number}): NginxOptions {
-  const {settings, paths} = config
+/** This config's four ports: what every node listens on unless `--upstream` says otherwise. */
+export function nodePorts(config: MfcConfig): NodePorts {
+  const {settings} = config
+  return {api: settings.https_port_api, dashboard: settings.https_port_frontend, streamer: settings.wss_port_streaming, http: settings.http_port}
+}
+
+/** Where the balancer reaches the nodes: `upstreams`, or this machine's own serve on loopback. */
+export interface BalancerTarget {
+  upstreams?: Upstream[]
+  /** The address the nodes see the balancer connect from (their trusted_proxies entry). */
+  proxyAddress?: string
+}
+
+export function nginxOptions(config: MfcConfig, listen: {http: number; https: number}, target: BalancerTarget = {}): NginxOptions {
+  const {settings} = config
   const names = settings.domains.filter((name) => isIP(name) === 0)
   return {
     serverNames: names.length > 0 ? names : ['_'],
@@ -57,16 +72,47 @@ export function nginxOptions(config: MfcConfig, listen: {http: number; https: nu
     keyFile: settings.key_file,
     listenHttp: listen.http,
     listenHttps: listen.https,
-    upstreamHost: '127.0.0.1',
-    apiPort: settings.https_port_api,
-    frontendPort: settings.https_port_frontend,
-    streamerPort: settings.wss_port_streaming,
+    upstreams: target.upstreams ?? localUpstream(nodePorts(config)),
+    proxyAddress: target.proxyAddress ?? '127.0.0.1',
     upstreamName: settings.domain,
-    upstreamCaFile: settings.ca_file ?? (settings.use_letsencrypt ? SYSTEM_CA_BUNDLE : paths.caCertFile),
-    acme: settings.webroot ? {webroot: settings.webroot} : settings.use_letsencrypt || settings.acme_directory ? {proxyPort: settings.http_port} : null,
+    upstreamCaFile: upstreamCaFile(config),
+    acme: settings.webroot ? {webroot: settings.webroot} : usesAcme(config) ? 'proxy' : null,
     hsts: settings.enable_hsts ? {maxAge: settings.hsts_max_age} : null,
   }
 }
+
+/** What `mfc setup haproxy` was asked for (the rest comes from the config). */
+export interface HaproxyRequest extends BalancerTarget {
+  tls: HaproxyTls
+  listen: HaproxyOptions['listen']
+  crtFile: string
+  statsSocket: string
+}
+
+export function haproxyOptions(config: MfcConfig, request: HaproxyRequest): HaproxyOptions {
+  return {
+    tls: request.tls,
+    upstreams: request.upstreams ?? localUpstream(nodePorts(config)),
+    listen: request.listen,
+    crtFile: request.crtFile,
+    upstreamName: config.settings.domain,
+    upstreamCaFile: upstreamCaFile(config),
+    acme: usesAcme(config),
+    statsSocket: request.statsSocket,
+  }
+}
+
+/** The https origins browsers see on a balancer's public port (the nodes' dashboard_origins). */
+export function balancerOrigins(config: MfcConfig, httpsPort: number): string[] {
+  return nginxPublicOrigins({serverNames: config.settings.domains.filter((name) => isIP(name) === 0), listenHttps: httpsPort})
+}
+
+/** The CA bundle a balancer verifies the nodes' certificate with. */
+export function upstreamCaFile(config: MfcConfig): string {
+  return config.settings.ca_file ?? (config.settings.use_letsencrypt ? SYSTEM_CA_BUNDLE : config.paths.caCertFile)
+}
+
+const usesAcme = (config: MfcConfig) => config.settings.use_letsencrypt || Boolean(config.settings.acme_directory)
 
 export function dockerOptions(config: MfcConfig, install: Installation, outputDir: string): DockerOptions {
   const {settings} = config

@@ -1,5 +1,6 @@
 import {UsageError} from '../../lib/errors.js'
 import {PROXY_STREAM_PATH} from '../servers/proxy.js'
+import {type Upstream, address} from './upstreams.js'
 
 export interface NginxOptions {
   /** server_name: every certificate name except IP addresses. */
@@ -9,17 +10,16 @@ export interface NginxOptions {
   /** Ports nginx listens on (80 and 443 in production). */
   listenHttp: number
   listenHttps: number
-  /** Where mfc's three services listen, on loopback. */
-  upstreamHost: string
-  apiPort: number
-  frontendPort: number
-  streamerPort: number
+  /** The `mfc serve` nodes (one on loopback unless `--upstream` names several). */
+  upstreams: Upstream[]
+  /** The address the nodes see nginx connect from: their trusted_proxies entry. */
+  proxyAddress: string
   /** The name mfc's certificate carries, checked when nginx connects to mfc. */
   upstreamName: string
   /** CA bundle that signed mfc's certificate (the local CA, or the system bundle for ACME). */
   upstreamCaFile: string
-  /** ACME HTTP-01: a webroot directory, mfc's own HTTP listener to proxy to, or none (no ACME). */
-  acme: {webroot: string} | {proxyPort: number} | null
+  /** ACME HTTP-01: a webroot directory, the nodes' own HTTP listeners to proxy to, or none (no ACME). */
+  acme: {webroot: string} | 'proxy' | null
   hsts: {maxAge: number} | null
 }
 
@@ -50,6 +50,39 @@ function upstreamTls(options: NginxOptions): string[] {
   ]
 }
 
+/**
+ * nginx OSS has no active health checks (that is nginx Plus's `health_check`): a node is taken
+ * out passively, after `max_fails` failed attempts within `fail_timeout`, for `fail_timeout`;
+ * the request that failed is retried on the next node (proxy_next_upstream), so a killed node
+ * costs a client nothing but the connect attempt. POST is not retried (nginx never retries a
+ * non-idempotent request once sent): a reading may have been stored by the node that failed.
+ */
+const FAILOVER = [
+  'proxy_next_upstream error timeout http_502 http_503;',
+  'proxy_next_upstream_tries 3;',
+  // A node that vanished (no RST) must not hold a request for the default 60 s.
+  'proxy_connect_timeout 3s;',
+]
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.')
+
+/** One upstream group per service; least_conn for the stream, whose connections live for hours. */
+function upstreamBlocks(options: NginxOptions): string[] {
+  const group = (name: string, port: (u: Upstream) => number, extra: string[] = []) => [
+    ...block(`upstream ${name}`, [
+      ...extra,
+      ...options.upstreams.map((u) => `server ${address(u.host, port(u))} max_fails=2 fail_timeout=10s;`),
+    ], ''),
+    '',
+  ]
+  return [
+    ...group('mfc_api', (u) => u.api),
+    ...group('mfc_dashboard', (u) => u.dashboard),
+    ...group('mfc_stream', (u) => u.streamer, ['least_conn;']),
+    ...(options.acme === 'proxy' ? group('mfc_acme', (u) => u.http) : []),
+  ]
+}
+
 function quote(path: string): string {
   return /^[\w./@+-]+$/.test(path) ? path : `"${path.replaceAll('"', '\\"')}"`
 }
@@ -60,9 +93,9 @@ function block(header: string, lines: string[], indent = '    '): string[] {
 
 function acmeLocation(options: NginxOptions): string[] {
   if (options.acme === null) return ['    # No ACME challenge location: the certificate does not come from an ACME CA.', '']
-  const body = 'webroot' in options.acme
-    ? [`root ${quote(options.acme.webroot)};`, 'default_type text/plain;', 'try_files $uri =404;']
-    : [`proxy_pass http://${options.upstreamHost}:${options.acme.proxyPort};`, 'proxy_set_header Host $host;']
+  const body = options.acme === 'proxy'
+    ? ['proxy_pass http://mfc_acme;', 'proxy_set_header Host $host;']
+    : [`root ${quote(options.acme.webroot)};`, 'default_type text/plain;', 'try_files $uri =404;']
   return [...block('location ^~ /.well-known/acme-challenge/', body), '']
 }
 
@@ -78,7 +111,7 @@ export function nginxPublicOrigins(options: Pick<NginxOptions, 'serverNames' | '
  * browsers on the proxy's origin, or the streamer refuses their WebSocket upgrade (403).
  */
 export function nginxServeSettings(options: NginxOptions): {trusted_proxies: string[]; dashboard_origins: string[]} {
-  return {trusted_proxies: [options.upstreamHost], dashboard_origins: nginxPublicOrigins(options)}
+  return {trusted_proxies: [options.proxyAddress], dashboard_origins: nginxPublicOrigins(options)}
 }
 
 function redirectTarget(options: NginxOptions): string {
@@ -95,7 +128,7 @@ function redirectTarget(options: NginxOptions): string {
  * appears once.
  */
 export function nginxSite(options: NginxOptions): string {
-  if (options.acme && 'proxyPort' in options.acme && options.acme.proxyPort === options.listenHttp) {
+  if (options.acme === 'proxy' && options.upstreams.some((u) => isLoopback(u.host) && u.http === options.listenHttp)) {
     throw new UsageError(`nginx would listen on port ${options.listenHttp} and proxy ACME challenges to mfc on the same port.`, {
       code: 'MFC_USAGE',
       suggestions: ['Set "http_port" in ssl-config.json to another port (e.g. 8080) so mfc answers challenges behind nginx, or set "webroot".'],
@@ -113,13 +146,16 @@ export function nginxSite(options: NginxOptions): string {
     'proxy_hide_header X-Frame-Options;',
     'proxy_hide_header Referrer-Policy;',
   ]
-  const upstream = (port: number) => `proxy_pass https://${options.upstreamHost}:${port}/;`
+  const upstream = (name: string) => `proxy_pass https://${name}/;`
   const serve = nginxServeSettings(options)
   const lines = [
     '# Generated by `mfc setup nginx`. Regenerate after changing ports or certificate paths.',
     '# mfc serve needs these in ssl-config.json (`mfc setup nginx` adds them; restart serve after):',
     `#   "trusted_proxies": ${JSON.stringify(serve.trusted_proxies)}`,
     ...(serve.dashboard_origins.length > 0 ? [`#   "dashboard_origins": ${JSON.stringify(serve.dashboard_origins)}`] : []),
+    ...(options.upstreams.length > 1 ? ['# (on every node behind it).'] : []),
+    '',
+    ...upstreamBlocks(options),
     'server {',
     `    listen ${options.listenHttp};`,
     `    listen [::]:${options.listenHttp};`,
@@ -146,12 +182,14 @@ export function nginxSite(options: NginxOptions): string {
     '',
     ...upstreamTls(options).map((l) => `    ${l}`),
     '',
-    ...block('location /api/', [upstream(options.apiPort), ...PROXY_HEADERS]),
+    ...FAILOVER.map((l) => `    ${l}`),
     '',
-    ...block('location /', [upstream(options.frontendPort), ...PROXY_HEADERS]),
+    ...block('location /api/', [upstream('mfc_api'), ...PROXY_HEADERS]),
+    '',
+    ...block('location /', [upstream('mfc_dashboard'), ...PROXY_HEADERS]),
     '',
     ...block(`location ${PROXY_STREAM_PATH}`, [
-      upstream(options.streamerPort),
+      upstream('mfc_stream'),
       'proxy_http_version 1.1;',
       'proxy_set_header Upgrade $http_upgrade;',
       'proxy_set_header Connection "upgrade";',

@@ -4,7 +4,7 @@ import {resolve} from 'node:path'
 
 import type {Clock} from '../../lib/clock.js'
 import type {MfcConfig} from '../../lib/config.js'
-import {LockError, MfcError, StoreError, UsageError, errnoCode} from '../../lib/errors.js'
+import {LockError, MfcError, StoreError, UsageError, fileProblem} from '../../lib/errors.js'
 import {withLock} from '../../lib/lock.js'
 import {livePaths} from '../../lib/paths.js'
 import {AcmeAccountClient, type AcmeSigner, type RevocationReason} from '../acme/acme-account-client.js'
@@ -169,7 +169,7 @@ export class CertLifecycle {
     try {
       text = await fs.readFile(file, 'utf8')
     } catch (error) {
-      throw new UsageError(`Cannot read the certificate ${file}: ${errnoCode(error) ?? (error as Error).message}.`, {code: 'MFC_USAGE', suggestions: ['Give the path of a PEM certificate (cert.pem or fullchain.pem).']})
+      throw new StoreError(`The certificate ${fileProblem(file, error).replace(/^Cannot read /, '')}.`, {code: 'MFC_CERT_INVALID', cause: error, suggestions: ['Give the path of a PEM certificate (cert.pem or fullchain.pem).']})
     }
 
     const [cert] = parseCertificates(text, file)

@@ -1,7 +1,7 @@
 import {promises as fs} from 'node:fs'
 import {dirname} from 'node:path'
 
-import {ConfigError, errnoCode, fileProblem} from '../../lib/errors.js'
+import {ConfigError, MfcError, UsageError, errnoCode, fileProblem} from '../../lib/errors.js'
 import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
 import type {NotificationLevel} from './notifier.js'
 
@@ -36,15 +36,27 @@ export const NOTIFICATION_DEFAULTS: NotificationConfig = {
   level: 'renewals',
 }
 
-function bad(file: string, key: string, expected: string): ConfigError {
-  return new ConfigError(`Invalid "${key}" in ${file}: expected ${expected}.`, {code: 'MFC_NOTIFY_CONFIG', suggestions: [`Fix "${key}" in ${file}, or run \`mfc notify setup\`.`]})
+/** Where the values being checked came from: a file (a config error) or the flags that set each key (a usage error). */
+export type NotificationSource = string | {flags: Partial<Record<keyof NotificationConfig, string>>}
+
+function bad(source: NotificationSource, key: string, expected: string): MfcError {
+  if (typeof source === 'string') {
+    return new ConfigError(`Invalid "${key}" in ${source}: expected ${expected}.`, {code: 'MFC_NOTIFY_CONFIG', suggestions: [`Fix "${key}" in ${source}, or run \`mfc notify setup\`.`]})
+  }
+
+  const flag = source.flags[key as keyof NotificationConfig] ?? key
+  return new UsageError(`Invalid value for ${flag}: expected ${expected}.`, {code: 'MFC_USAGE', suggestions: [`Fix ${flag} (see \`mfc notify setup --help\`).`]})
 }
 
-/** Validates and merges over the defaults (the original's shallow merge), keeping unknown keys in `extra`. */
-export function parseNotificationConfig(raw: Record<string, unknown>, file: string): NotificationConfig {
+/**
+ * Validates and merges over the defaults (the original's shallow merge), keeping unknown keys in
+ * `extra`. A bad value read from a file is a config error naming the file and key; one set by a
+ * flag (`source.flags`) a usage error naming the flag.
+ */
+export function parseNotificationConfig(raw: Record<string, unknown>, source: NotificationSource): NotificationConfig {
   const merged = {...NOTIFICATION_DEFAULTS, ...raw} as Record<string, unknown>
   const check = (key: keyof NotificationConfig, ok: boolean, expected: string) => {
-    if (!ok) throw bad(file, key, expected)
+    if (!ok) throw bad(source, key, expected)
   }
 
   check('enabled', typeof merged.enabled === 'boolean', 'true or false')

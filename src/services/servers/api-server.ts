@@ -1,6 +1,7 @@
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
 import {type HealthRegistry, isoAt} from './health.js'
+import {JSON_TYPE} from './health-route.js'
 import {createHttpsApp, managed, registerPlugins} from './http-app.js'
 import type {SecurityContext} from './security.js'
 import type {TlsContextManager} from './tls-context.js'
@@ -21,33 +22,21 @@ export interface ApiServerOptions {
   plugins?: readonly ServerPlugin[]
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8'
-
 const ENDPOINT_KEYS = [['health', '/health'], ['system_info', '/system/info'], ['simulation', '/simulation'], ['data', '/data'], ['metrics', '/metrics'], ['alerts', '/alerts']] as const
 
 /**
- * Builds the API server (unstarted): `GET /health` (public; 503 when degraded), `GET /` (the
+ * Builds the API server (unstarted): `GET /health` (public; 503 when degraded; see
+ * createHttpsApp), `GET /` (the
  * service index) and `GET /system/info` behind auth, then the plugins' routes.
  */
 export async function buildApiServer(options: ApiServerOptions): Promise<ManagedServer> {
   const {config, health, tls} = options
-  const {app, server} = await createHttpsApp({...options, service: 'api'})
-  // Every route the API ends up with (the plugins' included), for the index at `GET /`.
-  const routes: string[] = []
-  app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`)
-  })
+  // `routes`: every route the API ends up with (the plugins' included), for the index at `GET /`.
+  const {app, server, routes} = await createHttpsApp({...options, service: 'api'})
   const listeningPort = () => {
     const address = server.address()
     return typeof address === 'object' && address ? address.port : config.settings.https_port_api
   }
-
-  // Hot routes: sync handlers (no promise per request); /health sends the registry's JSON text,
-  // / sends its memoized JSON text.
-  app.get('/health', {config: {public: true}}, (_request, reply) => {
-    const answer = health.answer()
-    reply.code(answer.statusCode).type(JSON_TYPE).send(answer.body)
-  })
 
   // The original's keys, each naming a route that exists (its prefixes answered 404). Routes
   // are fixed once the server is ready, so the index is built on the first request.
@@ -59,6 +48,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Managed
   }))
   // The index changes only with the clock: its JSON text is built at most once per millisecond.
   let index: {at: number; body: string} | undefined
+  // A hot route: a sync handler (no promise per request) sending memoized JSON text.
   app.get('/', (_request, reply) => {
     const now = Date.now()
     if (index?.at !== now) {

@@ -53,13 +53,9 @@ const PUBLIC = {config: {public: true}}
  * `Cache-Control: no-store`.
  */
 export async function buildDashboardServer(options: DashboardServerOptions): Promise<ManagedServer> {
-  const {security, health} = options
+  const {security} = options
+  // `GET /health` comes with the app (see createHttpsApp).
   const {app, server} = await createHttpsApp({...options, service: 'dashboard', loginRedirect: '/login'})
-
-  app.get('/health', PUBLIC, (_request, reply) => {
-    const answer = health.answer()
-    reply.code(answer.statusCode).type('application/json; charset=utf-8').send(answer.body)
-  })
   app.get('/login', PUBLIC, async (_request, reply) => reply.type('text/html; charset=utf-8').send(LOGIN_HTML))
   app.get('/login.js', PUBLIC, async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(LOGIN_JS))
   app.get('/builtin.css', PUBLIC, async (_request, reply) => reply.type('text/css; charset=utf-8').send(BUILTIN_CSS))

@@ -24,14 +24,30 @@ export interface HealthReport {
 /** The maintainer's side of /health (CertificateMaintainer.status(), reduced). */
 export type RenewalHealth = NonNullable<HealthReport['renewal']>
 
-/** `new Date(ms).toISOString()`, remembered for the last millisecond asked (it costs ~0.5 us). */
+/**
+ * `new Date(ms).toISOString()`, remembered for the last millisecond asked; within the same
+ * second only the milliseconds are replaced (formatting a Date is the costly part).
+ */
 export function isoAt(ms: number): string {
-  if (ms !== lastIsoMs) [lastIsoMs, lastIso] = [ms, new Date(ms).toISOString()]
+  if (ms === lastIsoMs) return lastIso
+  const second = Math.floor(ms / 1000)
+  if (second === lastSecond && Number.isSafeInteger(ms)) {
+    const millis = ms - second * 1000
+    lastIso = `${lastSecondPrefix}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`
+  } else {
+    lastIso = new Date(ms).toISOString()
+    // "…T12:34:56." (any year length): everything but the "mmmZ".
+    ;[lastSecond, lastSecondPrefix] = [second, lastIso.slice(0, -4)]
+  }
+
+  lastIsoMs = ms
   return lastIso
 }
 
 let lastIsoMs = Number.NaN
 let lastIso = ''
+let lastSecond = Number.NaN
+let lastSecondPrefix = ''
 
 /** A health report ready to send: its HTTP status and JSON text. */
 export interface HealthAnswer {
@@ -47,6 +63,11 @@ export class HealthRegistry {
   private readonly states: Record<ServiceName, ServiceState> = {api: 'starting', dashboard: 'starting', streamer: 'starting'}
   private readonly startedAt: number
   private lastAnswer?: HealthAnswer & {at: number; certMs: number}
+  /**
+   * The report's JSON after `uptime_seconds` (certificate, services, problems, renewal) and its
+   * status: they change with a state, the certificate or its day count, not every millisecond.
+   */
+  private lastTail?: {certMs: number; daysLeft: number; expired: boolean; status: HealthReport['status']; failing: boolean; text: string}
   private certIso?: {ms: number; iso: string}
   private renewal?: RenewalHealth
   private readonly dependencies = new Map<string, string>()
@@ -58,12 +79,14 @@ export class HealthRegistry {
   set(service: ServiceName, state: ServiceState): void {
     this.states[service] = state
     this.lastAnswer = undefined
+    this.lastTail = undefined
   }
 
   /** The maintainer's latest state (called on every change of it; rebuilds the next answer). */
   setRenewal(renewal: RenewalHealth | undefined): void {
     this.renewal = renewal
     this.lastAnswer = undefined
+    this.lastTail = undefined
   }
 
   /**
@@ -76,6 +99,7 @@ export class HealthRegistry {
     if (problem === undefined) this.dependencies.delete(name)
     else this.dependencies.set(name, problem)
     this.lastAnswer = undefined
+    this.lastTail = undefined
   }
 
   get(service: ServiceName): ServiceState {
@@ -94,11 +118,25 @@ export class HealthRegistry {
     const certMs = cert ? cert.notAfter.getTime() : -1
     const last = this.lastAnswer
     if (last && last.at === nowMs && last.certMs === certMs) return last
-    const report = this.reportAt(nowMs, cert)
-    const failing = report.problems.length > this.dependencies.size
-    const answer = {at: nowMs, certMs, statusCode: failing ? 503 as const : 200 as const, body: JSON.stringify(report)}
+    const tail = this.tailAt(nowMs, cert, certMs)
+    // JSON.stringify(report()) byte for byte (test/unit/serve-hot-path.test.ts): an ISO date
+    // and an integer need no escaping.
+    const body = `{"status":"${tail.status}","timestamp":"${isoAt(nowMs)}","uptime_seconds":${Math.round((nowMs - this.startedAt) / 1000)},${tail.text}`
+    const answer = {at: nowMs, certMs, statusCode: tail.failing ? 503 as const : 200 as const, body}
     this.lastAnswer = answer
     return answer
+  }
+
+  private tailAt(nowMs: number, cert: {notAfter: Date} | undefined, certMs: number): NonNullable<HealthRegistry['lastTail']> {
+    const daysLeft = cert ? Math.floor((certMs - nowMs) / 86_400_000) : 0
+    const expired = cert !== undefined && certMs <= nowMs
+    const last = this.lastTail
+    if (last && last.certMs === certMs && last.daysLeft === daysLeft && last.expired === expired) return last
+    const {status, timestamp: _timestamp, uptime_seconds: _uptime, ...rest} = this.reportAt(nowMs, cert)
+    // A dependency's problem (setDependency) degrades the status but is no reason for a 503.
+    const failing = rest.problems.length > this.dependencies.size
+    this.lastTail = {certMs, daysLeft, expired, status, failing, text: JSON.stringify(rest).slice(1)}
+    return this.lastTail
   }
 
   report(): HealthReport {

@@ -1,4 +1,5 @@
 import {type Server as HttpsServer, createServer} from 'node:https'
+import type {IncomingMessage} from 'node:http'
 import type {Socket} from 'node:net'
 
 // The only importer of fastify: the API and dashboard servers are built here.
@@ -9,9 +10,11 @@ import type {Logger} from '../../lib/logger.js'
 import type {ErrorCode} from '../../lib/errors.js'
 import {CAN_PREPEND_HEADERS, type HeaderBlock, responseClassWithHeaders} from './header-block.js'
 import {SESSION_COOKIE, readCookie} from './auth.js'
+import type {HealthRegistry} from './health.js'
+import {HEALTH_PATH, JSON_TYPE, PUBLIC_POLICY, withHealthFastPath} from './health-route.js'
 import type {Admission, SecurityContext} from './security.js'
 import type {TlsContextManager} from './tls-context.js'
-import type {ManagedServer, ServerPlugin} from './types.js'
+import type {ManagedServer, ResponseObserver, ServerPlugin} from './types.js'
 
 export interface HttpsAppOptions {
   service: 'api' | 'dashboard'
@@ -19,6 +22,8 @@ export interface HttpsAppOptions {
   tls: TlsContextManager
   security: SecurityContext
   logger: Logger
+  /** Answers the public `GET /health` of this server (see health-route.ts for its fast path). */
+  health: HealthRegistry
   /** Where an unauthenticated browser page load is sent instead of a 401 (the dashboard's /login). */
   loginRedirect?: string
 }
@@ -60,13 +65,32 @@ export function presetsHeaders(config: MfcConfig): boolean {
 }
 
 /**
+ * Calls `observer` for every response `app` sends, /health's fast-path answers included. `app`
+ * is the server's root instance (a plugin marked skip-override gets that one; see
+ * registerPlugins): the fast path skips fastify's hooks, so an onSend hook alone would miss it.
+ */
+export function onEveryResponse(app: FastifyInstance, observer: ResponseObserver): void {
+  // onSend, not onResponse: that would cost 'finish'/'error' listeners on every response.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    observer(request.method, request.routeOptions.url, reply.statusCode)
+    done(null, payload)
+  })
+  // A decoration, not a module-level map: the app carries its list wherever this module is loaded from.
+  app.mfcResponseObservers.push(observer)
+}
+
+/**
  * A fastify app on a hardened node:https server with the security layer in front of every
  * route: headers, CORS for the dashboard origins, IP lists, rate limits, auth, CSRF, JSON
- * errors. Routes are registered by the caller; then `plugins`.
+ * errors, and the public `GET /health`. Other routes are registered by the caller; then
+ * `plugins`. `routes`: every route the app ends up with ("GET /health", ...; no HEAD).
  */
-export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: FastifyInstance; server: HttpsServer}> {
-  const {config, tls, security, logger, service} = options
+export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: FastifyInstance; server: HttpsServer; routes: readonly string[]}> {
+  const {config, tls, security, logger, service, health} = options
   let server!: HttpsServer
+  const observers: ResponseObserver[] = []
+  const refused = new WeakMap<IncomingMessage, Admission>()
+  let closing = false
   const app = Fastify({
     logger: false,
     // Not even a no-op log call with a fresh object per request.
@@ -82,9 +106,17 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
       void reply.code(status).send({error: {code: CODE_BY_STATUS[status] ?? 'MFC_BAD_REQUEST', message}})
     },
     serverFactory(handler) {
-      server = createHardenedHttpsServer(config, tls, handler, () => security.securityHeaderBlock(service))
+      const perResponseHeaders = !presetsHeaders(config)
+      const fast = config.settings.health_fast_path ? withHealthFastPath(handler, {service, security, health, perResponseHeaders, observers, refused, closing: () => closing}) : handler
+      server = createHardenedHttpsServer(config, tls, fast, () => security.securityHeaderBlock(service))
       return server
     },
+  })
+  app.decorate('mfcResponseObservers', observers)
+  // fastify answers 503 from here on (return503OnClosing); the fast path steps aside for it.
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
   })
   tls.register(service, server)
   // Denied addresses never get a TLS handshake (unless they come through a trusted proxy).
@@ -158,7 +190,8 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
       }).send()
     }
 
-    const admission = security.admit(request.raw, {public: request.routeOptions.config?.public === true}, service)
+    // /health's fast path already ran the gate on a request it refused: answer that decision.
+    const admission = refused.get(request.raw) ?? security.admit(request.raw, request.routeOptions.config?.public === true ? PUBLIC_POLICY : PRIVATE_POLICY, service)
     if (admission.ok) {
       cors()
       request.mfcAuth = admission.auth
@@ -194,8 +227,16 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).send({error: {code: 'MFC_NOT_FOUND', message: 'Not found'}})
   })
-  return {app, server}
+  // Sync handler (no promise per request). With health_fast_path this route answers only what
+  // the fast path hands on (a refusal, a proxied dashboard request, the app closing).
+  app.get(HEALTH_PATH, {config: {public: true}}, (_request, reply) => {
+    const answer = health.answer()
+    reply.code(answer.statusCode).type(JSON_TYPE).send(answer.body)
+  })
+  return {app, server, routes}
 }
+
+const PRIVATE_POLICY = Object.freeze({public: false})
 
 /** Far above any body mfc accepts (ingest batches are 3 levels deep). */
 const MAX_JSON_DEPTH = 32

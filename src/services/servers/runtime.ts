@@ -179,7 +179,7 @@ export class ServeRuntime {
     const code = errnoCode(error)
     const reason = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs root (or CAP_NET_BIND_SERVICE)' : `cannot be opened (${(error as Error).message})`
     return new NetworkError(`The ${name} port ${port} ${reason}.`, {
-      code: 'MFC_PORT_IN_USE',
+      code: code === 'EADDRINUSE' ? 'MFC_PORT_IN_USE' : code === 'EACCES' ? 'MFC_PORT_DENIED' : 'MFC_LISTEN_FAILED',
       cause: error,
       suggestions: [code === 'EADDRINUSE' ? `Stop what listens there (\`ss -ltnp 'sport = :${port}'\`), or pick another port with ${FLAG_OF[name]}.` : `Pick another port with ${FLAG_OF[name]} (or in ${this.options.config.paths.sslConfigFile}).`],
     })

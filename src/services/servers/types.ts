@@ -10,11 +10,19 @@ import type {FastifyInstance} from 'fastify'
  * security layer, so every route they add is behind IP filtering, rate limiting, auth (bearer
  * token or session cookie, CSRF on state-changing methods), the security headers, body limits
  * and the JSON error handler, with nothing to do on their side. `/health` is the only public
- * route. A plugin that throws makes the server fail to start (the error says which).
+ * route; its `GET`/`HEAD` are answered before fastify, so plugin hooks do not see them (use
+ * `onEveryResponse` from http-app.ts to observe every response). A plugin that throws makes the server fail to start (the error says which).
  *
  * Inside a plugin, `request.mfcAuth` (see `AuthInfo`) says how the caller authenticated.
  */
 export type ServerPlugin = (app: FastifyInstance) => Promise<void> | void
+
+/**
+ * Sees every response of one server: the method, the matched route's pattern (undefined when no
+ * route matched) and the status, just before it is written. Must not throw or block: it runs on
+ * the request path (the data side's request counter is one).
+ */
+export type ResponseObserver = (method: string, route: string | undefined, status: number) => void
 
 /** How a request or WebSocket client proved who it is. */
 export interface AuthInfo {
@@ -78,6 +86,11 @@ declare module 'fastify' {
      * through a trusted reverse proxy (see proxy.ts), else null.
      */
     mfcProxyOrigin: string | null
+  }
+
+  interface FastifyInstance {
+    /** The observers of every response (see onEveryResponse in http-app.ts); the /health fast path calls them too. */
+    mfcResponseObservers: ResponseObserver[]
   }
 
   interface FastifyContextConfig {

@@ -94,6 +94,52 @@ export const MIGRATIONS: readonly Migration[] = [
       );`,
   },
   {
+    version: 5,
+    name: 'monitoring history (readings, sources, per-minute rollups, settings such as alert thresholds)',
+    // The SQLite history's layout (src/services/data/history.ts), so both adapters answer the
+    // same queries: `id` is the insertion order, (source, ts, seq) the deduplication key.
+    sql: `
+      CREATE TABLE mfc_readings (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        ts bigint NOT NULL,
+        source text NOT NULL,
+        seq bigint NOT NULL DEFAULT 0,
+        run_id text,
+        time_hours double precision NOT NULL,
+        reservoir double precision NOT NULL,
+        outlet double precision NOT NULL,
+        total_power double precision NOT NULL,
+        addition double precision NOT NULL,
+        q_action integer,
+        epsilon double precision,
+        reward double precision,
+        cells text NOT NULL,
+        voltage_mean double precision,
+        UNIQUE (source, ts, seq)
+      );
+      CREATE INDEX mfc_readings_ts ON mfc_readings (ts);
+      CREATE TABLE mfc_sources (
+        name text PRIMARY KEY,
+        cells integer,
+        description text,
+        location text,
+        first_seen bigint,
+        last_seen bigint,
+        readings bigint NOT NULL DEFAULT 0
+      );
+      CREATE TABLE mfc_rollup_1m (
+        source text NOT NULL,
+        minute bigint NOT NULL,
+        n bigint NOT NULL,
+        ${['reservoir', 'outlet', 'total_power', 'addition', 'voltage_mean'].map((f) => `${f}_min double precision, ${f}_max double precision, ${f}_sum double precision, ${f}_n bigint NOT NULL DEFAULT 0`).join(',\n        ')},
+        PRIMARY KEY (source, minute)
+      );
+      CREATE TABLE mfc_history_settings (
+        key text PRIMARY KEY,
+        value text NOT NULL
+      );`,
+  },
+  {
     // 10, not 4: other parts of cluster mode add their own steps; versions need only grow.
     version: 10,
     name: 'node heartbeats',

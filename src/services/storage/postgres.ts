@@ -92,13 +92,39 @@ async function clientConfig(options: PgConnectionOptions): Promise<pg.ClientConf
   }
 }
 
+/** Socket errors and PostgreSQL's "shut down / starting up / too many connections" SQLSTATEs. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', '57P01', '57P02', '57P03', '53300'])
+
+/**
+ * True when a pg error means "the database cannot be reached right now" (a later retry may
+ * succeed), as opposed to a wrong query, schema or credential.
+ */
+function unreachable(error: unknown): boolean {
+  const code = (error as {code?: string}).code
+  if (code && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true
+  // pg reports a socket that died mid-query without a code.
+  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test((error as Error).message ?? '')
+}
+
+/** True for the StoreError of an unreachable database (see `unreachable`): retry later. */
+export function isStoreUnavailable(error: unknown): boolean {
+  return (error as {code?: string}).code === 'MFC_STORE_UNAVAILABLE'
+}
+
 function wrap(error: unknown, label: string, password: string | undefined, action: string): StoreError {
   if (error instanceof StoreError || error instanceof ConfigError) return error
   const message = redact((error as Error).message ?? String(error), password)
   const code = (error as {code?: string}).code
+  if (unreachable(error)) {
+    return new StoreError(`Cannot ${action} on ${label}: the database is unreachable (${message}).`, {
+      code: 'MFC_STORE_UNAVAILABLE',
+      suggestions: [`Start PostgreSQL or fix the host and port in "storage" (${label}); mfc retries by itself.`],
+    })
+  }
+
   const hint = code === '28P01' || code === '28000'
     ? 'Check the user and the password (storage_password_file or PGPASSWORD) and pg_hba.conf.'
-    : code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT'
+    : code === 'ENOTFOUND'
       ? `Start PostgreSQL or fix the host and port in "storage" (${label}).`
       : code === '3D000'
         ? `Create the database (createdb) named in "storage" (${label}).`
@@ -137,6 +163,16 @@ export async function openPostgres(options: PgConnectionOptions): Promise<PgData
         throw fail(error, 'connect')
       }
 
+      // A checked-out client whose server dies (a restart, `pg_ctl stop -m immediate`) emits
+      // 'error', which would crash the process with no listener: the pending query rejects
+      // anyway, and the ROLLBACK/release below drop the broken client.
+      const ignore = () => {}
+      client.on('error', ignore)
+      const release = () => {
+        client.off('error', ignore)
+        client.release()
+      }
+
       const tx: PgQueryable = {
         async query(text, values) {
           try {
@@ -150,11 +186,11 @@ export async function openPostgres(options: PgConnectionOptions): Promise<PgData
         await tx.query('BEGIN')
         const result = await fn(tx)
         await tx.query('COMMIT')
-        client.release()
+        release()
         return result
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {})
-        client.release()
+        release()
         throw fail(error, 'write')
       }
     },

@@ -3,6 +3,8 @@ import {expect} from 'chai'
 import {MfcEventBus, type MfcEvents} from '../../../src/lib/events.js'
 import {AlertManager, DEFAULT_THRESHOLDS, formatSi, type SettingsStore} from '../../../src/services/data/alerts.js'
 import {DataValidationError} from '../../../src/services/data/reading.js'
+import {AUTOSTART_CONFIG} from '../../../src/services/data/monitoring.js'
+import {DEFAULT_MODEL_OPTIONS, MfcStackModel} from '../../../src/services/data/simulator.js'
 import {reading} from '../../helpers/readings.js'
 
 function memoryStore(): SettingsStore & {data: Map<string, string>} {
@@ -68,6 +70,39 @@ describe('alerts', () => {
     expect(manager.config('rig-2').alerts.find((t) => t.parameter === 'reservoir_concentration')).to.include({threshold_min: 20, threshold_max: 30})
     // The built-in simulator floor: its ~30 μW never raises the rig default of 1 mW.
     expect(manager.evaluate(reading({source: 'simulator', total_power: 3.01e-5}))).to.deep.equal([])
+  })
+
+  it('clears a source\'s own threshold so the global one applies again, ending the episode it no longer holds at once', async () => {
+    const store = memoryStore()
+    const {manager, raised, cleared} = await setup(store)
+    await manager.update({source: 'rig-1', alerts: [{parameter: 'reservoir_concentration', threshold_min: 10, threshold_max: 20}, {parameter: 'total_power', threshold_min: 1e-6}]})
+    manager.evaluate(reading({source: 'rig-1', reservoir_concentration: 25}))
+    expect(raised.map((e) => e.source)).to.deep.equal(['rig-1'])
+    const result = await manager.clearOverride('rig-1', 'reservoir_concentration')
+    expect(result).to.include({status: 'cleared', source: 'rig-1', removed: 1})
+    // 25 mM is inside the global 20-30 band (by more than its hysteresis): no wait for the next reading.
+    expect(cleared).to.deep.equal([{source: 'rig-1', parameter: 'reservoir_concentration', value: 25, since: '2026-01-01T00:00:00.000Z', email_notify: false}])
+    expect(manager.config('rig-1').overrides).to.deep.equal([{parameter: 'total_power', threshold_min: 1e-6, threshold_max: null, enabled: true, email_notify: false}])
+    expect((await setup(store)).manager.config('rig-1').overrides, 'persisted').to.have.length(1)
+    expect((await manager.clearOverride('rig-1', 'reservoir_concentration')).removed, 'idempotent').to.equal(0)
+    expect((await manager.clearOverride('rig-1')).removed, 'all of its own').to.equal(1)
+    expect(manager.config().sources).not.to.have.property('rig-1')
+    for (const bad of [() => manager.clearOverride('rig-1', 'flux_capacitor'), () => manager.clearOverride('bad name')]) {
+      const error = await bad().then(() => undefined, (e: unknown) => e)
+      expect(error).to.be.instanceOf(DataValidationError).with.property('status', 400)
+    }
+  })
+
+  it('keeps the default simulator run free of a permanent alert over its first 2000 simulated hours, with its built-in thresholds visible as overrides', async () => {
+    const {manager} = await setup()
+    const model = new MfcStackModel({...DEFAULT_MODEL_OPTIONS, nCells: AUTOSTART_CONFIG.n_cells, anodeAreaM2: AUTOSTART_CONFIG.electrode_area_m2, targetConcentration: AUTOSTART_CONFIG.target_concentration})
+    for (let i = 0; i < 20_000; i++) manager.evaluate(reading({source: 'simulator', ...model.step()}))
+    expect(manager.active('simulator')).to.deep.equal([])
+    expect(manager.config('simulator').overrides!.map((t) => [t.parameter, t.enabled])).to.deep.equal([['total_power', true], ['reservoir_concentration', false]])
+    // The same readings under the rig defaults would alert: the override, not the data, keeps the banner clear.
+    await manager.clearOverride('simulator')
+    manager.evaluate(reading({source: 'simulator', ...model.step()}))
+    expect(manager.active('simulator').map((a) => a.parameter)).to.include('reservoir_concentration')
   })
 
   it('raises "no data" for a silent source and clears it on its next reading', async () => {

@@ -96,6 +96,14 @@ export function historyContract(name: string, adapter: {open(): Promise<History>
       }
     })
 
+    it('lets overlapping calls proceed, and a read after a write resolved sees it', async () => {
+      const writes = Array.from({length: 20}, (_, i) => history.insert(series(10, Date.UTC(2026, 0, 9) + i * 10_000, {source: `rig-${i % 3}`})))
+      const counts = await Promise.all(writes.map(async (w) => (await w).length))
+      expect(counts).to.deep.equal(Array.from({length: 20}, () => 10))
+      expect(await history.count()).to.equal(200)
+      expect((await history.sources()).map((s) => s.readings)).to.deep.equal([70, 70, 60])
+    })
+
     it('keeps source counts when pruning past the retention', async () => {
       await history.insert(series(3, Date.UTC(2025, 11, 1), {source: 'rig-1'}))
       await history.insert(series(2, Date.UTC(2026, 0, 9), {source: 'rig-1'}))

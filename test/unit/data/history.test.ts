@@ -110,6 +110,24 @@ describe('history store (SQLite, WAL)', () => {
     expect(await history.count()).to.equal(4)
   })
 
+  it('a writer thread that dies fails its pending writes (never acknowledged) and the next write starts a new one', async () => {
+    const batch = series(20_000, Date.UTC(2026, 0, 9))
+    const pending = history.insert(batch).then(() => 'stored', (error: Error) => error.message)
+    await (history as HistoryStore & {killWriter(): Promise<void>}).killWriter()
+    const outcome = await pending
+    const count = await history.count()
+    if (outcome === 'stored') expect(count, 'acknowledged, so stored').to.equal(20_000)
+    else {
+      expect(outcome).to.match(/history writer of .* stopped .*not acknowledged, retry/)
+      expect([0, 20_000], 'all of the batch or nothing').to.include(count)
+    }
+
+    expect(await history.insert(series(3, Date.UTC(2026, 0, 9, 12)))).to.have.length(3)
+    // The retried batch stores what the dead thread did not commit, nothing twice.
+    await history.insert(batch)
+    expect(await history.count()).to.equal(20_003)
+  })
+
   it('exports CSV and JSON in pages, complete and parseable, without temp files', async () => {
     await history.insert(series(2500))
     const json = (await collect(exportChunks(history, 'json'))).join('')

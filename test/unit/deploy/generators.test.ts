@@ -4,8 +4,10 @@ import {existsSync} from 'node:fs'
 import {resolveConfig} from '../../../src/lib/config.js'
 import {CRON_TAG, cronLine, installCronLine, isMfcLine, parseSchedule, hostSchedule, removeCronLines} from '../../../src/services/deploy/cron.js'
 import {composeFile, dockerfile} from '../../../src/services/deploy/docker.js'
-import {dockerOptions, nginxOptions, renewalCommand, serveSettingsBehind, systemdOptions} from '../../../src/services/deploy/from-config.js'
+import {dockerOptions, haproxyOptions, nginxOptions, nodePorts, renewalCommand, serveSettingsBehind, systemdOptions} from '../../../src/services/deploy/from-config.js'
+import {haproxyConfig} from '../../../src/services/deploy/haproxy.js'
 import {nginxSite} from '../../../src/services/deploy/nginx.js'
+import {parseUpstreams} from '../../../src/services/deploy/upstreams.js'
 import {systemdUnits} from '../../../src/services/deploy/systemd.js'
 import {expectSnapshot} from '../../helpers/snapshot.js'
 
@@ -127,7 +129,7 @@ describe('deploy generators', () => {
       expectSnapshot('nginx-acme.conf', text)
       expect(text).to.include('server_name mfc.example.org;')
       expect(text).to.include('return 301 https://$host$request_uri;')
-      expect(text).to.include('proxy_pass http://127.0.0.1:8080;')
+      expect(text).to.include('proxy_pass http://mfc_acme;').and.include('server 127.0.0.1:8080 max_fails=2 fail_timeout=10s;')
       expect(text).to.include('ssl_certificate /var/lib/mfc/certs/mfc.example.org/live/fullchain.pem;')
       expect(text).to.include('proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;')
       expect(text).not.to.include('X-XSS-Protection')
@@ -152,6 +154,65 @@ describe('deploy generators', () => {
 
     it('refuses to proxy challenges to its own port', () => {
       expect(() => nginxSite(nginxOptions(config({MFC_SSL_USE_LETSENCRYPT: 'true'}), {http: 80, https: 443}))).to.throw(/same port/)
+    })
+
+    it('--upstream: one group per service with every node, passive checks, retry on the next node', () => {
+      const upstreams = parseUpstreams('10.0.0.11,10.0.0.12:9443,[fd00::13]', nodePorts(config()))
+      const text = nginxSite(nginxOptions(config({MFC_SSL_USE_LETSENCRYPT: 'true'}), {http: 80, https: 443}, {upstreams, proxyAddress: '10.0.0.10'}))
+      expect(text).to.match(/upstream mfc_api \{\n {4}server 10\.0\.0\.11:8443 max_fails=2 fail_timeout=10s;\n {4}server 10\.0\.0\.12:9443 [^\n]+\n {4}server \[fd00::13\]:8443 /)
+      expect(text).to.match(/upstream mfc_stream \{\n {4}least_conn;\n {4}server 10\.0\.0\.11:8445 /)
+      expect(text).to.include('server 10.0.0.12:9444 max_fails=2').and.include('server 10.0.0.12:9445 max_fails=2')
+      expect(text).to.match(/upstream mfc_acme \{\n {4}server 10\.0\.0\.11:80 /)
+      expect(text).to.include('proxy_pass http://mfc_acme;').and.include('proxy_pass https://mfc_stream/;')
+      expect(text).to.include('proxy_next_upstream error timeout http_502 http_503;')
+      expect(text).to.include('#   "trusted_proxies": ["10.0.0.10"]')
+    })
+  })
+
+  describe('upstreams', () => {
+    const ports = {api: 8443, dashboard: 8444, streamer: 8445, http: 80}
+
+    it('a bare host gets the config\'s ports; host:port moves all four by the same distance', () => {
+      expect(parseUpstreams('a.example, 10.0.0.2:9443 ,[::1]:8543', ports)).to.deep.equal([
+        {host: 'a.example', api: 8443, dashboard: 8444, streamer: 8445, http: 80},
+        {host: '10.0.0.2', api: 9443, dashboard: 9444, streamer: 9445, http: 1080},
+        {host: '::1', api: 8543, dashboard: 8544, streamer: 8545, http: 180},
+      ])
+    })
+
+    it('names the bad entry and the flag', () => {
+      for (const [list, why] of [['', /names no node/], ['a,,a', /listed twice/], ['::1', /without brackets/], ['a:b:c', /more than one/], ['bad_host', /host name or IP/], ['h:70000', /outside 1-65535/], ['h:100', /http port of -8263/]] as const) {
+        expect(() => parseUpstreams(list, ports), list).to.throw(/^--upstream "/)
+        expect(() => parseUpstreams(list, ports), list).to.throw(why)
+      }
+    })
+  })
+
+  describe('haproxy', () => {
+    const listen = {http: 80, https: 443, api: 8443, dashboard: 8444, streamer: 8445}
+    const request = (tls: 'terminate' | 'passthrough') => ({tls, listen, crtFile: '/etc/haproxy/mfc.pem', statsSocket: '/run/haproxy/admin.sock', upstreams: parseUpstreams('10.0.0.11,10.0.0.12', nodePorts(config()))})
+
+    it('terminate: one HTTPS port routed by path, re-encrypted and verified, one check per node, the others track it', () => {
+      const text = haproxyConfig(haproxyOptions(config({MFC_SSL_USE_LETSENCRYPT: 'true'}), request('terminate')))
+      expect(text).to.include('bind :443 ssl crt /etc/haproxy/mfc.pem alpn h2,http/1.1')
+      expect(text).to.include('use_backend mfc_stream if stream').and.include('http-request replace-path ^/ws(/.*)$ \\1')
+      expect(text).to.include('server node1 10.0.0.11:8443 check ssl verify required ca-file /etc/ssl/certs/ca-certificates.crt verifyhost mfc.example.org sni str(mfc.example.org) check-sni mfc.example.org')
+      expect(text).to.match(/server node2 10\.0\.0\.12:8445 track mfc_api\/node2 ssl verify required/)
+      expect(text.match(/ check /g)).to.have.length(2 + 2) // two API servers, two ACME servers
+      expect(text).to.include('server node1-fallback 10.0.0.11:8444 ssl verify required')
+      expect(text).to.match(/backend mfc_stream\n {4}mode http\n {4}balance leastconn/)
+      expect(text).to.include('use_backend mfc_acme if acme_challenge').and.include('server node2 10.0.0.12:80 check')
+      expect(text).to.include('http-request del-header X-Forwarded-For')
+    })
+
+    it('passthrough: mode tcp on the three ports, TLS checks only, no key on the balancer', () => {
+      const text = haproxyConfig(haproxyOptions(config(), request('passthrough')))
+      expect(text).to.match(/frontend mfc_stream_tls\n {4}bind :8445\n {4}mode tcp/)
+      expect(text).to.include('server node1 10.0.0.11:8443 check check-ssl verify required')
+      expect(text).to.include('server node1 10.0.0.11:8444 track mfc_api/node1\n')
+      expect(text).not.to.match(/bind .*crt/)
+      expect(text).not.to.include('mfc_acme')
+      expect(text).to.include('http-request redirect prefix https://%[req.hdr(host),field(1,:)]:8444 code 301')
     })
   })
 

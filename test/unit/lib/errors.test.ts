@@ -1,4 +1,5 @@
 import {expect} from 'chai'
+import {readFileSync} from 'node:fs'
 import {readFile, readdir} from 'node:fs/promises'
 import {join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -195,5 +196,23 @@ describe('raise sites: one code, one exit code', () => {
 
     expect(sites).to.be.greaterThan(100)
     expect(found).to.deep.equal([])
+  })
+
+  it('no command sets process.exitCode to a bare number (EXIT, NAGIOS or a report\'s exitCode say which)', async () => {
+    const bare = (await sources(join(ROOT, 'src'))).flatMap((file) => {
+      const tree = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true)
+      const found: string[] = []
+      const visit = (node: ts.Node): void => {
+        if (ts.isBinaryExpression(node) && node.operatorToken.kind === ts.SyntaxKind.EqualsToken && node.left.getText() === 'process.exitCode' && ts.isNumericLiteral(node.right)) {
+          found.push(`${relative(ROOT, file)}:${tree.getLineAndCharacterOfPosition(node.getStart()).line + 1}: ${node.getText()}`)
+        }
+
+        ts.forEachChild(node, visit)
+      }
+
+      visit(tree)
+      return found
+    })
+    expect(bare).to.deep.equal([])
   })
 })
