@@ -41,8 +41,10 @@ describe('cluster backup: mfc backup / restore with pg_dump and pg_restore (real
     const keyFile = join(node.configDir, 'storage.key')
     await writeFile(keyFile, key + '\n', {mode: 0o600})
     Object.assign(node.env, {MFC_STORAGE_URL: source, MFC_STORAGE_KEY_FILE: keyFile, PGPASSWORD: PASSWORD})
+    // The single-machine state first (with storage set, ssl init would write to the database), then migrate and copy it in.
+    const {MFC_STORAGE_URL: _url, ...embedded} = node.env
     for (const args of [['ssl', 'init', '--domain', 'localhost', '--yes'], ['storage', 'migrate'], ['storage', 'copy', '--to', source]]) {
-      const result = await runCli(args, {env: node.env})
+      const result = await runCli(args, {env: args[0] === 'ssl' ? embedded : node.env})
       expect(result.code, `${args.join(' ')}: ${result.stdout}${result.stderr}`).to.equal(0)
     }
 
