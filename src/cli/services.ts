@@ -42,7 +42,7 @@ export async function lifecycle(config: MfcConfig) {
 export async function accounts(config: MfcConfig) {
   if (config.settings.storage) {
     // The account lives sealed in the database there; these verbs still work on account files only.
-    throw new UsageError('`mfc account` works on the embedded storage only: in cluster mode the ACME account is in the shared database.', {
+    throw new UsageError('`mfc account show`, `mfc account deactivate` and `mfc account rollover-key` work on the embedded storage only: in cluster mode the ACME account is in the shared database.', {
       code: 'MFC_USAGE',
       suggestions: ['Every node already shares that one account for its orders and renewals; show, deactivate and rollover-key on a cluster\'s account are not supported yet (docs/cluster.md).'],
     })

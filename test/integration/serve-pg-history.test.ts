@@ -1,5 +1,8 @@
-import {expect} from 'chai'
+import {randomBytes} from 'node:crypto'
+import {writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 
+import {expect} from 'chai'
 import {Agent, fetch} from 'undici'
 
 import {migrate} from '../../src/services/storage/migrations.js'
@@ -28,7 +31,10 @@ describe('mfc serve with storage=postgres: the history in PostgreSQL (real Postg
     await migrate(db)
     await db.close()
     site = await testSite()
-    writeDataSettings(site, {storage: url, simulation_autostart: false, rate_limit_per_minute: 0})
+    // Cluster storage seals keys with a key every node shares (serve refuses to start without it).
+    const keyFile = join(site.temp.configDir, 'storage.key')
+    writeFileSync(keyFile, randomBytes(32).toString('base64') + '\n', {mode: 0o600})
+    writeDataSettings(site, {storage: url, storage_key_file: keyFile, simulation_autostart: false, rate_limit_per_minute: 0})
     serve = await spawnServe(site)
     dispatcher = new Agent({connect: {ca: site.caPem}})
   })

@@ -29,7 +29,7 @@ type Message = {type: 'stop'; run_id: string} | {type: 'changed'}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function unavailable(error: unknown): MfcError {
-  if (error instanceof MfcError && error.code !== 'MFC_STORE_IO') return error
+  if (error instanceof MfcError && error.code !== 'MFC_STORE_IO' && error.code !== 'MFC_STORE_UNAVAILABLE') return error
   return new MfcError(`The cluster database cannot be reached, so the simulator run cannot be decided: ${(error as Error).message}`, {
     code: 'MFC_CLUSTER_UNAVAILABLE', cause: error, suggestions: ['Retry when the database is back (GET /health shows it).'],
   })

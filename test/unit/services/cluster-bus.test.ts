@@ -66,7 +66,7 @@ describe('PgClusterBus (real PostgreSQL 15)', function () {
       bus = await PgClusterBus.start(db, {nodeId: 'node-late', minBackoffMs: 50, maxBackoffMs: 300})
       expect(bus.connected).to.equal(false)
       const error = await bus.publish('mfc:late', 'x').then(() => undefined, (caught: Error & {code?: string}) => caught)
-      expect(error?.code).to.equal('MFC_STORE_IO')
+      expect(error?.code).to.equal('MFC_STORE_UNAVAILABLE')
       expect(error?.message).to.contain(`127.0.0.1:${pg.port}`)
       const got: string[] = []
       await bus.subscribe('mfc:late', (m) => got.push(m.payload))
