@@ -2,6 +2,7 @@ import type {Clock} from '../../lib/clock.js'
 import {MfcError} from '../../lib/errors.js'
 import {type PgDatabase, type PgQueryable, isStoreUnavailable} from './postgres.js'
 import {HistoryError} from '../data/history.js'
+import {fromRow as readingFromRow} from '../data/history-schema.js'
 import {type Bucket, type BucketQuery, BUCKET_FIELDS, type History, type InsertOptions, MAX_QUERY_LIMIT, type RangeQuery, type SourceInfo, type SourceRegistration} from '../data/history-types.js'
 import type {Reading} from '../data/reading.js'
 
@@ -342,24 +343,7 @@ function fromSourceRow(row: SourceRow): SourceInfo {
   return {name: row.name, cells: row.cells, description: row.description, location: row.location, first_seen: ms(row.first_seen), last_seen: ms(row.last_seen), readings: Number(row.readings)}
 }
 
+/** A PostgreSQL row as a reading: the same mapping as SQLite's, with bigint columns as numbers. */
 function fromRow(row: Row): Reading {
-  const cells = JSON.parse(row.cells) as {b: number[]; v: number[] | null; p: number[] | null; ph: number[] | null; t: number[] | null}
-  return {
-    timestamp: new Date(Number(row.ts)).toISOString(),
-    source: row.source,
-    run_id: row.run_id,
-    time_hours: row.time_hours,
-    reservoir_concentration: row.reservoir,
-    outlet_concentration: row.outlet,
-    total_power: row.total_power,
-    biofilm_thicknesses: cells.b,
-    substrate_addition_rate: row.addition,
-    q_action: row.q_action,
-    epsilon: row.epsilon,
-    reward: row.reward,
-    cell_voltages: cells.v,
-    cell_powers: cells.p,
-    cell_ph: cells.ph,
-    cell_temperatures: cells.t,
-  }
+  return readingFromRow({...row, id: Number(row.id), ts: Number(row.ts), seq: Number(row.seq)})
 }
