@@ -429,7 +429,7 @@ async function boot(): Promise<void> {
   $('app').hidden = false
   charts = new MonitorCharts(document)
   historyCharts = new HistoryCharts(document, moveView)
-  sourceThresholds = new SourceThresholds(document, showLogin)
+  sourceThresholds = new SourceThresholds(document, showLogin, () => [...activeAlerts.values()])
   for (const button of document.querySelectorAll<HTMLButtonElement>('.tabs button')) button.addEventListener('click', () => switchTab(button.dataset.tab!))
   const form = $<HTMLFormElement>('sim-form')
   form.addEventListener('submit', (e) => void startSimulation(e))

@@ -4,7 +4,7 @@ import {formatSi, UNITS} from './format.js'
 
 interface Threshold {parameter: string; threshold_min: number | null; threshold_max: number | null; enabled: boolean; email_notify: boolean}
 interface AlertState {source: string; parameter: string; active: boolean; value: number | null; unit?: string}
-interface SourceConfig {alerts: Threshold[]; overrides: Threshold[]; active: AlertState[]; parameters?: string[]}
+interface SourceConfig {alerts: Threshold[]; overrides: Threshold[]; parameters?: string[]}
 
 const band = (t: Threshold | undefined) => {
   if (!t) return 'none'
@@ -25,7 +25,12 @@ export class SourceThresholds {
   private source: string | undefined
   private defaults: Threshold[] = []
 
-  constructor(private readonly doc: Document, private readonly sessionEnded: () => void) {
+  /**
+   * `liveAlerts` is the page's alert list, kept current by the stream: a load renders its states
+   * from that list, not from the snapshot it fetched, because an alert raised between the fetch and
+   * its answer reaches the page as a stream event that the rows replaced afterwards would lose.
+   */
+  constructor(private readonly doc: Document, private readonly sessionEnded: () => void, private readonly liveAlerts: () => readonly AlertState[]) {
     this.el('st-add-button').addEventListener('click', () => this.addRow())
   }
 
@@ -41,7 +46,7 @@ export class SourceThresholds {
       const used = new Set(own.alerts.map((t) => t.parameter))
       const select = this.el<HTMLSelectElement>('st-add')
       select.replaceChildren(...(own.parameters ?? []).filter((p) => !used.has(p)).map((p) => new Option(p, p)))
-      this.renderStates(own.active)
+      this.renderStates(this.liveAlerts())
       if (message) this.say(message.ok, message.text)
     } catch (error) {
       this.failed(error)
