@@ -1,3 +1,4 @@
+import {systemClock} from '../lib/clock.js'
 import type {MfcConfig} from '../lib/config.js'
 import {MfcEventBus} from '../lib/events.js'
 import type {Logger} from '../lib/logger.js'
@@ -6,6 +7,7 @@ import {type ClusterBus, PgClusterBus, defaultNodeId} from '../services/cluster/
 import {ReadingsFanout} from '../services/cluster/readings-fanout.js'
 import {ClusterSimulation} from '../services/cluster/simulation-lease.js'
 import type {Monitoring} from '../services/data/monitoring.js'
+import {PgHistory} from '../services/storage/pg-history.js'
 import type {PgDatabase} from '../services/storage/postgres.js'
 import {openStorage} from './storage.js'
 
@@ -20,6 +22,8 @@ export interface ClusterData {
   dataEvents: MfcEventBus
   /** Wires the node's monitoring to the cluster: readings fan-out, the cluster's one simulator run. */
   attach(monitoring: Monitoring): Promise<void>
+  /** Calls `listener` each time the bus regains its session after losing it (not on the first connection). */
+  onReconnected(listener: () => void): void
   /** Waits for publishes in flight, unsubscribes, closes the bus and its database. Idempotent. */
   close(): Promise<void>
 }
@@ -42,12 +46,26 @@ export async function startClusterData(config: MfcConfig, events: MfcEventBus, l
   let fanout: ReadingsFanout | undefined
   let simulation: ClusterSimulation | undefined
   let closing: Promise<void> | undefined
+  let wasLost = false
+  bus.on('lost', () => {
+    wasLost = true
+  })
   return {
     nodeId,
     bus,
     dataEvents,
+    onReconnected(listener) {
+      bus.on('regained', () => {
+        if (wasLost) listener()
+      })
+    },
     async attach(monitoring) {
-      fanout = new ReadingsFanout(bus, monitoring, (error, count) => log.warn({err: error.message, readings: count}, 'readings not published to the other nodes (they are stored)'))
+      // The catch-up reads the shared history on this module's pool (its own, so it works while the monitoring's pool is busy).
+      const missed = new PgHistory(db, {clock: systemClock, connect: async () => db, retentionDays: 0})
+      fanout = new ReadingsFanout(bus, monitoring, (error, count) => log.warn({err: error.message, readings: count}, count > 0 ? 'readings not published to the other nodes (they are stored)' : 'cluster readings catch-up failed'), {
+        missed,
+        caughtUp: ({delivered, missed: left}) => log.info({node: nodeId, delivered, missed: left}, 'cluster bus caught up with the readings stored while it was disconnected'),
+      })
       monitoring.onStored = (readings) => fanout!.stored(readings)
       await fanout.start()
       simulation = await ClusterSimulation.start({

@@ -185,6 +185,11 @@ export async function runServers(prep: Preparation, options: {version: string; w
   maintainer?.start()
   // Cluster mode: a certificate another node wrote changes this node's schedule (its renewal date).
   if (node && maintainer) events.on('server:reloaded', () => maintainer.check('certificate reloaded'))
+  // Cluster mode: the bus back after a lost session is the NOTIFY reload's backstop: check the certificates now.
+  cluster?.onReconnected(() => {
+    void node?.checkCertificates('cluster bus reconnected')
+    maintainer?.check('cluster bus reconnected')
+  })
 
   // SIGHUP (sent by `mfc restore`, by a renewal in another process, and forwarded by the
   // supervisor) reloads the certificate, reopens the history database, which restore may have

@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {Agent, fetch} from 'undici'
+import {Agent, type Headers, fetch} from 'undici'
 import WebSocket from 'ws'
 
 import {TEST_TOKEN, type TestSite, testSite} from './serve.js'
@@ -13,7 +13,7 @@ type Json = any
 export interface ClusterNode {
   site: TestSite
   serve: ServeProcess
-  call(method: string, path: string, body?: unknown): Promise<{status: number; json: Json; text: string}>
+  call(method: string, path: string, body?: unknown): Promise<{status: number; json: Json; text: string; headers: Headers}>
   stream(): LiveClient
   /** SIGTERM, then removes its dirs; resolves with serve's exit code (idempotent). */
   stop(): Promise<number | null>
@@ -116,7 +116,7 @@ async function startNode(storageUrl: string, key: string, options: ClusterNodeOp
         json = JSON.parse(text)
       } catch {}
 
-      return {status: response.status, json, text}
+      return {status: response.status, json, text, headers: response.headers}
     },
     stream() {
       const client = new LiveClient(serve.url('streamer') + '/', site.caPem)

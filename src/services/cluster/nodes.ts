@@ -81,6 +81,11 @@ export class ClusterNode {
     await this.options.db.query('DELETE FROM mfc_nodes WHERE name = $1 AND pid = $2', [this.options.identity.name, this.options.identity.pid]).catch(() => {})
   }
 
+  /** Re-reads the live certificates now (the bus regained its session: a NOTIFY may have been missed). */
+  checkCertificates(reason: string): Promise<void> {
+    return this.options.refresh(reason)
+  }
+
   /**
    * One heartbeat now (coalesced with one in progress): write the row, make sure the LISTEN
    * session is up, report the database's state. Serve also calls it after a reload, so the

@@ -250,6 +250,11 @@ export class Monitoring {
     if (!this.closed) this.show(readings)
   }
 
+  /** A cluster catch-up left readings out (its cap): the stream clients are told the range. */
+  catchUpGap(gap: {missed: number; from: string; to: string}): void {
+    if (!this.closed) this.hub.gap(gap)
+  }
+
   private show(readings: Reading[]): void {
     this.sources.arrived(readings)
     for (const reading of readings) for (const change of this.alerts.evaluate(reading)) this.hub.alert(change)

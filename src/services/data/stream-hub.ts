@@ -150,6 +150,15 @@ export class MonitoringStreamHub implements StreamHub {
     }
   }
 
+  /**
+   * Readings this node could not stream (a cluster catch-up past its cap), as one `data_gap`
+   * message to every data subscriber: the range to fetch from GET /data/history.
+   */
+  gap(gap: {missed: number; from: string; to: string}): void {
+    const message = {type: 'data_gap', missed: gap.missed, from: gap.from, to: gap.to, timestamp: this.now()}
+    for (const subscriber of this.subscribers.values()) if (wants(subscriber, null)) this.send(subscriber, message)
+  }
+
   /** Stops the heartbeat and closes every client (server shutdown). Idempotent. */
   close(): void {
     this.stopHeartbeat()

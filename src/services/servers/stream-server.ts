@@ -10,6 +10,7 @@ import {type RawData, WebSocket, WebSocketServer} from 'ws'
 import type {MfcConfig} from '../../lib/config.js'
 import type {Logger} from '../../lib/logger.js'
 import type {ErrorCode} from '../../lib/errors.js'
+import {SESSION_COOKIE, readCookie} from './auth.js'
 import type {HealthRegistry} from './health.js'
 import {createHardenedHttpsServer, presetsHeaders} from './http-app.js'
 import {RateLimiter} from './rate-limiter.js'
@@ -106,6 +107,14 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
+    // Cluster mode: a session cookie this node has not seen (a login on another node) is looked
+    // up in the shared storage first, once, as the HTTPS routes do (http-app.ts).
+    const unknown = req.headers.authorization === undefined ? security.sessions.unknownShared(readCookie(req.headers.cookie, SESSION_COOKIE)) : undefined
+    if (unknown === undefined) return upgrade(req, socket, head)
+    void security.sessions.adoptShared(unknown).then(() => upgrade(req, socket, head))
+  })
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const admission: Admission = security.admit(req, {public: false, websocket: true}, 'streamer')
     if (!admission.ok) return refuse(socket, admission.status, admission.code, admission.message, admission.retryAfterSeconds)
     const origin = req.headers.origin
@@ -116,7 +125,7 @@ export async function buildStreamServer(options: StreamServerOptions): Promise<S
 
     if (origin === undefined && admission.auth?.method !== 'token') return refuse(socket, 401, 'MFC_UNAUTHORIZED', 'Clients without an Origin must send a bearer token')
     wss.handleUpgrade(req, socket, head, (ws) => attach(ws, admission.auth!))
-  })
+  }
 
   function track(ws: WebSocket, sessionId: string): void {
     const sockets = bySession.get(sessionId) ?? new Set()

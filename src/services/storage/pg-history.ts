@@ -99,6 +99,12 @@ type Row = {
   cells: string
 }
 
+/** What `storedAfter` answers: the readings (with their seq), and what was left out of them. */
+export interface StoredAfter {
+  readings: {seq: number; reading: Reading}[]
+  left?: {count: number; from: string; to: string}
+}
+
 type SourceRow = Omit<SourceInfo, 'first_seen' | 'last_seen' | 'readings'> & {first_seen: string | null; last_seen: string | null; readings: string}
 
 /** The database is unreachable (down, restarting): a typed error the API answers with 503 + Retry-After. */
@@ -249,6 +255,30 @@ export class PgHistory implements History {
 
   async putSetting(key: string, value: string): Promise<void> {
     await this.guard('write', () => putSetting(this.db, key, value))
+  }
+
+  /** The newest reading id committed so far (0 for an empty history): the cluster catch-up's watermark. */
+  async highWater(): Promise<number> {
+    const [row] = await this.guard('read', () => this.db.query<{id: string}>('SELECT coalesce(max(id), 0)::text AS id FROM mfc_readings'))
+    return Number(row.id)
+  }
+
+  /**
+   * Readings stored after id `after`, in insertion (id) order: the newest `limit` of them, and
+   * how many older ones past `after` were left out with their time range (a catch-up's bound).
+   */
+  async storedAfter(after: number, limit: number): Promise<StoredAfter> {
+    // Not MAX_QUERY_LIMIT: the fan-out asks for its cap plus what it may already have shown.
+    const most = Math.max(1, Math.min(Math.trunc(limit) || 1, 100_000))
+    return this.guard('read', async () => {
+      const rows = await this.db.query<Row>('SELECT * FROM (SELECT * FROM mfc_readings WHERE id > $1 ORDER BY id DESC LIMIT $2) t ORDER BY id', [after, most])
+      const readings = rows.map((row) => ({seq: Number(row.seq), reading: fromRow(row)}))
+      if (rows.length < most) return {readings}
+      const [left] = await this.db.query<{n: string; first: string | null; last: string | null}>(`SELECT count(*)::text AS n, min(ts)::text AS first, max(ts)::text AS last
+        FROM mfc_readings WHERE id > $1 AND id < $2`, [after, rows[0].id])
+      const count = Number(left.n)
+      return count === 0 ? {readings} : {readings, left: {count, from: new Date(Number(left.first)).toISOString(), to: new Date(Number(left.last)).toISOString()}}
+    })
   }
 
   /** Nothing to rename into place on a server: a new pool (the old one closed) on the same URL. */
