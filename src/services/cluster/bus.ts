@@ -34,7 +34,8 @@ export interface ClusterBusEvents {
  *   delivered), or at once while the bus is disconnected (it takes effect on reconnection).
  *   Every node's subscribers get every message, the publisher's own included (`own: true`).
  * - Delivery is at most once: what is published while a node is disconnected does not reach
- *   that node. `regained` tells subscribers to resynchronise from storage if they need to.
+ *   that node. `regained` tells subscribers to resynchronise from storage if they need to (the
+ *   readings fan-out catches up from the shared history, readings-fanout.ts).
  * - `connected` is false between a `lost` and the next `regained`. `close()` is idempotent;
  *   `publish` after it rejects.
  */
