@@ -187,6 +187,7 @@ export async function runServers(prep: Preparation, options: {version: string; w
   if (node && maintainer) events.on('server:reloaded', () => maintainer.check('certificate reloaded'))
   // Cluster mode: the bus back after a lost session is the NOTIFY reload's backstop: check the certificates now.
   cluster?.onReconnected(() => {
+    renewLog.info({reason: 'cluster bus reconnected'}, 'Checking the certificates now')
     void node?.checkCertificates('cluster bus reconnected')
     maintainer?.check('cluster bus reconnected')
   })

@@ -89,6 +89,8 @@ export class ReadingsFanout {
   private readonly marks: {id: number; at: number; delivered: number}[] = []
   private delivered = 0
   private held: Reading[][] | undefined
+  /** Catch-ups started and not finished; bus messages are held until the last one is done. */
+  private queued = 0
   private catching: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
   private lostAt: number | undefined
@@ -192,15 +194,19 @@ export class ReadingsFanout {
 
   private catchUp(missed: MissedReadings, lostAt: number): void {
     this.held ??= []
+    this.queued++
     this.catching = this.catching.then(async () => {
       try {
         const from = this.startMark(lostAt)
         if (from !== undefined) await this.replay(missed, from)
       } finally {
-        const held = this.held ?? []
-        this.held = undefined
-        for (const readings of held) this.live(readings)
-        void this.mark(missed)
+        // Lost again meanwhile: the next catch-up comes first, what is held waits for it (in order).
+        if (--this.queued === 0) {
+          const held = this.held ?? []
+          this.held = undefined
+          for (const readings of held) this.live(readings)
+          void this.mark(missed)
+        }
       }
     })
   }
