@@ -50,4 +50,17 @@ describe('stream hub', () => {
     expect(update.data).to.have.length(10)
     expect(update.total_points).to.equal(50)
   })
+
+  it('announces a cluster catch-up gap as one data_gap to data subscribers, not to an alerts-only one', () => {
+    const hub = new MonitoringStreamHub({clock})
+    const data = client('data')
+    const alertsOnly = client('alerts')
+    hub.onConnect(data)
+    hub.onConnect(alertsOnly)
+    hub.onMessage(alertsOnly, {type: 'subscribe', streams: ['alerts']})
+    hub.gap({from: '2026-01-01T00:00:00.000Z', missed: 7, to: '2026-01-01T00:00:06.000Z'})
+    expect(data.sent.at(-1)).to.deep.equal({from: '2026-01-01T00:00:00.000Z', missed: 7, timestamp: '2026-01-01T00:00:00.000Z', to: '2026-01-01T00:00:06.000Z', type: 'data_gap'})
+    expect(alertsOnly.sent.map((m) => m.type)).to.deep.equal(['initial_data', 'subscription_confirmed'])
+    hub.close()
+  })
 })
