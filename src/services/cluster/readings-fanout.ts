@@ -139,9 +139,13 @@ export class ReadingsFanout {
     this.pending = this.pending.then(() => publishing)
   }
 
-  /** Waits for the publishes and the catch-up started so far (shutdown, tests). */
+  /** Waits for the publishes started so far (shutdown, tests); not for a catch-up, which `close` ends. */
   async flush(): Promise<void> {
     await this.pending
+  }
+
+  /** Waits for the catch-ups started so far (tests). */
+  async settled(): Promise<void> {
     await this.catching
   }
 

@@ -96,7 +96,7 @@ describe('ReadingsFanout catch-up (real PostgreSQL 15, two buses, the shared his
     await store(all.slice(30, 40))
     await back
     await store(all.slice(40, 60))
-    await two.flush()
+    await two.settled()
     for (let i = 0; i < 100 && seen.readings.length < 60; i++) await sleep(50)
     await sleep(300)
     expect(seen.timestamps).to.deep.equal(all.map((r) => r.timestamp))
@@ -112,7 +112,7 @@ describe('ReadingsFanout catch-up (real PostgreSQL 15, two buses, the shared his
     const {back} = await cut()
     await store(all.slice(3, 15))
     await back
-    await two.flush()
+    await two.settled()
     await store(all.slice(15, 20))
     for (let i = 0; i < 100 && seen.readings.length < 13; i++) await sleep(50)
     await sleep(300)
