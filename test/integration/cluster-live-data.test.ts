@@ -129,7 +129,8 @@ describe('cluster live data: three `mfc serve` nodes on one real PostgreSQL', fu
     })()
     const sent: string[] = []
     try {
-      for (let batch = 0; batch < 15; batch++) {
+      // At least 15 batches, more on a loaded machine until the session was killed 5 times.
+      for (let batch = 0; batch < 15 || (kills < 5 && batch < 60); batch++) {
         // Batch 6 raises total_power's alert (under its 0.001 W floor), batch 8 clears it.
         const readings = Array.from({length: 10}, (_, i) => reading(2000 + batch * 10 + i, batch === 6 ? {total_power: 0} : {}))
         const response = await three.call('POST', '/data/ingest', {source: 'rig-gap', readings})
@@ -142,7 +143,7 @@ describe('cluster live data: three `mfc serve` nodes on one real PostgreSQL', fu
       await killer
     }
 
-    expect(kills, 'node 1\'s bus session was terminated').to.be.greaterThan(3)
+    expect(kills, 'node 1\'s bus session was terminated').to.be.at.least(5)
     await onOne.until(() => onOne.points('rig-gap').length >= sent.length, 'every reading on node 1', 30_000)
     await sleep(1000)
     expect(onOne.points('rig-gap').map((p: Json) => p.timestamp), 'once each, in order').to.deep.equal(sent)

@@ -35,7 +35,8 @@ export interface ClusterBusEvents {
  *   Every node's subscribers get every message, the publisher's own included (`own: true`).
  * - Delivery is at most once: what is published while a node is disconnected does not reach
  *   that node. `regained` tells subscribers to resynchronise from storage if they need to (the
- *   readings fan-out catches up from the shared history, readings-fanout.ts).
+ *   readings fan-out catches up from the shared history, readings-fanout.ts); no message of
+ *   the new connection is delivered before `regained` is emitted.
  * - `connected` is false between a `lost` and the next `regained`. `close()` is idempotent;
  *   `publish` after it rejects.
  */
@@ -339,8 +340,11 @@ export class PgClusterBus extends BusBase {
 
   private async connect(): Promise<PgSession> {
     const session = await this.db.session()
+    // Notifications that arrive between the first LISTEN and `regained` wait for it, so a
+    // subscriber that resynchronises on `regained` sees them after it has started to.
+    let early: [string, string][] | undefined = []
     try {
-      session.onNotification((channel, text) => this.receive(channel, text))
+      session.onNotification((channel, text) => (early ? early.push([channel, text]) : this.receive(channel, text)))
       await session.query(`SELECT set_config('application_name', left(current_setting('application_name'), 40) || ' bus ' || $1, false),
         set_config('tcp_keepalives_idle', '5', false), set_config('tcp_keepalives_interval', '2', false), set_config('tcp_keepalives_count', '3', false)`, [this.nodeId])
       const listened = new Set<string>()
@@ -360,6 +364,9 @@ export class PgClusterBus extends BusBase {
         this.events.emit('regained', {})
       }
 
+      const waiting = early
+      early = undefined
+      for (const [channel, text] of waiting) this.receive(channel, text)
       return session
     } catch (error) {
       await session.end()

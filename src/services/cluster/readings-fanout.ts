@@ -58,8 +58,8 @@ export interface FanoutOptions {
 const CATCH_UP_CHUNK = 100
 /** Keys of delivered readings remembered, so a catch-up never shows one twice. */
 const SEEN_MAX = 100_000
-/** Marks older than this are never needed (lookback plus slack). */
-const MARKS_KEPT = 64
+/** Most marks kept (a bound only: marks are dropped once a newer one is old enough). */
+const MARKS_KEPT = 1000
 
 const keyOf = (r: Reading) => `${r.source}\u0000${Date.parse(r.timestamp)}`
 
@@ -181,8 +181,11 @@ export class ReadingsFanout {
       const id = await missed.highWater()
       // Taken while connected: everything committed up to `id` reached this node live, or was caught up.
       if (!this.bus.connected || this.held) return
-      this.marks.push({at: Date.now(), delivered: this.delivered, id})
-      if (this.marks.length > MARKS_KEPT) this.marks.shift()
+      const now = Date.now()
+      this.marks.push({at: now, delivered: this.delivered, id})
+      // Kept by age, not count: a catch-up needs the newest mark that is `lookbackMs` old.
+      const old = now - (this.options.lookbackMs ?? 15_000)
+      while (this.marks.length > 1 && (this.marks[1].at <= old || this.marks.length > MARKS_KEPT)) this.marks.shift()
     } catch {
       // The database is away: the bus notices too, and the catch-up covers the time.
     }
@@ -209,7 +212,6 @@ export class ReadingsFanout {
           const held = this.held ?? []
           this.held = undefined
           for (const readings of held) this.live(readings)
-          void this.mark(missed)
         }
       }
     })
