@@ -128,9 +128,9 @@ describe('the certificate maintainers inside three mfc serve nodes (real Postgre
       const migrated = await runCli(['storage', 'migrate'], {env: nodes[0].env})
       expect(migrated.code, migrated.stderr).to.equal(0)
       for (const node of nodes) node.serve = await startServeProcess(node.env, {httpPort: node.httpPort})
-      // Every validation request waits 2 s in haproxy: an order takes that long, so a renewal is
+      // Every validation request waits 3 s in haproxy: an order takes that long, so a renewal is
       // in flight long enough for the other maintainers to queue behind it and for a kill -9 to land mid-order.
-      haproxy = await startHaproxy(nodes[0].t.dir, pebble.httpPort, nodes.map((n) => n.httpPort), {delayMs: 2000})
+      haproxy = await startHaproxy(nodes[0].t.dir, pebble.httpPort, nodes.map((n) => n.httpPort), {delayMs: 3000})
       const init = await runCli(['ssl', 'init', '--force', '--agree-tos', '--domain', DOMAIN, '--acme-directory', pebble.directory, '--json'], {env: nodes[0].env})
       expect(init.code, init.stdout + init.stderr).to.equal(0)
       root = await pebble.root()
@@ -183,12 +183,12 @@ describe('the certificate maintainers inside three mfc serve nodes (real Postgre
           await sleep(20)
         }
       })()
+      // The holder's session is named `mfc <host> <pid> <command>` (the command may be cut at 63 characters).
       const holderPid = async () => {
         const app = await pg.psql(`SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
           CROSS JOIN (SELECT hashtext('mfc-lock:store')::bigint AS k) key
           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-            AND l.classid = ((key.k >> 32) & 4294967295)::oid AND l.objid = (key.k & 4294967295)::oid
-            AND a.application_name LIKE '% serve (certificate maintainer)'`, db)
+            AND l.classid = ((key.k >> 32) & 4294967295)::oid AND l.objid = (key.k & 4294967295)::oid`, db)
         return app ? Number(app.split(' ')[2]) : undefined
       }
 
