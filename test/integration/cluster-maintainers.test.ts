@@ -325,6 +325,13 @@ describe('the certificate maintainers inside three mfc serve nodes (real Postgre
         expect(adopted.certPem).to.equal(mine.certPem)
         expect((await new PgLocalCa(emptyDb, new KeySealer(key, 'test')).load())?.keyPem).to.equal(mine.keyPem)
         expect(await fs.readFile(singlePaths.caKeyFile, 'utf8')).to.equal(mine.keyPem)
+        // The machine that kept its own CA aside joins that other cluster: its first cluster root goes aside too, beside the first.
+        await new LocalCaIssuer(paths[5], systemClock, new PgLocalCa(emptyDb, new KeySealer(key, 'test'))).ensureCa()
+        expect(await fs.readFile(paths[5].caCertFile, 'utf8')).to.equal(mine.certPem)
+        expect(await fs.readFile(`${paths[5].caCertFile}.before-cluster`, 'utf8')).to.equal(own.certPem)
+        const second = (await fs.readdir(paths[5].caDir)).filter((f) => f.startsWith('ca.crt.before-cluster-'))
+        expect(second).to.have.length(1)
+        expect(await fs.readFile(join(paths[5].caDir, second[0]), 'utf8')).to.equal(results[0].certPem)
       } finally {
         await Promise.all(dbs.map((d) => d.close()))
         await Promise.all(dirs.map((d) => d.cleanup()))

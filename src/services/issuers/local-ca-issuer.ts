@@ -115,16 +115,20 @@ export class LocalCaIssuer implements Issuer {
 
   /**
    * Writes the cluster root to `caCertFile`. A different CA of this machine found there (one it
-   * made before it joined) is moved aside to `*.before-cluster`, never deleted, and its key
-   * with it, so the directory never holds a certificate beside a key that is not its own.
+   * made before it joined) is moved aside to `*.before-cluster` (with a time stamp when that name
+   * is taken), never deleted, and its key with it, so the directory never holds a certificate
+   * beside a key that is not its own.
    */
   private async writeRootCopy(certPem: string): Promise<void> {
     const {caCertFile, caKeyFile} = this.paths
     const current = await fs.readFile(caCertFile, 'utf8').catch(() => undefined)
     if (current === certPem) return
     await ensureDir(this.paths.caDir, 0o700)
+    // A second move (the cluster's database rebuilt with another CA) must not replace the first.
+    const taken = await Promise.all([caKeyFile, caCertFile].map((file) => fs.access(`${file}.before-cluster`).then(() => true, () => false)))
+    const suffix = taken.some(Boolean) ? `.before-cluster-${this.clock.now().toISOString().replaceAll(/[:.]/g, '')}` : '.before-cluster'
     for (const file of [caKeyFile, caCertFile]) {
-      await fs.rename(file, `${file}.before-cluster`).catch((error: unknown) => {
+      await fs.rename(file, `${file}${suffix}`).catch((error: unknown) => {
         if (errnoCode(error) !== 'ENOENT') throw error
       })
     }
