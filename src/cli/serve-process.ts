@@ -65,6 +65,8 @@ export async function prepare(resolve: ResolveOptions, checkRunning = true): Pro
     config = resolveConfig(resolve)
   }
 
+  // Cluster mode: this node's trust file is the cluster's one local CA, whichever node made it.
+  if (config.settings.storage) await (await ssl(config)).localCa.syncSharedRoot()
   return {config, token: await resolveApiToken(config), bootstrapped}
 }
 

@@ -15,14 +15,14 @@ export function withLoopback(domains: string[]): string[] {
 
 /** Wires the certificate services of one command run from the resolved config (on the storage it names). */
 export async function ssl(config: MfcConfig, domains?: string[]) {
-  const {store, locker} = await storageRoles(config)
+  const {store, locker, localCa} = await storageRoles(config)
   const events = new MfcEventBus()
   return {
     domains: withLoopback(domains ?? config.settings.domains),
     events,
     store,
     manager: new CertManager(config, store, systemClock, events, locker),
-    localCa: new LocalCaIssuer(config.paths, systemClock),
+    localCa: new LocalCaIssuer(config.paths, systemClock, localCa),
   }
 }
 

@@ -2,6 +2,7 @@ import {hostname} from 'node:os'
 
 import type {MfcConfig} from '../lib/config.js'
 import type {AcmeAccountStore} from '../services/acme/account-store.js'
+import type {LocalCaStore} from '../services/issuers/local-ca-issuer.js'
 import type {ChallengeTokenStore} from '../services/storage/challenge-tokens.js'
 import type {Locker} from '../services/storage/locker.js'
 import type {PgDatabase} from '../services/storage/postgres.js'
@@ -26,6 +27,8 @@ export interface StorageRoles {
   readonly tokens?: ChallengeTokenStore
   /** Dashboard sessions valid on every node. */
   readonly sessions?: PgSessions
+  /** The cluster's one local CA (undefined: this machine's own CA files). */
+  readonly localCa?: LocalCaStore
   readonly db?: PgDatabase
 }
 
@@ -48,9 +51,9 @@ export function storageRoles(config: MfcConfig): Promise<StorageRoles> {
 }
 
 async function openCluster(config: MfcConfig): Promise<StorageRoles> {
-  const [{openStorage, pgCertStore, storageSealer}, {PgLocker}, {PgAccountStore}, {PgChallengeTokens}, {PgSessions}] = await Promise.all([
+  const [{openStorage, pgCertStore, storageSealer}, {PgLocker}, {PgAccountStore}, {PgChallengeTokens}, {PgSessions}, {PgLocalCa}] = await Promise.all([
     import('./storage.js'), import('../services/storage/pg-locker.js'), import('../services/storage/pg-account-store.js'),
-    import('../services/storage/challenge-tokens.js'), import('../services/storage/sessions.js'),
+    import('../services/storage/challenge-tokens.js'), import('../services/storage/sessions.js'), import('../services/storage/pg-local-ca.js'),
   ])
   const sealer = await storageSealer(config)
   const db = await openStorage(config)
@@ -62,6 +65,7 @@ async function openCluster(config: MfcConfig): Promise<StorageRoles> {
     accounts: new PgAccountStore(db, sealer),
     tokens: new PgChallengeTokens(db),
     sessions: new PgSessions(db, config.settings.session_ttl_seconds * 1000),
+    localCa: new PgLocalCa(db, sealer),
   }
 }
 

@@ -155,6 +155,19 @@ export const MIGRATIONS: readonly Migration[] = [
         heartbeat_at timestamptz NOT NULL
       );`,
   },
+  {
+    version: 13,
+    name: 'the cluster\'s local CA',
+    // One row (id is always true): the CA every node's local-CA certificates chain to, created
+    // once with INSERT ... ON CONFLICT DO NOTHING (src/services/storage/pg-local-ca.ts).
+    sql: `
+      CREATE TABLE mfc_local_ca (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        cert_pem text NOT NULL,
+        key_sealed bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
 ]
 
 /** Advisory-lock key of `storage migrate` (any constant; "mfc" "migr" in ASCII). */
