@@ -5,6 +5,7 @@ import type {AcmeAccountStore} from '../services/acme/account-store.js'
 import type {ChallengeTokenStore} from '../services/storage/challenge-tokens.js'
 import type {Locker} from '../services/storage/locker.js'
 import type {PgDatabase} from '../services/storage/postgres.js'
+import type {PgSecrets} from '../services/storage/secrets.js'
 import type {PgSessions} from '../services/storage/sessions.js'
 import type {CertStore} from '../services/store/cert-store.js'
 import {FileCertStore} from '../services/store/file-cert-store.js'
@@ -26,6 +27,8 @@ export interface StorageRoles {
   readonly tokens?: ChallengeTokenStore
   /** Dashboard sessions valid on every node. */
   readonly sessions?: PgSessions
+  /** Sealed secrets every node shares (the cluster's API token). */
+  readonly secrets?: PgSecrets
   readonly db?: PgDatabase
 }
 
@@ -48,9 +51,9 @@ export function storageRoles(config: MfcConfig): Promise<StorageRoles> {
 }
 
 async function openCluster(config: MfcConfig): Promise<StorageRoles> {
-  const [{openStorage, pgCertStore, storageSealer}, {PgLocker}, {PgAccountStore}, {PgChallengeTokens}, {PgSessions}] = await Promise.all([
+  const [{openStorage, pgCertStore, storageSealer}, {PgLocker}, {PgAccountStore}, {PgChallengeTokens}, {PgSessions}, {PgSecrets}] = await Promise.all([
     import('./storage.js'), import('../services/storage/pg-locker.js'), import('../services/storage/pg-account-store.js'),
-    import('../services/storage/challenge-tokens.js'), import('../services/storage/sessions.js'),
+    import('../services/storage/challenge-tokens.js'), import('../services/storage/sessions.js'), import('../services/storage/secrets.js'),
   ])
   const sealer = await storageSealer(config)
   const db = await openStorage(config)
@@ -62,6 +65,7 @@ async function openCluster(config: MfcConfig): Promise<StorageRoles> {
     accounts: new PgAccountStore(db, sealer),
     tokens: new PgChallengeTokens(db),
     sessions: new PgSessions(db, config.settings.session_ttl_seconds * 1000),
+    secrets: new PgSecrets(db, sealer),
   }
 }
 
