@@ -1,7 +1,7 @@
 import {hostname} from 'node:os'
 
 import type {MfcConfig} from '../lib/config.js'
-import type {AcmeAccountStore} from '../services/acme/account-store.js'
+import type {ManagedAccountStore} from '../services/acme/account-store.js'
 import type {ChallengeTokenStore} from '../services/storage/challenge-tokens.js'
 import type {Locker} from '../services/storage/locker.js'
 import type {PgDatabase} from '../services/storage/postgres.js'
@@ -22,7 +22,7 @@ export interface StorageRoles {
   readonly store: CertStore
   /** The cluster's lock, taken inside this node's lock file (undefined: the lock file alone). */
   readonly locker?: Locker
-  readonly accounts?: AcmeAccountStore
+  readonly accounts?: ManagedAccountStore
   /** HTTP-01 tokens every node answers from. */
   readonly tokens?: ChallengeTokenStore
   /** Dashboard sessions valid on every node. */
