@@ -16,14 +16,23 @@ import {type ServeProcess, startServeProcess} from '../helpers/serve-process.js'
 
 /** GET `path` on 127.0.0.1:port with a bearer token, trusting `ca` for `localhost`. */
 function get(port: number, path: string, ca: string, token: string): Promise<number> {
+  return send(port, path, ca, {authorization: `Bearer ${token}`})
+}
+
+/** The dashboard's login form, posting `token` (what a browser sends). */
+function login(port: number, ca: string, token: string): Promise<number> {
+  return send(port, '/login', ca, {'content-type': 'application/json'}, JSON.stringify({token}))
+}
+
+function send(port: number, path: string, ca: string, headers: Record<string, string>, body?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({host: '127.0.0.1', port, path, ca, servername: 'localhost', headers: {authorization: `Bearer ${token}`}, timeout: 5000}, (res) => {
+    const req = request({host: '127.0.0.1', port, path, ca, servername: 'localhost', method: body === undefined ? 'GET' : 'POST', headers, timeout: 5000}, (res) => {
       res.resume()
       res.on('end', () => resolve(res.statusCode ?? 0))
     })
     req.on('timeout', () => req.destroy(new Error('timeout')))
     req.on('error', reject)
-    req.end()
+    req.end(body)
   })
 }
 
@@ -70,7 +79,7 @@ describe('one API token for the cluster, in the shared database (real PostgreSQL
 
   const sealed = (url: string) => pg.psql("SELECT encode(value_sealed, 'escape') FROM mfc_secrets WHERE name = 'api_token'", url.split('/').pop())
 
-  it('three nodes started at once without MFC_API_TOKEN converge on one token; a bearer request with it works on every node; it is never printed', async () => {
+  it('three nodes started at once without MFC_API_TOKEN converge on one token; a bearer request and a dashboard login with it work on every node; it is never printed', async () => {
     const url = await migrated()
     const nodes = [await node(url), await node(url), await node(url)]
     // Node 1 makes the certificate (local CA) in the shared store first: the race under test is the token's.
@@ -99,6 +108,8 @@ describe('one API token for the cluster, in the shared database (real PostgreSQL
     for (const s of started) {
       expect(await get(s.ports.api, '/system/info', ca, token)).to.equal(200)
       expect(await get(s.ports.api, '/system/info', ca, 'x' + token)).to.equal(401)
+      expect(await login(s.ports.dashboard, ca, token)).to.equal(200)
+      expect(await login(s.ports.dashboard, ca, 'x' + token)).to.equal(401)
     }
 
     // --json names the source and a fingerprint, never the token; status probes with it.
@@ -155,6 +166,25 @@ describe('one API token for the cluster, in the shared database (real PostgreSQL
     const explicit = await show({...t, env: {...t.env, MFC_API_TOKEN_FILE: file}})
     expect(explicit.token).to.equal(local)
     expect(explicit.where).to.include(file)
+  })
+
+  it('on a single machine, api-token show reads the token file and rotate replaces it (0600); MFC_API_TOKEN cannot be rotated', async () => {
+    const t = await tempEnv('cluster-token-single-')
+    envs.push(t)
+    const none = await runCli(['api-token', 'show'], {env: t.env})
+    expect(none.code).to.equal(4)
+    expect(none.stderr).to.include('There is no API token yet').and.include(join(t.stateDir, 'api-token')).and.include('Try this:')
+    const rotated = await runCli(['api-token', 'rotate'], {env: t.env})
+    expect(rotated.code, rotated.stderr).to.equal(0)
+    const file = join(t.stateDir, 'api-token')
+    expect((await fs.stat(file)).mode & 0o777).to.equal(0o600)
+    const token = (await fs.readFile(file, 'utf8')).trim()
+    expect(rotated.stdout).to.include(`the token file ${file}`).and.not.include(token)
+    expect((await show(t)).token).to.equal(token)
+    const refused = await runCli(['api-token', 'rotate'], {env: {...t.env, MFC_API_TOKEN: 'e'.repeat(8) + randomBytes(24).toString('hex')}})
+    expect(refused.code).to.equal(2)
+    expect(refused.stderr).to.include('MFC_API_TOKEN')
+    expect((await fs.readFile(file, 'utf8')).trim()).to.equal(token)
   })
 
   const WEAK = 'abcabcabcabcabcabcabcabcabcabc'
