@@ -1,6 +1,7 @@
 import type {MfcConfig} from '../lib/config.js'
 import {StoreError} from '../lib/errors.js'
-import {type ApiToken, type SharedSecrets, readApiToken, resolveApiToken, rotateApiToken, tokenFingerprint, tokenWhere} from '../services/servers/auth.js'
+import type {ApiTokenFacts} from '../services/doctor/doctor.js'
+import {type ApiToken, type SharedSecrets, readApiToken, resolveApiToken, rotateApiToken, tokenFingerprint, tokenWhere, weakTokenReason} from '../services/servers/auth.js'
 import {openStorage, storageSealer} from './storage.js'
 
 /** What `mfc api-token show/rotate` report with --json: where the token lives, never the token. */
@@ -49,6 +50,30 @@ export async function showApiToken(config: MfcConfig): Promise<ApiTokenReport & 
     const resolved = await resolveApiToken(config, shared)
     return {token: resolved.token, source: resolved.source, where: tokenWhere(resolved, shared), fingerprint: tokenFingerprint(resolved.token)}
   })
+}
+
+/** The API token as doctor reports it: where, fingerprint or weakness; never the token, never throws. */
+export async function apiTokenFacts(config: MfcConfig): Promise<ApiTokenFacts> {
+  try {
+    return await withSecrets(config, async (shared) => {
+      if (!(await readApiToken(config, shared))) return {missing: shared ? `the cluster database (${shared.label})` : `MFC_API_TOKEN or ${config.settings.api_token_file ?? config.paths.apiTokenFile}`}
+      const resolved = await resolveApiToken(config, shared).catch((error: unknown) => error as Error)
+      if (resolved instanceof Error) {
+        const weak = await readApiToken(config, shared)
+        return {where: whereOf(config, shared), fingerprint: tokenFingerprint(weak ?? ''), weak: weakTokenReason(weak ?? '') ?? resolved.message}
+      }
+
+      return {where: tokenWhere(resolved, shared), fingerprint: tokenFingerprint(resolved.token)}
+    })
+  } catch (error) {
+    return {error: (error as Error).message}
+  }
+}
+
+function whereOf(config: MfcConfig, shared: SharedSecrets | undefined): string {
+  if (config.secrets.apiToken) return 'MFC_API_TOKEN'
+  if (!shared || config.settings.api_token_file) return `the token file ${config.settings.api_token_file ?? config.paths.apiTokenFile}`
+  return `the cluster database (${shared.label})`
 }
 
 /** `mfc api-token rotate`: a new token where the current one lives. */

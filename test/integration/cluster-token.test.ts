@@ -189,7 +189,7 @@ describe('one API token for the cluster, in the shared database (real PostgreSQL
 
   const WEAK = 'abcabcabcabcabcabcabcabcabcabc'
 
-  it('a weak token in the database is refused with an error naming the cluster database; rotate replaces it for every node', async () => {
+  it('a weak token in the database is refused (serve, doctor) naming the cluster database; rotate replaces it for every node', async () => {
     const url = await migrated()
     const db = await openPostgres({url})
     try {
@@ -207,6 +207,13 @@ describe('one API token for the cluster, in the shared database (real PostgreSQL
     expect(refused.stderr).to.include('mfc api-token rotate')
     expect(refused.stderr).not.to.include(WEAK).and.not.to.match(/at .*\.js:\d+/)
 
+    const tokenCheck = async () => {
+      const doctor = await runCli(['doctor', '--json'], {env: t.env})
+      expect(doctor.stdout).not.to.include(WEAK)
+      return parseJson<{checks: {id: string; subject: string; status: string; fix: string | null}[]}>(doctor).checks.find((c) => c.id === 'api-token')
+    }
+
+    expect(await tokenCheck()).to.deep.include({status: 'fail'}).and.to.have.property('fix').that.includes('mfc api-token rotate')
     const rotated = await runCli(['api-token', 'rotate', '--json'], {env: t.env})
     expect(rotated.code, rotated.stderr).to.equal(0)
     expect(parseJson(rotated)).to.include({source: 'cluster'})
@@ -216,5 +223,8 @@ describe('one API token for the cluster, in the shared database (real PostgreSQL
     expect(fresh).to.have.length(43)
     expect(rotated.stdout).not.to.include(fresh)
     expect((await show(t)).token).to.equal(fresh)
+    const healthy = await tokenCheck()
+    expect(healthy).to.include({status: 'ok'})
+    expect(healthy?.subject).to.include('the cluster database')
   })
 })
