@@ -29,6 +29,39 @@ const activeAlerts = new Map<string, AlertState>()
 let selectedSource: string | undefined
 let knownSources: SourceView[] = []
 const alertKey = (a: AlertState) => `${a.source}\u0000${a.parameter}`
+/** Alert events that arrived while a snapshot of the active alerts was on its way (see resyncAlerts). */
+let alertEventsDuringSync: AlertState[] | undefined
+
+function applyAlert(alert: AlertState): void {
+  if (alert.active) activeAlerts.set(alertKey(alert), alert)
+  else activeAlerts.delete(alertKey(alert))
+}
+
+function showAlerts(): void {
+  renderAlerts()
+  sourceThresholds.renderStates([...activeAlerts.values()])
+}
+
+/**
+ * Replaces the page's alert list with the server's active alerts on every stream (re)connection,
+ * so raises and clears missed while the stream was down show. Events that arrive while the
+ * snapshot is on its way may be newer than it: they are applied again, in order, on top of it.
+ */
+async function resyncAlerts(): Promise<void> {
+  const pending: AlertState[] = []
+  alertEventsDuringSync = pending
+  try {
+    const config = await api<{active: AlertState[]}>('/alerts/config')
+    if (alertEventsDuringSync !== pending) return
+    activeAlerts.clear()
+    for (const alert of [...config.active, ...pending]) applyAlert(alert)
+    showAlerts()
+  } catch (error) {
+    if (error instanceof Unauthorized) showLogin()
+  } finally {
+    if (alertEventsDuringSync === pending) alertEventsDuringSync = undefined
+  }
+}
 
 function text(id: string, value: string): void {
   $(id).textContent = value
@@ -91,6 +124,7 @@ function renderAlerts(): void {
 function onStreamMessage(message: {type: string; [key: string]: unknown}): void {
   switch (message.type) {
     case 'initial_data': {
+      void resyncAlerts()
       void selectSource(selectedSource)
       break
     }
@@ -111,10 +145,9 @@ function onStreamMessage(message: {type: string; [key: string]: unknown}): void 
     case 'alert_raised':
     case 'alert_cleared': {
       const alert = message.alert as AlertState
-      if (alert.active) activeAlerts.set(alertKey(alert), alert)
-      else activeAlerts.delete(alertKey(alert))
-      renderAlerts()
-      sourceThresholds.renderStates([...activeAlerts.values()])
+      alertEventsDuringSync?.push(alert)
+      applyAlert(alert)
+      showAlerts()
       break
     }
   }

@@ -189,6 +189,47 @@ describe('dashboard with two ingesting rigs and the simulator, in Chromium', fun
     expect(((await call('GET', '/alerts')).alerts as Json[]).filter((a) => a.active && a.parameter === 'outlet_concentration')).to.deep.equal([])
   })
 
+  it('shows an alert raised while its stream was down once it reconnects (the page resyncs its alert list)', async () => {
+    // A second tab of the same session whose WebSockets the test can cut and hold down: while
+    // held, every reconnection is closed before it opens.
+    const tab = await browser.context.newPage()
+    await tab.addInitScript({content: `{
+      const Real = WebSocket
+      window.mfcSockets = []
+      window.mfcHold = false
+      window.WebSocket = class extends Real {
+        constructor(url, protocols) {
+          super(url, protocols)
+          window.mfcSockets.push(this)
+          if (window.mfcHold) this.close()
+        }
+      }
+    }`})
+    const raised = async () => ((await call('GET', '/alerts?source=rig-a')).alerts as Json[]).some((a) => a.active && a.parameter === 'outlet_concentration')
+    try {
+      await tab.goto(`https://127.0.0.1:${serve.ports.dashboard}/`)
+      await tab.locator('#conn', {hasText: 'stream: live'}).waitFor()
+      await tab.evaluate('window.mfcHold = true; for (const socket of window.mfcSockets) socket.close()')
+      await tab.locator('#conn', {hasText: 'stream: closed'}).waitFor()
+      await call('POST', '/alerts/config?source=rig-a', [{parameter: 'outlet_concentration', threshold_max: 20}])
+      for (let tries = 0; !(await raised()); tries++) {
+        if (tries > 100) throw new Error('the server never raised rig-a\'s outlet_concentration alert')
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+
+      await page.locator('#alerts-bar', {hasText: 'rig-a: outlet_concentration value of 21.9 mM'}).waitFor()
+      expect(await tab.textContent('#alerts-bar'), 'the held tab missed the event').not.to.include('rig-a: outlet_concentration')
+      await tab.evaluate('window.mfcHold = false')
+      await tab.locator('#conn', {hasText: 'stream: live'}).waitFor({timeout: 45_000})
+      await tab.locator('#alerts-bar', {hasText: 'rig-a: outlet_concentration value of 21.9 mM'}).waitFor()
+    } finally {
+      await tab.close()
+      await call('DELETE', '/alerts/config?source=rig-a&parameter=outlet_concentration')
+    }
+
+    await page.locator('#alerts-bar', {hasText: 'rig-a: outlet_concentration'}).waitFor({state: 'detached'})
+  })
+
   it('shows the real value with its unit in the Configuration tab and draws inline SVG icons, no emoji', async () => {
     await page.click('.tabs button[data-tab=config]')
     await page.locator('#thresholds tr[data-parameter=reservoir_concentration] td.alert-on', {hasText: 'ALERT rig-b 33 mM'}).waitFor()
