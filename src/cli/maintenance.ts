@@ -18,9 +18,9 @@ export const MAINTAINER_COMMAND = 'serve (certificate maintainer)'
  * where the hot reload and the notifications listen. It does not SIGHUP serve (it is serve).
  */
 export async function createMaintainer(config: MfcConfig, events: MfcEventBus, logger: Logger, options: {httpServed: boolean; onChange?: (status: MaintainerStatus) => void}): Promise<CertificateMaintainer> {
-  const {store, locker} = await storageRoles(config)
+  const {store, locker, localCa} = await storageRoles(config)
   const manager = new CertManager(config, store, systemClock, events, locker)
-  const base = renewOptions(config, new LocalCaIssuer(config.paths, systemClock), {}, MAINTAINER_COMMAND, options.httpServed)
+  const base = renewOptions(config, new LocalCaIssuer(config.paths, systemClock, localCa), {}, MAINTAINER_COMMAND, options.httpServed)
   return new CertificateMaintainer({
     clock: systemClock,
     events,

@@ -65,7 +65,10 @@ export async function prepare(resolve: ResolveOptions, checkRunning = true): Pro
     config = resolveConfig(resolve)
   }
 
-  return {config, token: await resolveApiToken(config), bootstrapped}
+  // Cluster mode: this node's trust file is the cluster's one local CA, whichever node made it.
+  if (config.settings.storage) await (await ssl(config)).localCa.syncSharedRoot()
+  // Cluster mode: the one token every node shares, from the database (auth.ts has the order).
+  return {config, token: await resolveApiToken(config, (await storageRoles(config)).secrets), bootstrapped}
 }
 
 /** Cluster mode: materialises the configured lineage's live version, waiting up to `waitMs` for it; false when there is none. */

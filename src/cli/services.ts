@@ -1,6 +1,5 @@
 import {systemClock} from '../lib/clock.js'
 import type {MfcConfig} from '../lib/config.js'
-import {UsageError} from '../lib/errors.js'
 import {MfcEventBus} from '../lib/events.js'
 import {CertManager} from '../services/certificates/cert-manager.js'
 import {CertMonitor} from '../services/certificates/monitor.js'
@@ -15,14 +14,14 @@ export function withLoopback(domains: string[]): string[] {
 
 /** Wires the certificate services of one command run from the resolved config (on the storage it names). */
 export async function ssl(config: MfcConfig, domains?: string[]) {
-  const {store, locker} = await storageRoles(config)
+  const {store, locker, localCa} = await storageRoles(config)
   const events = new MfcEventBus()
   return {
     domains: withLoopback(domains ?? config.settings.domains),
     events,
     store,
     manager: new CertManager(config, store, systemClock, events, locker),
-    localCa: new LocalCaIssuer(config.paths, systemClock),
+    localCa: new LocalCaIssuer(config.paths, systemClock, localCa),
   }
 }
 
@@ -38,18 +37,15 @@ export async function lifecycle(config: MfcConfig) {
   return new CertLifecycle(config, store, systemClock, locker)
 }
 
-/** The ACME account operations for the CA directories mfc keeps accounts for. */
+/**
+ * The ACME account operations for the CA directories mfc keeps accounts for: on the account
+ * files, or in cluster mode on the shared database's account (the one every node orders with),
+ * under the cluster's lock.
+ */
 export async function accounts(config: MfcConfig) {
-  if (config.settings.storage) {
-    // The account lives sealed in the database there; these verbs still work on account files only.
-    throw new UsageError('`mfc account show`, `mfc account deactivate` and `mfc account rollover-key` work on the embedded storage only: in cluster mode the ACME account is in the shared database.', {
-      code: 'MFC_USAGE',
-      suggestions: ['Every node already shares that one account for its orders and renewals; show, deactivate and rollover-key on a cluster\'s account are not supported yet (docs/cluster.md).'],
-    })
-  }
-
   const {AccountService} = await import('../services/acme/account-service.js')
-  return new AccountService({acmeDir: config.paths.acmeDir, lockFile: config.paths.lockFile, clock: systemClock})
+  const roles = await storageRoles(config)
+  return new AccountService({acmeDir: config.paths.acmeDir, lockFile: config.paths.lockFile, clock: systemClock, store: roles.accounts, locker: roles.locker})
 }
 
 /** `cert import --from-certbot`: certbot's lineages and accounts into mfc's store. */

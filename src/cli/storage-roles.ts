@@ -1,10 +1,12 @@
 import {hostname} from 'node:os'
 
 import type {MfcConfig} from '../lib/config.js'
-import type {AcmeAccountStore} from '../services/acme/account-store.js'
+import type {ManagedAccountStore} from '../services/acme/account-store.js'
+import type {LocalCaStore} from '../services/issuers/local-ca-issuer.js'
 import type {ChallengeTokenStore} from '../services/storage/challenge-tokens.js'
 import type {Locker} from '../services/storage/locker.js'
 import type {PgDatabase} from '../services/storage/postgres.js'
+import type {PgSecrets} from '../services/storage/secrets.js'
 import type {PgSessions} from '../services/storage/sessions.js'
 import type {CertStore} from '../services/store/cert-store.js'
 import {FileCertStore} from '../services/store/file-cert-store.js'
@@ -21,11 +23,15 @@ export interface StorageRoles {
   readonly store: CertStore
   /** The cluster's lock, taken inside this node's lock file (undefined: the lock file alone). */
   readonly locker?: Locker
-  readonly accounts?: AcmeAccountStore
+  readonly accounts?: ManagedAccountStore
   /** HTTP-01 tokens every node answers from. */
   readonly tokens?: ChallengeTokenStore
   /** Dashboard sessions valid on every node. */
   readonly sessions?: PgSessions
+  /** The cluster's one local CA (undefined: this machine's own CA files). */
+  readonly localCa?: LocalCaStore
+  /** Sealed secrets every node shares (the cluster's API token). */
+  readonly secrets?: PgSecrets
   readonly db?: PgDatabase
 }
 
@@ -48,9 +54,10 @@ export function storageRoles(config: MfcConfig): Promise<StorageRoles> {
 }
 
 async function openCluster(config: MfcConfig): Promise<StorageRoles> {
-  const [{openStorage, pgCertStore, storageSealer}, {PgLocker}, {PgAccountStore}, {PgChallengeTokens}, {PgSessions}] = await Promise.all([
+  const [{openStorage, pgCertStore, storageSealer}, {PgLocker}, {PgAccountStore}, {PgChallengeTokens}, {PgSessions}, {PgLocalCa}, {PgSecrets}] = await Promise.all([
     import('./storage.js'), import('../services/storage/pg-locker.js'), import('../services/storage/pg-account-store.js'),
-    import('../services/storage/challenge-tokens.js'), import('../services/storage/sessions.js'),
+    import('../services/storage/challenge-tokens.js'), import('../services/storage/sessions.js'), import('../services/storage/pg-local-ca.js'),
+    import('../services/storage/secrets.js'),
   ])
   const sealer = await storageSealer(config)
   const db = await openStorage(config)
@@ -62,6 +69,8 @@ async function openCluster(config: MfcConfig): Promise<StorageRoles> {
     accounts: new PgAccountStore(db, sealer),
     tokens: new PgChallengeTokens(db),
     sessions: new PgSessions(db, config.settings.session_ttl_seconds * 1000),
+    localCa: new PgLocalCa(db, sealer),
+    secrets: new PgSecrets(db, sealer),
   }
 }
 

@@ -3,11 +3,12 @@ import {dirname} from 'node:path'
 
 import type {MfcConfig} from '../lib/config.js'
 import {ConfigError, UsageError, errnoCode} from '../lib/errors.js'
-import {createFileExclusive, ensureDir} from '../lib/fs-atomic.js'
+import {createFileExclusive, ensureDir, writeFileAtomic} from '../lib/fs-atomic.js'
 import {AccountStore} from '../services/acme/account-store.js'
 import {FileCertStore} from '../services/store/file-cert-store.js'
 import type {StateSide} from '../services/storage/copy.js'
 import {PgAccountStore} from '../services/storage/pg-account-store.js'
+import {PgLocalCa} from '../services/storage/pg-local-ca.js'
 import {PgSecrets} from '../services/storage/secrets.js'
 import {KeySealer} from '../services/storage/key-sealer.js'
 import {PgCertStore} from '../services/storage/pg-cert-store.js'
@@ -71,6 +72,18 @@ export function fileSide(config: MfcConfig): StateSide {
       await ensureDir(dirname(tokenFile), 0o700)
       return createFileExclusive(tokenFile, token + '\n', 0o600)
     },
+    async readLocalCa() {
+      const [certPem, keyPem] = await Promise.all([config.paths.caCertFile, config.paths.caKeyFile].map((file) => readFile(file, 'utf8').catch(() => undefined)))
+      return certPem && keyPem ? {certPem, keyPem} : undefined
+    },
+    async writeLocalCa(pair) {
+      if (await this.readLocalCa()) return false
+      await ensureDir(config.paths.caDir, 0o700)
+      // Key first, as the local CA writes them: a crash between the two leaves no certificate without its key.
+      await writeFileAtomic(config.paths.caKeyFile, pair.keyPem, 0o600)
+      await writeFileAtomic(config.paths.caCertFile, pair.certPem, 0o644)
+      return true
+    },
   }
 }
 
@@ -78,11 +91,14 @@ export function fileSide(config: MfcConfig): StateSide {
 export async function pgSide(config: MfcConfig, db: PgDatabase): Promise<StateSide> {
   const sealer = await storageSealer(config)
   const secrets = new PgSecrets(db, sealer)
+  const localCa = new PgLocalCa(db, sealer)
   return {
     label: db.label,
     certs: new PgCertStore(db, sealer, config.paths.clusterStoreDir),
     accounts: new PgAccountStore(db, sealer),
     readToken: () => secrets.get('api_token'),
     writeToken: (token) => secrets.setIfAbsent('api_token', token),
+    readLocalCa: () => localCa.load(),
+    writeLocalCa: async (pair) => (await localCa.createIfAbsent(pair)).created,
   }
 }

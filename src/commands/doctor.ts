@@ -2,6 +2,7 @@ import {readFile} from 'node:fs/promises'
 
 import {Flags} from '@oclif/core'
 
+import {apiTokenFacts} from '../cli/api-token.js'
 import {MfcCommand} from '../cli/base-command.js'
 import {systemClock} from '../lib/clock.js'
 import {EXIT, UsageError} from '../lib/errors.js'
@@ -16,8 +17,9 @@ export default class Doctor extends MfcCommand {
 name resolves (A/AAAA) to this machine; that port 80 (for ACME) and the three HTTPS ports are
 free or held by mfc serve; that CAA records let the CA issue; that the key file is not readable
 by others and belongs to the certificate; that the chain reaches a trusted root; that the clock
-agrees with the CA's; that the CA's directory answers; and that configured hooks exist and are
-executable. Every problem comes with what to do. Exit 0 when nothing failed (warnings allowed),
+agrees with the CA's; that the CA's directory answers; that configured hooks exist and are
+executable; and that the API token serve would use (in cluster mode the database's) is strong.
+Every problem comes with what to do. Exit 0 when nothing failed (warnings allowed),
 1 when a check failed, 2 for bad flags. Writes nothing.`
 
   static override examples = [
@@ -42,7 +44,7 @@ executable. Every problem comes with what to do. Exit 0 when nothing failed (war
     }) : undefined
     const {Doctor: DoctorService} = await import('../services/doctor/doctor.js')
     const report = await new DoctorService(config, systemClock).run({
-      domains: flags.domain, dnsServers: flags['dns-server'], directory: flags.server, caaIdentity: flags['caa-identity'], trustPem,
+      domains: flags.domain, dnsServers: flags['dns-server'], directory: flags.server, caaIdentity: flags['caa-identity'], trustPem, apiToken: await apiTokenFacts(config),
     })
     for (const c of report.checks) {
       this.say(`${MARK[c.status]}  ${c.id.padEnd(9)} ${c.subject}: ${c.detail}`)

@@ -31,9 +31,10 @@ export default class Serve extends MfcCommand {
   static override description = `All three servers run in this one process with the configured certificate (created through
 the local CA when there is none yet). A plain-HTTP port (http_port, default 80) answers ACME
 challenges and redirects to HTTPS; if it cannot be opened (not root) serve warns and goes on.
-Every route but /health needs the API token (MFC_API_TOKEN, or the token file serve generates)
-or a dashboard login. SIGHUP, or any change of the live certificate files, reloads the
-certificate without dropping connections. Ctrl-C / SIGTERM stop gracefully.
+Every route but /health needs the API token (MFC_API_TOKEN, or the token file serve generates;
+in cluster mode the one in the shared database; \`mfc api-token show\` prints it) or a dashboard login.
+SIGHUP, or any change of the live certificate files, reloads the certificate without dropping
+connections. Ctrl-C / SIGTERM stop gracefully.
 
 With --daemon, serve returns once all three services answer their health checks and leaves a
 supervisor that restarts the servers if they crash. Stop it with \`mfc stop\`, inspect it with
@@ -128,6 +129,7 @@ supervisor that restarts the servers if they crash. Stop it with \`mfc stop\`, i
     }
 
     if (prep.token.source === 'generated') this.say(`Generated an API token (mode 0600). Read it with: cat ${prep.token.file}`)
+    if (prep.token.source === 'cluster') this.say(`API token: the cluster's, from the shared database${prep.token.created ? ' (this node generated it)' : ''}. Read it with: mfc api-token show`)
     if (prep.token.warning) this.warn(prep.token.warning)
   }
 

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {MfcCommand} from '../cli/base-command.js'
+import {currentApiToken} from '../cli/api-token.js'
 import {type ClusterStatusReport, clusterStatus} from '../cli/cluster-status.js'
 import {facts, humanDuration, statusWord} from '../cli/render.js'
 import {type StatusReport, collectStatus} from '../services/daemon/status.js'
-import {readApiToken} from '../services/servers/auth.js'
 
 const ICON = {healthy: 'OK', degraded: 'WARNING', down: 'CRITICAL'} as const
 
@@ -32,7 +32,7 @@ ports it records are enough.`
   async run(): Promise<StatusReport | ClusterStatusReport> {
     const {flags} = await this.parse(Status)
     const config = this.loadConfig(flags.config, {}, {lenient: !flags.cluster})
-    const report = flags.cluster ? await clusterStatus(config) : await collectStatus(config, {now: new Date(), token: await readApiToken(config)})
+    const report = flags.cluster ? await clusterStatus(config) : await collectStatus(config, {now: new Date(), token: await currentApiToken(config)})
     if ('nodes' in report) this.renderCluster(report)
     else this.render(report)
     process.exitCode = report.exitCode

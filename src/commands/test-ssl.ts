@@ -1,11 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 
+import {currentApiToken} from '../cli/api-token.js'
 import {MfcCommand} from '../cli/base-command.js'
 import {systemClock} from '../lib/clock.js'
 import {EXIT} from '../lib/errors.js'
 import {runningServe} from '../services/daemon/reload.js'
 import {type ProbeReport, TlsProbe, configuredPorts, configuredTargets, parseTarget, withApiToken} from '../services/probe/probe.js'
-import {readApiToken} from '../services/servers/auth.js'
 
 const MARK = {pass: 'PASS', fail: 'FAIL', warn: 'WARN', info: 'info', skip: 'skip'} as const
 
@@ -48,7 +48,7 @@ Deeper checks (Heartbleed, ROBOT, renegotiation...) need raw handshakes: use tes
     const targets = argv.length > 0 ? (argv as string[]).map((t) => parseTarget(t, flags.servername)) : configuredTargets(config, flags['ws-path'], running)
     const ca = await TlsProbe.loadCa([config.settings.ca_file, ...(flags['ca-file'] ?? [])])
     const origin = `https://${config.settings.domain}:${configuredPorts(config, running).dashboard}`
-    const report = await new TlsProbe(systemClock, ca, origin).run(withApiToken(targets, config, await readApiToken(config)))
+    const report = await new TlsProbe(systemClock, ca, origin).run(withApiToken(targets, config, await currentApiToken(config)))
     this.render(report, flags.verbose)
     if (!report.ok) process.exitCode = EXIT.FAILURE
     return report

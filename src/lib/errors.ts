@@ -188,6 +188,8 @@ export const ERROR_CODES = {
   MFC_RESTORE_NOT_EMPTY: {exit: EXIT.STORE, meaning: 'the database to restore a cluster backup into has tables already (`--force` replaces them)'},
   MFC_NOTIFY_CONFIG: {exit: EXIT.CONFIG, meaning: 'notification-config.json is invalid or configures no channel'},
   MFC_ACCOUNT_MISSING: {exit: EXIT.STORE, meaning: 'mfc has no ACME account for that CA directory (and no certificate key to sign with)'},
+  MFC_TOKEN_MISSING: {exit: EXIT.STORE, meaning: 'no API token exists yet (`mfc serve` makes one on first start; `mfc api-token rotate` sets one)'},
+  MFC_ACCOUNT_DEACTIVATED: {exit: EXIT.ISSUER, meaning: 'the ACME account was deactivated (`mfc account deactivate`); registering a new one needs --agree-tos'},
   MFC_CERT_IN_USE: {exit: EXIT.LOCK, meaning: 'the certificate to delete is the one a running `mfc serve` loads (--force overrides)'},
   MFC_CERT_UNMANAGED: {exit: EXIT.FAILURE, meaning: 'the certificate ssl-config.json names is due, but mfc did not issue it and cannot renew it (adopt it: `mfc cert import --from-certbot`)'},
   MFC_INTERNAL: {exit: EXIT.FAILURE, http: 500, meaning: 'an unexpected error (a bug: please report it)'},

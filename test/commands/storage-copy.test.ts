@@ -3,7 +3,10 @@ import {randomBytes} from 'node:crypto'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {systemClock} from '../../src/lib/clock.js'
+import type {MfcPaths} from '../../src/lib/paths.js'
 import {AccountStore} from '../../src/services/acme/account-store.js'
+import {LocalCaIssuer} from '../../src/services/issuers/local-ca-issuer.js'
 import {openHistory} from '../../src/services/data/history.js'
 import type {History} from '../../src/services/data/history-types.js'
 import type {Reading} from '../../src/services/data/reading.js'
@@ -13,7 +16,7 @@ import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
 import {type TestPostgres, startPostgres} from '../helpers/postgres.js'
 import {reading, series} from '../helpers/readings.js'
 
-interface CopyJson {lineages: number; versions: number; accounts: number; token: string; verified: boolean; history: {readings: number; sources: number; settings: number; verified: boolean}}
+interface CopyJson {lineages: number; versions: number; accounts: number; token: string; localCa: string; verified: boolean; history: {readings: number; sources: number; settings: number; verified: boolean}}
 const DIRECTORY = 'https://ca.example/dir'
 
 describe('mfc storage copy (real PostgreSQL 15)', function () {
@@ -39,7 +42,9 @@ describe('mfc storage copy (real PostgreSQL 15)', function () {
     return t
   }
 
-  /** Three versions of one lineage (0002 live, after a rollback), an ACME account, a token. */
+  const caPaths = (t: TempEnv) => ({caDir: join(t.stateDir, 'ca'), caCertFile: join(t.stateDir, 'ca', 'ca.crt'), caKeyFile: join(t.stateDir, 'ca', 'ca.key')}) as MfcPaths
+
+  /** Three versions of one lineage (0002 live, after a rollback), an ACME account, a token, the machine's local CA. */
   async function populate(t: TempEnv): Promise<void> {
     const ca = await mintCa()
     const store = new FileCertStore(join(t.stateDir, 'certs'))
@@ -49,6 +54,7 @@ describe('mfc storage copy (real PostgreSQL 15)', function () {
     await accounts.key(DIRECTORY)
     await accounts.save({directory: DIRECTORY, url: 'https://ca.example/acct/7', email: 'ops@example.org', createdAt: new Date(0).toISOString()})
     await writeFile(join(t.stateDir, 'api-token'), 'tok-' + randomBytes(16).toString('hex') + '\n', {mode: 0o600})
+    await new LocalCaIssuer(caPaths(t), systemClock).ensureCa()
   }
 
   it('moves every version, the account and the token into PostgreSQL and back out, verified, never overwriting', async () => {
@@ -60,10 +66,11 @@ describe('mfc storage copy (real PostgreSQL 15)', function () {
 
     const to = await runCli(['storage', 'copy', '--to', url, '--json'], {env: one.env})
     expect(to.code, to.stdout + to.stderr).to.equal(0)
-    expect(parseJson<CopyJson>(to)).to.include({lineages: 1, versions: 3, accounts: 1, token: 'copied', verified: true})
+    expect(parseJson<CopyJson>(to)).to.include({lineages: 1, versions: 3, accounts: 1, token: 'copied', localCa: 'copied', verified: true})
     const db = url.split('/').pop()
     expect(await pg.psql('SELECT count(*) FROM mfc_certs', db)).to.equal('3')
-    expect(await pg.psql("SELECT encode(key_sealed, 'escape') FROM mfc_certs UNION ALL SELECT encode(value_sealed, 'escape') FROM mfc_secrets", db)).not.to.contain('PRIVATE KEY')
+    expect(await pg.psql('SELECT cert_pem FROM mfc_local_ca', db)).to.equal((await readFile(caPaths(one).caCertFile, 'utf8')).trim())
+    expect(await pg.psql("SELECT encode(key_sealed, 'escape') FROM mfc_certs UNION ALL SELECT encode(value_sealed, 'escape') FROM mfc_secrets UNION ALL SELECT encode(key_sealed, 'escape') FROM mfc_local_ca", db)).not.to.contain('PRIVATE KEY')
     expect(to.stdout).not.to.contain((await readFile(paths(one).token, 'utf8')).trim())
 
     // A second copy into the same database stops before writing anything.
@@ -72,11 +79,20 @@ describe('mfc storage copy (real PostgreSQL 15)', function () {
     expect(parseJson<{error: {code: string; message: string}}>(again).error).to.include({code: 'MFC_STORE_EXISTS'})
     expect(await pg.psql('SELECT count(*) FROM mfc_certs', db)).to.equal('3')
 
+    // Another machine with a CA of its own: the cluster has one already, so nothing is written.
+    const other = await site(url)
+    await new LocalCaIssuer(caPaths(other), systemClock).ensureCa()
+    const otherCa = await runCli(['storage', 'copy', '--to', url, '--json'], {env: other.env})
+    expect(otherCa.code, otherCa.stdout).to.equal(4)
+    expect(parseJson<{error: {code: string; message: string}}>(otherCa).error.message).to.include('already has a different local CA').and.include('Nothing was copied')
+    expect(await pg.psql('SELECT count(*) FROM mfc_local_ca', db)).to.equal('1')
+
     // Back out into an empty machine: the same versions, live version, account and token.
     const two = await site(url)
     const from = await runCli(['storage', 'copy', '--from', url, '--json'], {env: two.env})
     expect(from.code, from.stdout + from.stderr).to.equal(0)
-    expect(parseJson<CopyJson>(from)).to.include({lineages: 1, versions: 3, accounts: 1, token: 'copied'})
+    expect(parseJson<CopyJson>(from)).to.include({lineages: 1, versions: 3, accounts: 1, token: 'copied', localCa: 'copied'})
+    for (const file of ['caCertFile', 'caKeyFile'] as const) expect(await readFile(caPaths(two)[file], 'utf8'), file).to.equal(await readFile(caPaths(one)[file], 'utf8'))
     const [a, b] = [new FileCertStore(paths(one).certs), new FileCertStore(paths(two).certs)]
     expect(await b.versions('example.test')).to.deep.equal(['0001', '0002', '0003'])
     expect((await b.live('example.test'))!.version).to.equal('0002')

@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 
-import type {AcmeAccountStore} from '../../src/services/acme/account-store.js'
+import type {ManagedAccountStore} from '../../src/services/acme/account-store.js'
 import type {ChallengeTokenStore} from '../../src/services/storage/challenge-tokens.js'
 import type {SessionRepository} from '../../src/services/storage/sessions.js'
 
@@ -13,8 +13,8 @@ export interface PeerFactory<T> {
   dispose?(): Promise<void>
 }
 
-/** The AcmeAccountStore contract (src/services/acme/account-store.ts). */
-export function accountStoreContract(label: string, factory: PeerFactory<AcmeAccountStore>): void {
+/** The ManagedAccountStore contract (src/services/acme/account-store.ts): AcmeAccountStore plus rollover and retire. */
+export function accountStoreContract(label: string, factory: PeerFactory<ManagedAccountStore>): void {
   describe(`AcmeAccountStore contract: ${label}`, function () {
     this.timeout(60_000)
     afterEach(async () => factory.dispose?.())
@@ -36,6 +36,37 @@ export function accountStoreContract(label: string, factory: PeerFactory<AcmeAcc
       const record = {directory: dir, url: 'https://ca.example/acct/1', email: 'ops@example.org', createdAt: new Date(0).toISOString()}
       await store.save(record)
       expect(await peer.record(dir)).to.deep.equal(record)
+    })
+
+    it('a staged rollover key is seen by every instance until committed (then it is the key) or discarded', async () => {
+      const {store, peer} = await factory.make(Date.now)
+      const old = (await store.key(dir)).pem
+      expect(await peer.existingKey('https://none.example/dir')).to.equal(undefined)
+      expect(await store.stagedKey(dir)).to.equal(undefined)
+      const next = (await store.key('https://next.example/dir')).pem
+      await store.stageNextKey(dir, next)
+      expect(await peer.stagedKey(dir)).to.equal(next)
+      expect(await peer.existingKey(dir)).to.equal(old)
+      await peer.discardNextKey(dir)
+      expect(await store.stagedKey(dir)).to.equal(undefined)
+      await store.stageNextKey(dir, next)
+      await store.commitNextKey(dir)
+      expect(await peer.existingKey(dir)).to.equal(next)
+      expect((await peer.key(dir)).pem).to.equal(next)
+      expect(await peer.stagedKey(dir)).to.equal(undefined)
+    })
+
+    it('retire moves the account aside (saying where): the directory has no key or record, and the next key() is a new one', async () => {
+      const {store, peer} = await factory.make(Date.now)
+      const old = (await store.key(dir)).pem
+      await store.save({directory: dir, url: 'https://ca.example/acct/9', email: '', createdAt: new Date(0).toISOString()})
+      const where = await store.retire(dir, new Date(1_700_000_000_000))
+      expect(where).to.be.a('string').and.not.equal('')
+      expect(await peer.existingKey(dir)).to.equal(undefined)
+      expect(await peer.record(dir)).to.equal(undefined)
+      const fresh = await peer.key(dir)
+      expect(fresh.created).to.equal(true)
+      expect(fresh.pem).not.to.equal(old)
     })
   })
 }

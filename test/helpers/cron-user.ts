@@ -1,6 +1,7 @@
 import {execFileSync, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {chownSync} from 'node:fs'
+import {userInfo} from 'node:os'
 
 import {BIN, ROOT} from './cli.js'
 
@@ -54,7 +55,8 @@ function throwawayUser(home: string): CronUser | undefined {
 function currentUser(): CronUser {
   const saved = read(undefined)
   return {
-    name: process.env.USER ?? 'current',
+    // USER is unset in many CI shells; the account database always knows the name.
+    name: userInfo().username,
     uid: process.getuid!(),
     gid: process.getgid!(),
     crontab: () => read(undefined),

@@ -13,6 +13,7 @@ export interface ServeProcess {
   pid: number
   /** The ports it listens on (from its pid file). */
   ports: ServePorts
+  /** MFC_API_TOKEN, else the generated token file's; '' when serve took it from the cluster database. */
   token: string
   /** The local CA that signed its certificate (the config's ca_file; empty for an ACME certificate). */
   caFile: string
@@ -92,7 +93,7 @@ export async function startServeProcess(env: NodeJS.ProcessEnv, options: ServePr
   const caFile = config.settings.ca_file ?? config.paths.caCertFile
   const {ports} = record
   return {
-    child, pid: child.pid!, ports, token: token ?? readFileSync(config.paths.apiTokenFile, 'utf8').trim(), caFile, caPem: existsSync(caFile) ? readFileSync(caFile, 'utf8') : '',
+    child, pid: child.pid!, ports, token: token ?? (existsSync(config.paths.apiTokenFile) ? readFileSync(config.paths.apiTokenFile, 'utf8').trim() : ''), caFile, caPem: existsSync(caFile) ? readFileSync(caFile, 'utf8') : '',
     pidFile: paths.pidFile, logFile: paths.logFile,
     output: () => output,
     url: (name) => `${name === 'streamer' ? 'wss' : 'https'}://127.0.0.1:${ports[name]}`,

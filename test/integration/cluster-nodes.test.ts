@@ -1,5 +1,5 @@
-import {type ChildProcess, spawn} from 'node:child_process'
-import {X509Certificate, createPrivateKey, randomBytes} from 'node:crypto'
+import {spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import {request} from 'node:https'
 import {join} from 'node:path'
@@ -7,6 +7,7 @@ import {join} from 'node:path'
 import {expect} from 'chai'
 
 import {BIN, ROOT, type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
+import {livePairMatches, startHaproxy, until} from '../helpers/cluster-serve.js'
 import {type Pebble, startPebble} from '../helpers/pebble.js'
 import {freePorts} from '../helpers/ports.js'
 import {type TestPostgres, startPostgres} from '../helpers/postgres.js'
@@ -46,53 +47,6 @@ function call(port: number, path: string, options: {ca: string; method?: string;
     req.on('error', reject)
     req.end(options.body)
   })
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    await sleep(everyMs)
-  }
-
-  throw new Error(`gave up waiting for ${what}`)
-}
-
-/** haproxy in front of `backends` (plain HTTP: the CA's HTTP-01 requests). */
-async function startHaproxy(dir: string, port: number, backends: number[]): Promise<{stop(): Promise<void>}> {
-  const file = join(dir, 'haproxy.cfg')
-  await fs.writeFile(file, [
-    'global', '  maxconn 200', 'defaults', '  mode http', '  timeout connect 2s', '  timeout client 10s', '  timeout server 10s',
-    'frontend acme', `  bind 127.0.0.1:${port}`, '  default_backend nodes',
-    'backend nodes', '  balance roundrobin', ...backends.map((p, i) => `  server n${i} 127.0.0.1:${p}`), '',
-  ].join('\n'))
-  const child = spawn('haproxy', ['-f', file, '-db'], {stdio: ['ignore', 'pipe', 'pipe']})
-  let output = ''
-  child.stderr!.on('data', (c) => {
-    output += c
-  })
-  await until('haproxy to listen', async () => {
-    if (child.exitCode !== null) throw new Error(`haproxy exited: ${output}`)
-    const response = await fetch(`http://127.0.0.1:${port}/.well-known/acme-challenge/probe`).catch(() => undefined)
-    return response ? true : undefined
-  }, 10_000)
-  return {stop: () => stopChild(child)}
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill('SIGTERM')
-  })
-}
-
-/** The live cert and key files of a node's local copy, checked to be one pair. */
-async function livePairMatches(node: Node): Promise<boolean> {
-  const dir = join(node.t.stateDir, 'cluster-certs', NAME, 'live')
-  const [cert, key] = await Promise.all([fs.readFile(join(dir, 'fullchain.pem'), 'utf8'), fs.readFile(join(dir, 'privkey.pem'), 'utf8')])
-  return new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))
 }
 
 describe('three mfc serve nodes on one PostgreSQL (real PostgreSQL 15, Pebble, haproxy)', function () {
@@ -205,7 +159,7 @@ describe('three mfc serve nodes on one PostgreSQL (real PostgreSQL 15, Pebble, h
         for (const node of nodes) {
           try {
             await servedSerial(node.serve!.ports.api, {ca: root, servername: DOMAIN})
-            if (!(await livePairMatches(node))) problems.push(`${node.name}: live cert and key do not match`)
+            if (!(await livePairMatches(node.t.stateDir, NAME))) problems.push(`${node.name}: live cert and key do not match`)
           } catch (error) {
             problems.push(`${node.name}: ${(error as Error).message}`)
           }

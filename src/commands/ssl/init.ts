@@ -19,6 +19,8 @@ export default class SslInit extends MfcCommand {
   static override description = `Without --cert-file, mfc keeps a local certificate authority in its state directory (ECDSA P-256,
 10 years) and signs a 90-day certificate for every --domain (localhost also gets 127.0.0.1 and ::1).
 Trust the CA once (the command prints how) and browsers accept every certificate it signs.
+In cluster mode (storage set) the CA is the cluster's, kept in the shared database, so every
+node signs under one root; each node has a copy of it at the same path (docs/cluster.md).
 With --cert-file and --key-file, your own certificate is checked (key matches, chain order, not
 expired) and installed instead; its names come from the certificate. Either way the files go into
 the versioned certificate store and ssl-config.json points cert_file/key_file at the live copies.

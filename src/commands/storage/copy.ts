@@ -13,12 +13,13 @@ export default class StorageCopy extends MfcCommand {
   static override summary = 'Copy this machine\'s state into the shared PostgreSQL (--to), or back out (--from).'
 
   static override description = `Copies every certificate version (same version numbers, same live version), every
-registered ACME account (key and record), the API token and the monitoring history (every
+registered ACME account (key and record), the API token, the local CA (so local-CA
+certificates keep chaining to the root users trust) and the monitoring history (every
 reading, streamed in pages of 1000, every registered source, the alert thresholds), then reads
 everything back from the target and compares it: certificates and accounts by hash, readings per
 source by count and an order-independent hash. Private keys and the token are sealed with the
 storage key (storage_key_file or MFC_STORAGE_KEY) in the database. It never overwrites: if the
-target already holds a lineage, an account, a different token or any history, it stops before
+target already holds a lineage, an account, a different token, a different local CA or any history, it stops before
 writing anything. Run \`mfc storage migrate\` on the database first.`
 
   static override examples = [
@@ -55,7 +56,7 @@ writing anything. Run \`mfc storage migrate\` on the database first.`
         }
       })
       const {history} = result
-      this.say(`Copied ${result.lineages} certificate(s) (${result.versions} version(s)), ${result.accounts} ACME account(s), the API token (${result.token}), ${history.readings} reading(s) of ${history.sources} source(s) and ${history.settings} setting(s) from ${result.from} to ${result.to}; verified.`)
+      this.say(`Copied ${result.lineages} certificate(s) (${result.versions} version(s)), ${result.accounts} ACME account(s), the API token (${result.token}), the local CA (${result.localCa}), ${history.readings} reading(s) of ${history.sources} source(s) and ${history.settings} setting(s) from ${result.from} to ${result.to}; verified.`)
       return result
     } finally {
       await db.close()

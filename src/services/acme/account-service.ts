@@ -4,8 +4,9 @@ import {promisify} from 'node:util'
 import type {Clock} from '../../lib/clock.js'
 import {StoreError} from '../../lib/errors.js'
 import {withLock} from '../../lib/lock.js'
+import {type Locker, withLocker} from '../../lib/locker.js'
 import {AcmeAccountClient, type AcmeAccountObject} from './acme-account-client.js'
-import {type AccountRecord, AccountStore} from './account-store.js'
+import {type AccountRecord, AccountStore, type ManagedAccountStore} from './account-store.js'
 import {jwkThumbprint, privateKeyFrom} from './jws.js'
 
 /** What `mfc account show` reports: mfc's record and, when the CA answers, the CA's view. */
@@ -14,6 +15,7 @@ export interface AccountView {
   url: string
   email: string
   createdAt: string
+  /** Where the key lives: its file, or (cluster mode) the cluster database. Never the key. */
   keyFile: string
   keyType: string
   /** RFC 7638 thumbprint of the account key (certbot's account id is its MD5; this is unique too). */
@@ -29,19 +31,31 @@ export interface AccountServiceOptions {
   acmeDir: string
   lockFile: string
   clock: Clock
+  /** The accounts (cluster mode: PgAccountStore); default the files under `acmeDir`. */
+  store?: ManagedAccountStore
+  /** The cluster's lock, taken (as "store", the lock every renewal holds) inside the lock file. */
+  locker?: Locker
 }
 
 /**
  * Show, deactivate and roll over the key of the ACME account mfc keeps for one CA directory.
- * Writers take the mfc lock. Rollover is crash-safe: the new key is on disk (0600) before the
- * CA is asked and becomes the account key by one rename after the CA agreed; an interrupted
- * rollover is finished (or undone) by the next one, which asks the CA which key it knows.
+ * Writers take the mfc lock and, in cluster mode, the cluster's "store" lock that every
+ * renewal holds from order to install, so no node renews with a key that is being replaced or
+ * an account being deactivated. Rollover is crash-safe: the new key is stored (0600 file, or
+ * sealed in the database) before the CA is asked and becomes the account key in one atomic
+ * step after the CA agreed; an interrupted rollover is finished (or undone) by the next one,
+ * which asks the CA which key it knows.
  */
 export class AccountService {
-  private readonly store: AccountStore
+  private readonly store: ManagedAccountStore
 
   constructor(private readonly options: AccountServiceOptions) {
-    this.store = new AccountStore(options.acmeDir)
+    this.store = options.store ?? new AccountStore(options.acmeDir)
+  }
+
+  private locked<T>(command: string, work: () => Promise<T>): Promise<T> {
+    const {locker} = this.options
+    return withLock(this.options.lockFile, command, locker ? () => withLocker(locker, 'store', command, work) : work)
   }
 
   async show(directoryUrl: string): Promise<AccountView> {
@@ -59,7 +73,7 @@ export class AccountService {
     const details = key.asymmetricKeyDetails
     return {
       directory: directoryUrl, url: record.url, email: record.email, createdAt: record.createdAt,
-      keyFile: this.store.files(directoryUrl).keyFile,
+      keyFile: this.store.location(directoryUrl),
       keyType: key.asymmetricKeyType === 'rsa' ? `RSA ${details?.modulusLength}` : `ECDSA ${details?.namedCurve === 'secp384r1' ? 'P-384' : 'P-256'}`,
       thumbprint: jwkThumbprint(key), ca, caError,
       pendingRollover: (await this.store.stagedKey(directoryUrl)) !== undefined,
@@ -68,7 +82,7 @@ export class AccountService {
 
   /** Deactivates the account at the CA, then moves mfc's copy aside; returns where it went. */
   async deactivate(directoryUrl: string, command: string): Promise<{url: string; status: string; movedTo: string}> {
-    return withLock(this.options.lockFile, command, async () => {
+    return this.locked(command, async () => {
       const {record, keyPem} = await this.load(directoryUrl)
       const object = await new AcmeAccountClient(directoryUrl).deactivate({key: privateKeyFrom(keyPem), kid: record.url})
       const movedTo = await this.store.retire(directoryUrl, this.options.clock.now())
@@ -78,7 +92,7 @@ export class AccountService {
 
   /** RFC 8555 keyChange to a fresh ECDSA P-256 key; returns the old and new thumbprints. */
   async rolloverKey(directoryUrl: string, command: string): Promise<{url: string; oldThumbprint: string; newThumbprint: string; keyFile: string}> {
-    return withLock(this.options.lockFile, command, async () => {
+    return this.locked(command, async () => {
       const {record, keyPem} = await this.load(directoryUrl)
       const client = new AcmeAccountClient(directoryUrl)
       const oldKey = privateKeyFrom(keyPem)
@@ -86,7 +100,7 @@ export class AccountService {
       // A previous rollover died after writing its key: if the CA already took it, finish that one.
       if (staged && await client.findAccount(privateKeyFrom(staged)) === record.url) {
         await this.store.commitNextKey(directoryUrl)
-        return {url: record.url, oldThumbprint: jwkThumbprint(oldKey), newThumbprint: jwkThumbprint(privateKeyFrom(staged)), keyFile: this.store.files(directoryUrl).keyFile}
+        return {url: record.url, oldThumbprint: jwkThumbprint(oldKey), newThumbprint: jwkThumbprint(privateKeyFrom(staged)), keyFile: this.store.location(directoryUrl)}
       }
 
       const {privateKey} = await promisify(generateKeyPair)('ec', {namedCurve: 'P-256'})
@@ -99,14 +113,14 @@ export class AccountService {
       }
 
       await this.store.commitNextKey(directoryUrl)
-      return {url: record.url, oldThumbprint: jwkThumbprint(oldKey), newThumbprint: jwkThumbprint(privateKey), keyFile: this.store.files(directoryUrl).keyFile}
+      return {url: record.url, oldThumbprint: jwkThumbprint(oldKey), newThumbprint: jwkThumbprint(privateKey), keyFile: this.store.location(directoryUrl)}
     })
   }
 
   private async load(directoryUrl: string): Promise<{record: AccountRecord; keyPem: string}> {
     const [record, keyPem] = await Promise.all([this.store.record(directoryUrl), this.store.existingKey(directoryUrl)])
     if (!record || !keyPem) {
-      throw new StoreError(`mfc has no ACME account for ${directoryUrl} (looked in ${this.store.files(directoryUrl).dir}).`, {
+      throw new StoreError(`mfc has no ACME account for ${directoryUrl} (looked in ${this.store.location(directoryUrl)}).`, {
         code: 'MFC_ACCOUNT_MISSING',
         suggestions: [
           'An account is registered by the first ACME certificate: `mfc ssl init --letsencrypt` (or --acme-directory URL).',

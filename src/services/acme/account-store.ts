@@ -39,6 +39,32 @@ export interface AcmeAccountStore {
   records(): Promise<AccountRecord[]>
   /** Stores an existing account key (storage copy); false, changing nothing, when one exists. */
   importKey(directoryUrl: string, pem: string): Promise<boolean>
+  /**
+   * The last account of this directory that `mfc account deactivate` retired, if the store
+   * remembers one (the cluster's does): issuance then refuses to register a new account
+   * without the user's --agree-tos, and names the old one.
+   */
+  retired?(directoryUrl: string): Promise<{url: string; retiredAt: string} | undefined>
+}
+
+/**
+ * An account store `mfc account show/deactivate/rollover-key` can work on (files or the
+ * cluster database). Contract, for one directory: `existingKey` never creates; a rollover
+ * stages the new key durably (`stageNextKey`) before the CA is asked, `commitNextKey` makes
+ * it the account key in one atomic step (rename, UPDATE), `discardNextKey` drops it, and
+ * `stagedKey` shows one an interrupted rollover left; `retire` moves the account aside (kept,
+ * not deleted) so the next issuance registers anew, and says where it went. Writers hold the
+ * mfc lock (and the cluster's, in cluster mode).
+ */
+export interface ManagedAccountStore extends AcmeAccountStore {
+  /** Where the account key lives, for messages and `account show` (a file, or the database). */
+  location(directoryUrl: string): string
+  existingKey(directoryUrl: string): Promise<string | undefined>
+  stageNextKey(directoryUrl: string, keyPem: string): Promise<void>
+  stagedKey(directoryUrl: string): Promise<string | undefined>
+  commitNextKey(directoryUrl: string): Promise<void>
+  discardNextKey(directoryUrl: string): Promise<void>
+  retire(directoryUrl: string, when: Date): Promise<string>
 }
 
 /**
@@ -46,8 +72,12 @@ export interface AcmeAccountStore {
  * ECDSA P-256, created before registration so a crash never orphans a registered account)
  * and `account.json` (the account URL). Writers hold the mfc lock.
  */
-export class AccountStore implements AcmeAccountStore {
+export class AccountStore implements ManagedAccountStore {
   constructor(private readonly acmeDir: string) {}
+
+  location(directoryUrl: string): string {
+    return this.files(directoryUrl).keyFile
+  }
 
   files(directoryUrl: string): AccountFiles {
     const dir = join(this.acmeDir, accountDirName(directoryUrl))

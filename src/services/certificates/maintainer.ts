@@ -80,6 +80,8 @@ interface State extends MaintainedCertificate {
   renewAtMs: number | null
   lifetimeMs: number
   expiringNotified: boolean
+  /** The version the last look at the store found (a skip naming another one: another run renewed it). */
+  version: string
 }
 
 /**
@@ -181,11 +183,11 @@ export class CertificateMaintainer {
   private async refresh(lineages: StoredCert[]): Promise<void> {
     const names = new Set(lineages.map((l) => l.name))
     for (const name of this.states.keys()) if (!names.has(name)) this.states.delete(name)
-    for (const {name, meta} of lineages) {
+    for (const {name, meta, version} of lineages) {
       const lifetimeMs = new Date(meta.notAfter).getTime() - new Date(meta.notBefore).getTime()
       const state = this.states.get(name)
-      if (state) Object.assign(state, {domains: meta.domains, lifetimeMs})
-      else this.states.set(name, {name, domains: meta.domains, lastCheck: null, lastResult: null, lastError: null, nextRenewal: null, consecutiveFailures: 0, retryAtMs: 0, renewAtMs: null, lifetimeMs, expiringNotified: false})
+      if (state) Object.assign(state, {domains: meta.domains, lifetimeMs, version})
+      else this.states.set(name, {name, domains: meta.domains, lastCheck: null, lastResult: null, lastError: null, nextRenewal: null, consecutiveFailures: 0, retryAtMs: 0, renewAtMs: null, lifetimeMs, expiringNotified: false, version})
     }
   }
 
@@ -198,6 +200,12 @@ export class CertificateMaintainer {
       if (this.abort.signal.aborted) return
       this.failed(state, outcome, now)
       return
+    }
+
+    // The cluster's race, lost: another node (or a cron run) renewed while this one waited for the lock.
+    if (outcome.status === 'skipped' && outcome.version !== state.version) {
+      this.log.info({name: state.name, version: outcome.version, reason: outcome.reason}, 'Certificate renewal skipped: another mfc run renewed it')
+      state.version = outcome.version
     }
 
     if (outcome.status === 'renewed' && state.consecutiveFailures > 0) {

@@ -20,7 +20,7 @@ export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
 
 /** One finding: what was checked, what was seen, and (unless ok) what to do. */
 export interface Check {
-  id: 'dns' | 'port' | 'caa' | 'key-mode' | 'pair' | 'chain' | 'expiry' | 'clock' | 'directory' | 'hook'
+  id: 'dns' | 'port' | 'caa' | 'key-mode' | 'pair' | 'chain' | 'expiry' | 'clock' | 'directory' | 'hook' | 'api-token'
   subject: string
   status: CheckStatus
   detail: string
@@ -44,7 +44,18 @@ export interface DoctorOptions {
   caaIdentity?: string
   /** Extra trust anchors (PEM) for the chain check, besides ca_file and the system roots. */
   trustPem?: string
+  /** The API token as serve would resolve it (the command reads it; the cluster's is in the database). */
+  apiToken?: ApiTokenFacts
 }
+
+/**
+ * What doctor is told about the API token, never the token: where it lives and a fingerprint,
+ * or why it is weak, or that none exists yet (`missing`), or why it could not be read (`error`).
+ */
+export type ApiTokenFacts =
+  | {where: string; fingerprint: string; weak?: string}
+  | {missing: string}
+  | {error: string}
 
 const MAX_SKEW_S = 30
 const execFileP = promisify(execFile)
@@ -69,7 +80,7 @@ export class Doctor {
     ])
     const identities = [...new Set([...dir.caaIdentities, ...(options.caaIdentity ? [options.caaIdentity] : []), ...(knownCaaIdentity(directory) ? [knownCaaIdentity(directory)!] : [])])]
     const caa = acme ? await Promise.all(domains.map((d) => this.caa(dns, d, identities, directory))) : domains.map((d) => skip('caa', d, 'not an ACME setup'))
-    const checks = [...names, ...caa, ...ports, ...files, ...dir.checks, ...hooks]
+    const checks = [...names, ...caa, ...ports, ...files, ...dir.checks, ...hooks, ...(options.apiToken ? [tokenCheck(options.apiToken)] : [])]
     return {checks, failures: checks.filter((c) => c.status === 'fail').length, warnings: checks.filter((c) => c.status === 'warn').length}
   }
 
@@ -207,6 +218,13 @@ export class Doctor {
         : {id: 'hook', subject, status: 'fail', detail: `${program} is not found on PATH`, fix: `Install ${program} or give its full path in ${key}.`}
     }))
   }
+}
+
+function tokenCheck(facts: ApiTokenFacts): Check {
+  if ('error' in facts) return {id: 'api-token', subject: 'API token', status: 'warn', detail: `cannot be read: ${facts.error}`, fix: 'Fix what the message names; `mfc api-token show` resolves the token the way serve does.'}
+  if ('missing' in facts) return skip('api-token', 'API token', `none yet in ${facts.missing}: \`mfc serve\` generates one on its first start`)
+  if (facts.weak) return {id: 'api-token', subject: facts.where, status: 'fail', detail: `too weak to guard the API: ${facts.weak}`, fix: 'Replace it: `mfc api-token rotate` (or set MFC_API_TOKEN to `openssl rand -base64 32`).'}
+  return {id: 'api-token', subject: facts.where, status: 'ok', detail: `strong enough (fingerprint ${facts.fingerprint})`, fix: null}
 }
 
 function skip(id: Check['id'], subject: string, detail: string): Check {

@@ -217,6 +217,9 @@ class AcmeOrder {
   /** `agreedBefore`: the CA forgot an account the user registered (and agreed for) earlier. */
   private async register(client: AcmeClient, request: IssueRequest, agreedBefore = false): Promise<void> {
     const {directoryUrl, email} = this.options
+    // The user deactivated this directory's account: a new one is their act, not a renewal's.
+    const retired = agreedBefore || this.options.termsOfServiceAgreed ? undefined : await this.accounts.retired?.(directoryUrl)
+    if (retired) throw accountDeactivated(directoryUrl, retired)
     const terms = await client.getTermsOfServiceUrl()
     // RFC 8555 7.3: agreeing is the user's act; mfc never sends it on its own.
     if (terms && !this.options.termsOfServiceAgreed && !agreedBefore) throw termsNotAgreed(directoryUrl, terms)
@@ -523,6 +526,14 @@ function termsNotAgreed(directoryUrl: string, terms: string): UsageError {
   return new UsageError(`The CA at ${directoryUrl} requires agreeing to its terms of service (${terms}) before mfc may register an account.`, {
     code: 'MFC_TOS_REQUIRED',
     suggestions: [`Read ${terms}, then run again with --agree-tos (or on a terminal without --yes, to be asked).`],
+  })
+}
+
+/** Issuance after `mfc account deactivate`: registering a new account needs the user's word. */
+function accountDeactivated(directoryUrl: string, retired: {url: string; retiredAt: string}): IssuerError {
+  return new IssuerError(`The ACME account ${retired.url} at ${directoryUrl} was deactivated (${retired.retiredAt}, \`mfc account deactivate\`): mfc will not register a new account without your consent.`, {
+    code: 'MFC_ACCOUNT_DEACTIVATED',
+    suggestions: [`Register a new account for every node with one renewal that agrees to the CA's terms: mfc cert renew --force --agree-tos (on any node). The current certificates stay in place meanwhile.`],
   })
 }
 

@@ -3,7 +3,7 @@ import {promises as fs} from 'node:fs'
 import {dirname} from 'node:path'
 
 import type {MfcConfig} from '../../lib/config.js'
-import {ConfigError, errnoCode} from '../../lib/errors.js'
+import {ConfigError, UsageError, errnoCode} from '../../lib/errors.js'
 import {ensureDir, writeFileAtomic} from '../../lib/fs-atomic.js'
 
 /** One-shot digest: several times cheaper per call than createHash().update().digest(). */
@@ -19,11 +19,42 @@ export function constantTimeEqual(a: string, b: string): boolean {
 /** Where the API token came from; the token itself is never logged or printed. */
 export interface ApiToken {
   readonly token: string
-  readonly source: 'env' | 'file' | 'generated'
+  /** `cluster`: the shared database's sealed secret `api_token` (cluster mode, docs/cluster.md). */
+  readonly source: 'env' | 'file' | 'generated' | 'cluster'
   /** The token file (for `file` and `generated`). */
   readonly file?: string
+  /** `cluster` only: this node generated the token and stored it (the first node to start). */
+  readonly created?: boolean
   /** Something the user should fix but that does not stop serve (a token file others can read). */
   readonly warning?: string
+}
+
+/**
+ * The cluster's shared secrets (PgSecrets): sealed with the storage key, one value per name.
+ * Contract: `get` is undefined when unset; `setIfAbsent` never replaces a value and says
+ * whether it wrote (so nodes racing to create one converge on the first); `set` replaces it.
+ * `label` names the database for messages (never a password).
+ */
+export interface SharedSecrets {
+  readonly label: string
+  get(name: string): Promise<string | undefined>
+  setIfAbsent(name: string, value: string): Promise<boolean>
+  set(name: string, value: string): Promise<void>
+}
+
+/** The name of the API token among the cluster's shared secrets. */
+export const API_TOKEN_SECRET = 'api_token'
+
+/** Where a resolved token lives, for messages and --json (never the token). */
+export function tokenWhere(token: ApiToken, shared?: SharedSecrets): string {
+  if (token.source === 'env') return 'MFC_API_TOKEN'
+  if (token.source === 'cluster') return `the cluster database${shared ? ` (${shared.label})` : ''}`
+  return `the token file ${token.file}`
+}
+
+/** A short, non-secret fingerprint of a token (the first 16 hex digits of its SHA-256), to compare nodes. */
+export function tokenFingerprint(token: string): string {
+  return sha256(token).toString('hex').slice(0, 16)
 }
 
 const GENERATE_HINT = 'Generate one with `openssl rand -base64 32` (or delete the token file and let `mfc serve` write one).'
@@ -49,22 +80,92 @@ export function weakTokenReason(token: string): string | undefined {
 }
 
 /**
- * The API token: MFC_API_TOKEN, else the token file (`api_token_file`, default
- * `<state>/api-token`), else a new random token (256 bits) written there 0600. Never the
- * original's `development-token` default. A token from the environment or the file must pass
- * `weakTokenReason` (a ConfigError naming where it came from otherwise); a token file readable
- * by group or others gives a `warning`.
+ * The API token: MFC_API_TOKEN, else the token file when one is configured (`api_token_file`)
+ * or, without `shared` (the embedded default), the default `<state>/api-token`; else, in
+ * cluster mode, the shared database's sealed `api_token`; else a new random token (256 bits),
+ * written to the token file 0600 or, in cluster mode, stored with set-if-absent so nodes
+ * starting at once converge on the first one stored. Never the original's `development-token`.
+ * A token from any source must pass `weakTokenReason` (a ConfigError naming where it came from
+ * otherwise); a token file readable by group or others gives a `warning`.
  */
-export async function resolveApiToken(config: MfcConfig): Promise<ApiToken> {
-  if (config.secrets.apiToken) {
-    const weak = weakTokenReason(config.secrets.apiToken)
-    if (weak) {
-      throw new ConfigError(`MFC_API_TOKEN is too weak to guard the API: ${weak}.`, {code: 'MFC_CONFIG_VALUE', suggestions: [`Set MFC_API_TOKEN to a random value: export MFC_API_TOKEN="$(openssl rand -base64 32)".`]})
-    }
+export async function resolveApiToken(config: MfcConfig, shared?: SharedSecrets): Promise<ApiToken> {
+  const env = envToken(config)
+  if (env) return env
+  const file = await fileToken(config, shared)
+  if (file) return file
+  if (shared) return clusterToken(shared)
+  const token = newToken()
+  const path = apiTokenFile(config)
+  await ensureDir(dirname(path), 0o700)
+  await writeFileAtomic(path, token + '\n', 0o600)
+  return {token, source: 'generated', file: path}
+}
 
-    return {token: config.secrets.apiToken, source: 'env'}
+/**
+ * The token a running serve accepts, without generating one (probes and status): the same
+ * sources in the same order as `resolveApiToken`; undefined when none has one or it cannot be
+ * read (a database that is down).
+ */
+export async function readApiToken(config: MfcConfig, shared?: SharedSecrets): Promise<string | undefined> {
+  if (config.secrets.apiToken) return config.secrets.apiToken
+  if (!shared || config.settings.api_token_file) {
+    const token = (await fs.readFile(apiTokenFile(config), 'utf8').catch(() => '')).trim()
+    if (token || !shared) return token || undefined
   }
 
+  return shared!.get(API_TOKEN_SECRET).catch(() => undefined)
+}
+
+/**
+ * Replaces the token in effect with a new random one, where it lives: the token file (atomic,
+ * 0600) or the cluster database (one statement). Refuses (UsageError) when MFC_API_TOKEN is set,
+ * since mfc cannot change the environment that set it. Running serves keep the token they
+ * started with until restarted.
+ */
+export async function rotateApiToken(config: MfcConfig, shared?: SharedSecrets): Promise<ApiToken> {
+  if (config.secrets.apiToken) {
+    throw new UsageError('The API token comes from MFC_API_TOKEN, which mfc cannot change.', {
+      code: 'MFC_USAGE',
+      suggestions: ['Set a new value where MFC_API_TOKEN is set (the service unit or shell): export MFC_API_TOKEN="$(openssl rand -base64 32)", then restart serve.'],
+    })
+  }
+
+  const token = newToken()
+  if (shared && !config.settings.api_token_file) {
+    await shared.set(API_TOKEN_SECRET, token)
+    return {token, source: 'cluster'}
+  }
+
+  const file = apiTokenFile(config)
+  await ensureDir(dirname(file), 0o700)
+  await writeFileAtomic(file, token + '\n', 0o600)
+  return {token, source: 'file', file}
+}
+
+/** A new random API token (256 bits, base64url). */
+export function newToken(): string {
+  return randomBytes(32).toString('base64url')
+}
+
+/** The token file in effect: `api_token_file`, else `<state>/api-token`. */
+export function apiTokenFile(config: MfcConfig): string {
+  return config.settings.api_token_file ?? config.paths.apiTokenFile
+}
+
+function envToken(config: MfcConfig): ApiToken | undefined {
+  const token = config.secrets.apiToken
+  if (!token) return undefined
+  const weak = weakTokenReason(token)
+  if (weak) {
+    throw new ConfigError(`MFC_API_TOKEN is too weak to guard the API: ${weak}.`, {code: 'MFC_CONFIG_VALUE', suggestions: [`Set MFC_API_TOKEN to a random value: export MFC_API_TOKEN="$(openssl rand -base64 32)".`]})
+  }
+
+  return {token, source: 'env'}
+}
+
+/** The token file's token; in cluster mode only an explicitly configured file counts. */
+async function fileToken(config: MfcConfig, shared?: SharedSecrets): Promise<ApiToken | undefined> {
+  if (shared && !config.settings.api_token_file) return undefined
   const file = apiTokenFile(config)
   try {
     const token = (await fs.readFile(file, 'utf8')).trim()
@@ -75,26 +176,29 @@ export async function resolveApiToken(config: MfcConfig): Promise<ApiToken> {
     return {token, source: 'file', file, ...(warning ? {warning} : {})}
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw error
+    return undefined
+  }
+}
+
+/** The cluster's one token: the stored one, else the first stored by any node (set-if-absent). */
+async function clusterToken(shared: SharedSecrets): Promise<ApiToken> {
+  let token = await shared.get(API_TOKEN_SECRET)
+  let created = false
+  if (token === undefined) {
+    created = await shared.setIfAbsent(API_TOKEN_SECRET, newToken())
+    token = await shared.get(API_TOKEN_SECRET)
+    if (token === undefined) throw new Error(`the cluster's API token vanished from ${shared.label} right after it was stored`)
   }
 
-  const token = randomBytes(32).toString('base64url')
-  await ensureDir(dirname(file), 0o700)
-  await writeFileAtomic(file, token + '\n', 0o600)
-  return {token, source: 'generated', file}
-}
+  const weak = weakTokenReason(token)
+  if (weak) {
+    throw new ConfigError(`The API token in the cluster database (${shared.label}, shared secret "${API_TOKEN_SECRET}") is too weak to guard the API: ${weak}.`, {
+      code: 'MFC_CONFIG_VALUE',
+      suggestions: ['Replace it for every node with a random one: `mfc api-token rotate` (then restart each node).', 'Or give this node its own: MFC_API_TOKEN or api_token_file (both win over the database).'],
+    })
+  }
 
-/**
- * The token a running serve accepts, without generating one (probes and status): MFC_API_TOKEN,
- * else the token file; undefined when neither exists or the file cannot be read.
- */
-export async function readApiToken(config: MfcConfig): Promise<string | undefined> {
-  if (config.secrets.apiToken) return config.secrets.apiToken
-  const token = await fs.readFile(apiTokenFile(config), 'utf8').catch(() => '')
-  return token.trim() || undefined
-}
-
-function apiTokenFile(config: MfcConfig): string {
-  return config.settings.api_token_file ?? config.paths.apiTokenFile
+  return {token, source: 'cluster', created}
 }
 
 export interface Session {

@@ -16,7 +16,7 @@ export const LOGIN_HTML = page('MFC Monitoring - Sign in', `
 <form id="login"><label>API token <input id="token" name="token" type="password" autocomplete="current-password" required></label>
 <button type="submit">Sign in</button></form>
 <p id="message" role="alert"></p>
-<p class="hint">The token is in MFC_API_TOKEN or the api-token file in mfc's state directory (<code>mfc serve</code> prints where).</p>`, '/login.js')
+<p class="hint">The token is in MFC_API_TOKEN, the api-token file in mfc's state directory, or in a cluster the shared database: <code>mfc api-token show</code> prints it.</p>`, '/login.js')
 
 export const LOGIN_JS = `document.getElementById('login').addEventListener('submit', async (event) => {
   event.preventDefault()

@@ -3,6 +3,7 @@ import {readFile} from 'node:fs/promises'
 
 import {StoreError} from '../../lib/errors.js'
 import type {AcmeAccountStore} from '../acme/account-store.js'
+import type {CaPair} from '../issuers/local-ca-issuer.js'
 import type {CertBundle, CertStore, StoredCert} from '../store/cert-store.js'
 
 /** One end of a copy: the embedded state (files) or the shared PostgreSQL. */
@@ -14,6 +15,10 @@ export interface StateSide {
   readToken(): Promise<string | undefined>
   /** Writes the API token unless one is there; false when one was. */
   writeToken(token: string): Promise<boolean>
+  /** The local CA: this machine's files, or the cluster's one row. */
+  readLocalCa(): Promise<CaPair | undefined>
+  /** Stores the local CA unless one is there (key before certificate); false when one was. */
+  writeLocalCa(pair: CaPair): Promise<boolean>
 }
 
 /** What a copy moved, after verifying every item on both sides. */
@@ -24,6 +29,8 @@ export interface CopyResult {
   versions: number
   accounts: number
   token: 'copied' | 'already there' | 'none'
+  /** The local CA that signs local-CA certificates, so the copied ones keep chaining to the root users trust. */
+  localCa: 'copied' | 'already there' | 'none'
   verified: true
 }
 
@@ -51,7 +58,7 @@ function conflict(message: string, to: StateSide): StoreError {
 
 /**
  * Copies every certificate version (same numbers, same live version), every registered ACME
- * account (key and record) and the API token from one side to the other, then verifies each by
+ * account (key and record), the API token and the local CA from one side to the other, then verifies each by
  * hash. It never overwrites: anything already present on the target with different content
  * stops the copy before the first write. The caller holds the mfc lock on both sides.
  */
@@ -70,6 +77,9 @@ export async function copyState(from: StateSide, to: StateSide): Promise<CopyRes
 
   const targetToken = await to.readToken()
   if (token && targetToken && targetToken !== token) throw conflict(`${to.label} already has a different API token.`, to)
+  const ca = await from.readLocalCa()
+  const targetCa = await to.readLocalCa()
+  if (ca && targetCa && targetCa.certPem.trim() !== ca.certPem.trim()) throw conflict(`${to.label} already has a different local CA.`, to)
 
   let versions = 0
   for (const live of lineages) {
@@ -90,8 +100,9 @@ export async function copyState(from: StateSide, to: StateSide): Promise<CopyRes
   }
 
   const tokenState = token === undefined ? 'none' : await to.writeToken(token) ? 'copied' : 'already there'
+  const caState = ca === undefined ? 'none' : await to.writeLocalCa(ca) ? 'copied' : 'already there'
   await verify(from, to, token)
-  return {from: from.label, to: to.label, lineages: lineages.length, versions, accounts: accounts.length, token: tokenState, verified: true}
+  return {from: from.label, to: to.label, lineages: lineages.length, versions, accounts: accounts.length, token: tokenState, localCa: caState, verified: true}
 }
 
 /** Every version, live pointer, account key/record and the token compared on both sides. */
@@ -115,4 +126,6 @@ async function verify(from: StateSide, to: StateSide, token: string | undefined)
   }
 
   if (token !== undefined && await to.readToken() !== token) throw mismatch('the API token')
+  const [caFrom, caTo] = await Promise.all([from.readLocalCa(), to.readLocalCa()])
+  if (caFrom && (caFrom.certPem.trim() !== caTo?.certPem.trim() || caFrom.keyPem.trim() !== caTo?.keyPem.trim())) throw mismatch('the local CA')
 }

@@ -155,6 +155,36 @@ export const MIGRATIONS: readonly Migration[] = [
         heartbeat_at timestamptz NOT NULL
       );`,
   },
+  {
+    version: 11,
+    name: 'acme account key rollover and retired accounts',
+    // `next_key_sealed`: the new key of a rollover, stored before the CA is asked (the file
+    // store's account-key.next.pem). A deactivated account moves to the retired table (the file
+    // store's `<dir>.deactivated-<time>`), so the directory is free for a new registration and
+    // issuance can say which account was deactivated, and when.
+    sql: `
+      ALTER TABLE mfc_acme_accounts ADD COLUMN next_key_sealed bytea;
+      CREATE TABLE mfc_acme_accounts_retired (
+        directory text NOT NULL,
+        key_sealed bytea NOT NULL,
+        record jsonb,
+        retired_at timestamptz NOT NULL,
+        PRIMARY KEY (directory, retired_at)
+      );`,
+  },
+  {
+    version: 13,
+    name: 'the cluster\'s local CA',
+    // One row (id is always true): the CA every node's local-CA certificates chain to, created
+    // once with INSERT ... ON CONFLICT DO NOTHING (src/services/storage/pg-local-ca.ts).
+    sql: `
+      CREATE TABLE mfc_local_ca (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        cert_pem text NOT NULL,
+        key_sealed bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
 ]
 
 /** Advisory-lock key of `storage migrate` (any constant; "mfc" "migr" in ASCII). */

@@ -1,6 +1,10 @@
 import {expect} from 'chai'
 
-import {checkInterval, retryDelay} from '../../../src/services/certificates/maintainer.js'
+import {MfcEventBus} from '../../../src/lib/events.js'
+import type {Logger} from '../../../src/lib/logger.js'
+import type {RenewalOutcome} from '../../../src/services/certificates/cert-manager.js'
+import {CertificateMaintainer, checkInterval, retryDelay} from '../../../src/services/certificates/maintainer.js'
+import type {StoredCert} from '../../../src/services/store/cert-store.js'
 
 const S = 1000
 const H = 3_600_000
@@ -34,5 +38,41 @@ describe('certificate maintainer schedule (unit)', () => {
     const now = new Date('2026-01-01T00:00:00Z')
     expect(retryDelay(1, 90 * DAY, now, new Date(now.getTime() + 3 * H))).to.equal(3 * H)
     expect(retryDelay(1, 90 * DAY, now, new Date(now.getTime() + S))).to.equal(60 * S)
+  })
+})
+
+describe('certificate maintainer: a renewal lost to another run (unit)', () => {
+  const now = new Date('2026-01-01T00:00:00Z')
+  const stored = (version: string) => ({
+    name: 'a.example', version, dir: '/nonexistent', fullchainFile: '', certFile: '', chainFile: '', keyFile: '',
+    meta: {name: 'a.example', domains: ['a.example'], issuer: 'acme', serial: '01', notBefore: new Date(now.getTime() - DAY).toISOString(), notAfter: new Date(now.getTime() + 2 * DAY).toISOString(), createdAt: now.toISOString()},
+  }) as StoredCert
+  const outcome = (status: RenewalOutcome['status'], version: string, reason: string): RenewalOutcome => ({name: 'a.example', domains: ['a.example'], issuer: 'acme', status, reason, renewAt: null, notAfter: now.toISOString(), version, ari: null})
+
+  async function checkOnce(result: RenewalOutcome): Promise<{msg: string; fields: Record<string, unknown>}[]> {
+    const lines: {msg: string; fields: Record<string, unknown>}[] = []
+    const logger: Logger = {
+      debug() {}, warn() {}, error() {},
+      info: (fields, msg) => lines.push(typeof fields === 'string' ? {msg: fields, fields: {}} : {msg: msg ?? '', fields}),
+      child: () => logger,
+    }
+    const maintainer = new CertificateMaintainer({
+      clock: {now: () => now}, events: new MfcEventBus(), logger, lineages: async () => [stored('0002')],
+      renew: async () => ({dryRun: false, outcomes: [result], hooks: [], reloadedPid: null}),
+    })
+    maintainer.start()
+    await maintainer.idle()
+    await maintainer.stop()
+    return lines
+  }
+
+  it('logs a skip when another run renewed meanwhile (a newer version), naming that version', async () => {
+    const lines = await checkOnce(outcome('skipped', '0003', 'already renewed by another mfc run (now version 0003)'))
+    expect(lines.map((l) => l.msg)).to.deep.equal(['Certificate renewal skipped: another mfc run renewed it'])
+    expect(lines[0].fields).to.include({name: 'a.example', version: '0003'})
+  })
+
+  it('says nothing for a lineage it never renews (same version: a custom certificate)', async () => {
+    expect(await checkOnce(outcome('skipped', '0002', 'installed from your own files'))).to.deep.equal([])
   })
 })
