@@ -8,10 +8,13 @@
  *   npx tsx bench/data-bench.ts ratios [rounds]              # issue 13's three data-path ratios only
  *   npx tsx bench/data-bench.ts data-path                    # range query and MQTT vs HTTP
  */
+import {execFile} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {cpus, loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
+import {promisify} from 'node:util'
 
 import {Agent, fetch} from 'undici'
 
@@ -90,6 +93,10 @@ async function dashboard(): Promise<void> {
   await stack.close()
 }
 
+async function hasWrk(): Promise<boolean> {
+  return promisify(execFile)('wrk', ['--version']).then(() => true, (error: {stdout?: string}) => (error.stdout ?? '').includes('wrk'))
+}
+
 /** Median of per-round ratios a/b over interleaved rounds (both measured in every round). */
 async function interleaved(rounds: number, a: () => Promise<number>, b: () => Promise<number>): Promise<{a: number; b: number; ratio: number; spread: string}> {
   const ratios: number[] = []
@@ -135,9 +142,17 @@ async function ratios(rounds: number): Promise<void> {
     await response.arrayBuffer()
   }
 
+  // serve's CPU time (all its threads, from /proc) per request of each kind, summed over the rounds.
+  const serveCpu = {ingest: {ms: 0, requests: 0}, status: {ms: 0, requests: 0}}
+  const cpuMs = () => {
+    const fields = readFileSync(`/proc/${stack.serve.pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * (1000 / 100)
+  }
+
   const rate = async (path: string, seconds = 2, clients = 8) => {
     let count = 0
     const until = performance.now() + seconds * 1000
+    const before = cpuMs()
     await Promise.all(Array.from({length: clients}, async () => {
       while (performance.now() < until) {
         const response = await fetch(apiUrl + path, {dispatcher, headers: auth})
@@ -146,19 +161,45 @@ async function ratios(rounds: number): Promise<void> {
         count++
       }
     }))
+    if (path === '/simulation/status') Object.assign(serveCpu.status, {ms: serveCpu.status.ms + cpuMs() - before, requests: serveCpu.status.requests + count})
     return count / seconds
   }
 
   const concurrentSingles = async (seconds = 2) => {
     let count = 0
     const until = performance.now() + seconds * 1000
+    const before = cpuMs()
     await Promise.all(Array.from({length: 16}, async (_, c) => {
       while (performance.now() < until) {
         await post(body(`single-${c}`, stamps(1)))
         count++
       }
     }))
+    Object.assign(serveCpu.ingest, {ms: serveCpu.ingest.ms + cpuMs() - before, requests: serveCpu.ingest.requests + count})
     return count / seconds
+  }
+
+  /**
+   * The same load (16 connections, one reading per POST, each acknowledged before that
+   * connection sends the next) from wrk, a C client in its own process: the Node client above
+   * spends about twice serve's CPU per request on one thread, so at low load it, not serve,
+   * sets the rate. Fresh timestamps per request (a Lua counter from a new base each round).
+   */
+  const wrkSingles = async (seconds = 2) => {
+    const script = join(dir, 'single.lua')
+    const first = base + next * 10
+    next += 1_000_000
+    writeFileSync(script, `local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{"source":"wrk-%d","readings":[{"timestamp":%d,"time_hours":0,"reservoir_concentration":25,"outlet_concentration":24.9,"total_power":0.002,"biofilm_thicknesses":[10,10,10,10,10],"cell_voltages":[0.5,0.5,0.5,0.5,0.5]}]}', n % 16, ${first} + n * 10)
+  return wrk.format("POST", "/data/ingest", {["Authorization"] = "Bearer ${TEST_TOKEN}", ["Content-Type"] = "application/json"}, body)
+end
+`)
+    const {stdout} = await promisify(execFile)('wrk', ['-t1', '-c16', `-d${seconds}s`, '-s', script, apiUrl])
+    const failed = /Non-2xx or 3xx responses: \d+|Socket errors: .*/.exec(stdout)
+    if (failed) throw new Error(`wrk POST /data/ingest: ${failed[0]}`)
+    return Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)![1])
   }
 
   const directSingles = async (seconds = 2) => {
@@ -194,6 +235,14 @@ async function ratios(rounds: number): Promise<void> {
     results['GET /data/latest?limit=100 vs GET /simulation/status (8 clients)'] = `${fmt(latest.a)} vs ${fmt(latest.b)} req/s: ratio ${latest.ratio.toFixed(2)} (rounds ${latest.spread}; goal >= 0.6)`
     const single = await interleaved(rounds, concurrentSingles, directSingles)
     results['one reading per request, 16 concurrent clients (group commit, durable) vs direct single-row commits'] = `${fmt(single.a)} vs ${fmt(single.b)} readings/s: ratio ${single.ratio.toFixed(2)} (rounds ${single.spread}; goal >= 0.55)`
+    if (await hasWrk()) {
+      const viaWrk = await interleaved(rounds, wrkSingles, directSingles)
+      results['the same from wrk (16 connections, a C client in its own process) vs direct single-row commits'] = `${fmt(viaWrk.a)} vs ${fmt(viaWrk.b)} readings/s: ratio ${viaWrk.ratio.toFixed(2)} (rounds ${viaWrk.spread}; goal >= 0.55)`
+    }
+
+    // Less load-sensitive than the rates: what serve spends per request, whatever else runs.
+    const perRequest = (k: keyof typeof serveCpu) => serveCpu[k].ms / Math.max(1, serveCpu[k].requests)
+    results['serve CPU per request: one-reading POST /data/ingest vs GET /simulation/status (all of serve\'s threads, /proc)'] = `${(perRequest('ingest') * 1000).toFixed(0)} vs ${(perRequest('status') * 1000).toFixed(0)} us: ratio ${(perRequest('ingest') / perRequest('status')).toFixed(2)} (lower is better)`
     const batch = await interleaved(rounds, httpBatches, directBatches)
     results['batches of 1000 over HTTPS (1 client, durable) vs direct inserts of the same batches'] = `${fmt(batch.a)} vs ${fmt(batch.b)} readings/s: ratio ${batch.ratio.toFixed(2)} (rounds ${batch.spread}; goal >= 0.6)`
   } finally {

@@ -125,6 +125,7 @@ export const CONFIG_SCHEMA = {
   data_follow_dir: {group: 'monitoring', kind: 'nullable-string', default: null, env: 'MFC_DATA_FOLLOW_DIR', description: 'Directory of the original\'s `gui_simulation_data_*.csv.gz` files (or one level down) to follow, or null'},
   stack_cells: {group: 'monitoring', kind: 'int', default: 5, min: 1, max: 20, env: 'MFC_STACK_CELLS', description: 'Cells the per-cell arrays of `POST /data/ingest` must have'},
   ingest_max_batch: {group: 'monitoring', kind: 'int', default: 10_000, min: 1, max: 100_000, env: 'MFC_INGEST_MAX_BATCH', description: 'Readings per ingest request (HTTP, or one MQTT message)'},
+  ingest_fast_path: {group: 'monitoring', kind: 'bool', default: true, env: 'MFC_INGEST_FAST_PATH', description: 'Answer small token-authenticated `POST /data/ingest` requests before fastify routing (same gate, parser, headers and body); false routes every request through fastify (same bytes, slower; an escape hatch)'},
   // Cluster storage
   storage: {group: 'storage', kind: 'storage-url', default: null, env: 'MFC_STORAGE_URL', description: 'Cluster mode: `postgres://user@host:port/db` of the shared PostgreSQL; null keeps the embedded default (files + SQLite); a password in the URL is refused'},
   storage_password_file: {group: 'storage', kind: 'nullable-string', default: null, env: 'MFC_STORAGE_PASSWORD_FILE', description: 'File holding the database password (else PGPASSWORD)'},

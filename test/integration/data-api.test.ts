@@ -385,6 +385,10 @@ describe('data API and stream of a real `mfc serve` process', function () {
     expect(metrics.text).to.include(`mfc_certificate_expiry_timestamp_seconds{name="localhost"} ${Math.floor(served.getTime() / 1000)}`)
     expect(metrics.text).to.match(/^mfc_http_requests_total\{method="POST",route="\/data\/ingest",status="400"\} [1-9]\d*$/m)
     expect(metrics.text).to.match(/^mfc_ingested_readings_total [1-9]\d*$/m)
+    // The group commit's transactions and the batches they held (at least one each).
+    const commits = Number(/^mfc_history_commits_total (\d+)$/m.exec(metrics.text)?.[1])
+    expect(commits).to.be.greaterThan(0)
+    expect(Number(/^mfc_history_commit_batches_total (\d+)$/m.exec(metrics.text)?.[1])).to.be.at.least(commits)
 
     await Promise.all(clients.splice(0).map((c) => c.close()))
     while (await metric('mfc_stream_clients') !== '0') await new Promise((resolve) => setTimeout(resolve, 50))

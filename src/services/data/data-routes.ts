@@ -9,11 +9,14 @@ import type {Monitoring} from './monitoring.js'
 import {ALERTABLE, DataValidationError} from './reading.js'
 import type {ApiPlugin} from './server-types.js'
 import {parseSimulationConfig} from './simulation-runner.js'
-import {onEveryResponse} from '../servers/http-app.js'
+import {addFastJsonRoute, onEveryResponse} from '../servers/http-app.js'
+import type {ErrorAnswer} from '../servers/types.js'
 import {proxiedStreamUrl} from '../servers/proxy.js'
 
 /** Largest accepted ingest body; the batch-size check gives the precise reason below it. */
 const INGEST_BODY_LIMIT = 32 * 1024 * 1024
+/** Bodies up to this size may take the fast path; fastify's per-request cost matters only for small ones. */
+const INGEST_FAST_MAX_BYTES = 64 * 1024
 
 /**
  * Counts every response of the server it is registered on (skip-override makes the hook apply
@@ -32,39 +35,38 @@ function detail(reply: FastifyReply, status: number, body: unknown): FastifyRepl
   return reply.code(status).type('application/json; charset=utf-8').send(body)
 }
 
-/** Errors in FastAPI's `{"detail": ...}` shape; a client's mistake is never a 500. */
-function handleError(this: FastifyInstance, error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+/**
+ * The data routes' answer to an error, in FastAPI's `{"detail": ...}` shape; a client's
+ * mistake is never a 500. One function for the fastify error handler and the ingest fast path.
+ */
+export function dataErrorAnswer(error: FastifyError | Error): ErrorAnswer {
   // Matched by stable code, not instanceof: a code reload or a second copy of a module must not
   // turn a client's mistake into a 500.
   const {code} = error as MfcError
   if (code === 'MFC_DATA_INVALID') {
     const invalid = error as DataValidationError
-    return detail(reply, invalid.status, {detail: invalid.status === 422 ? invalid.issues : invalid.message, issues: invalid.issues})
+    return {status: invalid.status, body: {detail: invalid.status === 422 ? invalid.issues : invalid.message, issues: invalid.issues}}
   }
 
-  if (code === 'MFC_DATA_CONFLICT') return detail(reply, 409, {detail: error.message, suggestions: (error as MfcError).suggestions})
+  if (code === 'MFC_DATA_CONFLICT') return {status: 409, body: {detail: error.message, suggestions: (error as MfcError).suggestions}}
   if (code === 'MFC_HISTORY_UNAVAILABLE') {
     // The shared PostgreSQL is down or restarting: nothing of the request was stored, so a
     // client that retries after Retry-After loses nothing (the dedupe key makes retries safe).
-    request.log.warn({err: error.message}, 'history database unreachable')
-    reply.header('retry-after', String((error as MfcError & {retryAfterSeconds?: number}).retryAfterSeconds ?? 5))
-    return detail(reply, 503, {detail: 'The history database is unreachable; nothing was stored. Retry after the Retry-After seconds.', code})
+    const retryAfter = String((error as MfcError & {retryAfterSeconds?: number}).retryAfterSeconds ?? 5)
+    return {status: 503, headers: {'retry-after': retryAfter}, body: {detail: 'The history database is unreachable; nothing was stored. Retry after the Retry-After seconds.', code}}
   }
 
-  if (code === 'MFC_HISTORY_IO') {
-    request.log.error({err: error.message}, 'history unavailable')
-    return detail(reply, 503, {detail: 'The history database is unavailable; see the server log'})
-  }
-
-  if (code === 'MFC_CLUSTER_UNAVAILABLE') {
-    request.log.warn({err: error.message}, 'cluster database unavailable')
-    return detail(reply.header('retry-after', '5'), 503, {detail: error.message, suggestions: (error as MfcError).suggestions})
-  }
-
+  if (code === 'MFC_HISTORY_IO') return {status: 503, body: {detail: 'The history database is unavailable; see the server log'}}
+  if (code === 'MFC_CLUSTER_UNAVAILABLE') return {status: 503, headers: {'retry-after': '5'}, body: {detail: error.message, suggestions: (error as MfcError).suggestions}}
   const status = (error as FastifyError).statusCode
-  if (status && status >= 400 && status < 500) return detail(reply, status, {detail: error.message})
-  request.log.error({err: error}, 'data route failed')
-  return detail(reply, 500, {detail: 'Internal server error'})
+  if (status && status >= 400 && status < 500) return {status, body: {detail: error.message}}
+  return {status: 500, body: {detail: 'Internal server error'}}
+}
+
+function handleError(this: FastifyInstance, error: FastifyError | Error, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const {status, headers, body} = dataErrorAnswer(error)
+  if (headers) reply.headers(headers)
+  return detail(reply, status, body)
 }
 
 function queryInt(query: Record<string, string | undefined>, key: string, fallback: number, max: number): number {
@@ -204,6 +206,11 @@ export function dataRoutes(monitoring: Monitoring): ApiPlugin {
     app.get<Query>('/alerts', async (request) => ({alerts: monitoring.alerts.list(request.query.source || undefined)}))
 
     app.post('/data/ingest', {bodyLimit: INGEST_BODY_LIMIT}, async (request) => monitoring.ingest.ingest(request.body))
+    // The same route answered before fastify when it can (a rig posting one reading at a time;
+    // see fast-route.ts); `ingest_fast_path: false` sends every request through fastify.
+    if (monitoring.settings.ingest_fast_path) {
+      addFastJsonRoute(app, {url: '/data/ingest', maxBytes: INGEST_FAST_MAX_BYTES, handle: async (body) => monitoring.ingest.ingest(body), errorAnswer: dataErrorAnswer})
+    }
 
     app.get('/mqtt/status', async () => ({configured: monitoring.mqtt !== undefined, ...monitoring.mqttStatus()}))
 

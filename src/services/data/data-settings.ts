@@ -4,7 +4,7 @@ import {ConfigError} from '../../lib/errors.js'
 
 /** The monitoring keys of the config (rows of group `monitoring` in src/lib/config-schema.ts). */
 export const DATA_SETTING_KEYS = [
-  'data_retention_days', 'simulation_speed', 'simulation_autostart', 'simulation_sample_ms', 'simulation_seed', 'data_follow_dir', 'stack_cells', 'ingest_max_batch',
+  'data_retention_days', 'simulation_speed', 'simulation_autostart', 'simulation_sample_ms', 'simulation_seed', 'data_follow_dir', 'stack_cells', 'ingest_max_batch', 'ingest_fast_path',
   'source_stale_after_s', 'source_offline_after_s', 'mqtt_url', 'mqtt_topic', 'mqtt_username', 'mqtt_password_file', 'mqtt_ca_file', 'mqtt_cert_file', 'mqtt_key_file', 'mqtt_client_id',
 ] as const satisfies readonly (keyof Settings)[]
 

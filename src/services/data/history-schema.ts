@@ -114,26 +114,31 @@ export const AGGREGATES = [['reservoir', 'reservoir'], ['outlet', 'outlet'], ['t
   .map(([column, alias]) => `min(${column}) AS ${alias}_min, max(${column}) AS ${alias}_max, avg(${column}) AS ${alias}_mean`).join(', ')
 export const BUCKET_ALIASES = ['reservoir', 'outlet', 'total_power', 'addition', 'vmean']
 
+/** Per rollup field: its row index (toRow's order) and its four parameter names, built once (not per reading). */
+const ROLLUP_KEYS = ROLLUP_FIELDS.map((f, i) => ({index: [4, 5, 6, 7, 13][i], min: `${f}_min`, max: `${f}_max`, sum: `${f}_sum`, n: `${f}_n`}))
+/** An empty source-minute: every field's min, max and sum null, count 0. */
+const EMPTY_ROLLUP: Record<string, number | null> = Object.fromEntries(ROLLUP_KEYS.flatMap((k) => [[k.min, null], [k.max, null], [k.sum, null], [k.n, 0]]))
+
 /** Adds one stored row (toRow's order) to its source-minute's aggregates. */
 export function addToRollup(minutes: Map<string, Record<string, number | string | null>>, source: string, row: unknown[]): void {
   const minute = Math.floor((row[0] as number) / 60_000) * 60_000
   const key = `${source}\u0000${minute}`
   let m = minutes.get(key)
   if (!m) {
-    m = {source, minute, n: 0}
-    for (const f of ROLLUP_FIELDS) Object.assign(m, {[`${f}_min`]: null, [`${f}_max`]: null, [`${f}_sum`]: null, [`${f}_n`]: 0})
+    m = {source, minute, n: 0, ...EMPTY_ROLLUP}
     minutes.set(key, m)
   }
 
   m.n = (m.n as number) + 1
-  const values = [row[4], row[5], row[6], row[7], row[13]] as (number | null)[]
-  for (const [i, f] of ROLLUP_FIELDS.entries()) {
-    const v = values[i]
+  for (const k of ROLLUP_KEYS) {
+    const v = row[k.index] as number | null | undefined
     if (v === null || v === undefined) continue
-    m[`${f}_min`] = m[`${f}_min`] === null ? v : Math.min(m[`${f}_min`] as number, v)
-    m[`${f}_max`] = m[`${f}_max`] === null ? v : Math.max(m[`${f}_max`] as number, v)
-    m[`${f}_sum`] = ((m[`${f}_sum`] as number | null) ?? 0) + v
-    m[`${f}_n`] = (m[`${f}_n`] as number) + 1
+    const min = m[k.min] as number | null
+    const max = m[k.max] as number | null
+    m[k.min] = min === null ? v : Math.min(min, v)
+    m[k.max] = max === null ? v : Math.max(max, v)
+    m[k.sum] = ((m[k.sum] as number | null) ?? 0) + v
+    m[k.n] = (m[k.n] as number) + 1
   }
 }
 

@@ -42,6 +42,8 @@ export interface MetricsSnapshot {
   streamDropped: number
   historyReadings: number
   ingested: number
+  /** The group commit's transactions so far and the batches (requests, messages, simulator steps) they held. */
+  commits?: {commits: number; batches: number}
   simulation: SimulationStatus
   /** The MQTT subscription's counters, when one is configured. */
   mqtt?: {connected: boolean; messages: number; rejected: number; reconnects: number}
@@ -120,6 +122,10 @@ export function renderMetrics(s: MetricsSnapshot): string {
   b.metric('mfc_stream_messages_dropped_total', 'counter', 'Stream messages dropped for slow clients.', [{value: s.streamDropped}])
   b.metric('mfc_history_readings', 'gauge', 'Readings in the history database.', [{value: s.historyReadings}])
   b.metric('mfc_ingested_readings_total', 'counter', 'Readings stored from rigs (HTTP and MQTT ingest) since start.', [{value: s.ingested}])
+  if (s.commits) {
+    b.metric('mfc_history_commits_total', 'counter', 'Group-commit transactions written since start (each one fsync).', [{value: s.commits.commits}])
+    b.metric('mfc_history_commit_batches_total', 'counter', 'Batches (ingest requests, MQTT messages, simulator steps) those transactions held.', [{value: s.commits.batches}])
+  }
   if (s.mqtt) {
     b.metric('mfc_mqtt_connected', 'gauge', '1 while the MQTT subscription is connected.', [{value: s.mqtt.connected ? 1 : 0}])
     b.metric('mfc_mqtt_messages_total', 'counter', 'MQTT messages stored and acknowledged.', [{value: s.mqtt.messages}])

@@ -196,7 +196,7 @@ export class Monitoring {
     return renderMetrics({
       latest: this.hub.latestBySource(), alerts: this.alerts.list(), certificates: this.certificates(), requests: this.requests,
       streamClients: this.hub.clientCount, streamDropped: this.hub.dropped, historyReadings,
-      ingested: this.ingested, simulation: this.runner.status(), mqtt: this.mqtt?.status(),
+      ingested: this.ingested, commits: {commits: this.commit.commits, batches: this.commit.batches}, simulation: this.runner.status(), mqtt: this.mqtt?.status(),
     }) + this.processMetrics.render()
   }
 

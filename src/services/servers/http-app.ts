@@ -12,9 +12,10 @@ import {CAN_PREPEND_HEADERS, type HeaderBlock, responseClassWithHeaders} from '.
 import {SESSION_COOKIE, readCookie} from './auth.js'
 import type {HealthRegistry} from './health.js'
 import {HEALTH_PATH, JSON_TYPE, PUBLIC_POLICY, withHealthFastPath} from './health-route.js'
+import {type JsonBodyParser, withFastRoutes} from './fast-route.js'
 import type {Admission, SecurityContext} from './security.js'
 import type {TlsContextManager} from './tls-context.js'
-import type {ManagedServer, ResponseObserver, ServerPlugin} from './types.js'
+import type {FastJsonRoute, ManagedServer, ResponseObserver, ServerPlugin} from './types.js'
 
 export interface HttpsAppOptions {
   service: 'api' | 'dashboard'
@@ -80,6 +81,15 @@ export function onEveryResponse(app: FastifyInstance, observer: ResponseObserver
 }
 
 /**
+ * Lets the server answer `route` before fastify when it can (see fast-route.ts); the plugin's
+ * fastify route for the same URL stays and answers every other request. Call it while plugins
+ * register; one route per URL.
+ */
+export function addFastJsonRoute(app: FastifyInstance, route: FastJsonRoute): void {
+  app.mfcFastRoutes.set(route.url, route)
+}
+
+/**
  * A fastify app on a hardened node:https server with the security layer in front of every
  * route: headers, CORS for the dashboard origins, IP lists, rate limits, auth, CSRF, JSON
  * errors, and the public `GET /health`. Other routes are registered by the caller; then
@@ -90,6 +100,9 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   let server!: HttpsServer
   const observers: ResponseObserver[] = []
   const refused = new WeakMap<IncomingMessage, Admission>()
+  const fastRoutes = new Map<string, FastJsonRoute>()
+  // Set once the app exists (the parser comes from it); the fast routes call it per request.
+  let parseJson: JsonBodyParser = () => undefined
   let closing = false
   const app = Fastify({
     logger: false,
@@ -107,12 +120,14 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
     },
     serverFactory(handler) {
       const perResponseHeaders = !presetsHeaders(config)
-      const fast = config.settings.health_fast_path ? withHealthFastPath(handler, {service, security, health, perResponseHeaders, observers, refused, closing: () => closing}) : handler
+      const routed = withFastRoutes(handler, {service, security, routes: fastRoutes, parseJson: (text, done) => parseJson(text, done), perResponseHeaders, observers, refused, closing: () => closing})
+      const fast = config.settings.health_fast_path ? withHealthFastPath(routed, {service, security, health, perResponseHeaders, observers, refused, closing: () => closing}) : routed
       server = createHardenedHttpsServer(config, tls, fast, () => security.securityHeaderBlock(service))
       return server
     },
   })
   app.decorate('mfcResponseObservers', observers)
+  app.decorate('mfcFastRoutes', fastRoutes)
   // fastify answers 503 from here on (return503OnClosing); the fast path steps aside for it.
   app.addHook('preClose', (done) => {
     closing = true
@@ -141,15 +156,18 @@ export async function createHttpsApp(options: HttpsAppOptions): Promise<{app: Fa
   // the stack on a few kB of brackets, which would be a 500. fastify's own parser does the rest
   // (prototype-poisoning checks included).
   const defaultJson = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', {parseAs: 'string'}, (request, body, done) => {
-    const text = body as string
+  // One function for fastify's parser and the fast routes' (fast-route.ts): the same checks, the same errors.
+  parseJson = (text, done) => {
     if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
       return done(Object.assign(new Error(`The JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`), {statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY'}), undefined)
     }
 
-    void defaultJson(request, text, done)
-  })
+    // fastify's default parser never reads its request argument.
+    void defaultJson(undefined as never, text, done as never)
+  }
+
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', {parseAs: 'string'}, (_request, body, done) => parseJson(body as string, done))
 
   app.decorateRequest('mfcAuth', null)
   app.decorateRequest('mfcProxyOrigin', null)

@@ -24,6 +24,29 @@ export type ServerPlugin = (app: FastifyInstance) => Promise<void> | void
  */
 export type ResponseObserver = (method: string, route: string | undefined, status: number) => void
 
+/** What a route's error handler sends for an error: status, headers set before the content type, JSON body. */
+export interface ErrorAnswer {
+  status: number
+  headers?: Record<string, string>
+  body: unknown
+}
+
+/**
+ * A JSON `POST` route that the server may answer before fastify (see fast-route.ts), for
+ * requests where that gives the same answer as the fastify route of the same URL. The plugin
+ * registering it keeps its fastify route: every request the fast path does not take goes there.
+ */
+export interface FastJsonRoute {
+  /** Exactly this URL (no query string). */
+  readonly url: string
+  /** Largest body (Content-Length, bytes) the fast path takes; larger ones go to fastify. */
+  readonly maxBytes: number
+  /** The fastify handler's work on the parsed body: resolves with the value it returns (sent as JSON), rejects with what it throws. */
+  handle(body: unknown): Promise<unknown>
+  /** The answer of the route's fastify error handler for `error` (body-parser errors included); must not throw. */
+  errorAnswer(error: Error): ErrorAnswer
+}
+
 /** How a request or WebSocket client proved who it is. */
 export interface AuthInfo {
   method: 'token' | 'session'
@@ -91,6 +114,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The observers of every response (see onEveryResponse in http-app.ts); the /health fast path calls them too. */
     mfcResponseObservers: ResponseObserver[]
+    /** JSON POST routes answered before fastify when they can be (see addFastJsonRoute in http-app.ts). */
+    mfcFastRoutes: Map<string, FastJsonRoute>
   }
 
   interface FastifyContextConfig {
