@@ -3,11 +3,10 @@ import {dirname} from 'node:path'
 import {request} from 'node:https'
 
 import {expect} from 'chai'
-import type {FastifyInstance} from 'fastify'
 
 import {requestCounter} from '../../src/services/data/data-routes.js'
 import {RequestCounter} from '../../src/services/data/metrics.js'
-import type {ServerPlugin} from '../../src/services/servers/types.js'
+import {recordFastifyReplies} from '../helpers/fastify-replies.js'
 import {type Running, type TestSite, startServe, testSite} from '../helpers/serve.js'
 
 interface Answer {status: number; headers: [string, string][]; body: string}
@@ -99,14 +98,7 @@ describe('serve: the /health fast path answers exactly like the fastify route', 
   async function run(settings: Record<string, unknown>, fast: boolean, degraded = false): Promise<Run> {
     const counter = {requests: new RequestCounter()}
     const routed: string[] = []
-    // What fastify answered (a plain onSend hook on the whole app sees every fastify reply,
-    // refusals included, and nothing the fast path answers).
-    const seen: ServerPlugin = Object.assign(async (app: FastifyInstance) => {
-      app.addHook('onSend', (req, _reply, payload, done) => {
-        routed.push(`${req.method} ${req.url}`)
-        done(null, payload)
-      })
-    }, {[Symbol.for('skip-override')]: true})
+    const seen = recordFastifyReplies(routed)
     const config = site.reconfig({...settings, health_fast_path: fast, trusted_proxies: ['127.0.0.1'], rate_limit_per_minute: 5, dashboard_origins: [ALLOWED_ORIGIN]} as never)
     const plugins = [requestCounter(counter), seen]
     const serve = await startServe(site, {config, apiPlugins: plugins, dashboardPlugins: plugins})

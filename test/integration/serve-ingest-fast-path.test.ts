@@ -3,14 +3,13 @@ import {dirname, join} from 'node:path'
 import {request} from 'node:https'
 
 import {expect} from 'chai'
-import type {FastifyInstance} from 'fastify'
 
 import {systemClock} from '../../src/lib/clock.js'
 import {MfcEventBus} from '../../src/lib/events.js'
 import {silentLogger} from '../../src/lib/logger.js'
 import {dataPlugins} from '../../src/services/data/data-routes.js'
 import {createMonitoring, type MonitoringWiring} from '../../src/services/data/monitoring.js'
-import type {ServerPlugin} from '../../src/services/servers/types.js'
+import {recordFastifyReplies} from '../helpers/fastify-replies.js'
 import {type Running, TEST_TOKEN, type TestSite, startServe, testSite} from '../helpers/serve.js'
 
 interface Answer {status: number; headers: [string, string][]; body: string}
@@ -143,13 +142,7 @@ describe('serve: the ingest fast path answers exactly like the fastify route', f
 
   async function run(settings: Record<string, unknown>, fast: boolean): Promise<Run> {
     const routed: string[] = []
-    // What fastify answered: a plain onSend hook on the whole app sees every fastify reply.
-    const seen: ServerPlugin = Object.assign(async (app: FastifyInstance) => {
-      app.addHook('onSend', (req, _reply, payload, done) => {
-        routed.push(`${req.method} ${req.url}`)
-        done(null, payload)
-      })
-    }, {[Symbol.for('skip-override')]: true})
+    const seen = recordFastifyReplies(routed)
     const config = site.reconfig({...settings, trusted_proxies: ['127.0.0.1'], rate_limit_per_minute: 5, dashboard_origins: [ALLOWED_ORIGIN]} as never)
     const data = await createMonitoring({
       historyDb: join(site.temp.dir, `history-${running.length}.sqlite`), clock: systemClock, events: new MfcEventBus(), logger: silentLogger,

@@ -1,8 +1,8 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
-import {JSON_TYPE} from './health-route.js'
-import type {Admission, AdmitPolicy, SecurityContext} from './security.js'
-import type {FastJsonRoute, ResponseObserver} from './types.js'
+import {type FastPathOptions, type Handler, JSON_TYPE} from './health-route.js'
+import type {AdmitPolicy} from './security.js'
+import type {FastJsonRoute} from './types.js'
 
 /** The gate's policy for the fast routes: credentials needed, as for every plugin route. */
 const PRIVATE_POLICY: AdmitPolicy = Object.freeze({public: false})
@@ -12,22 +12,11 @@ const JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8
 /** Parses a request body as the app's `application/json` content-type parser does (the same function). */
 export type JsonBodyParser = (text: string, done: (error: Error | null, value?: unknown) => void) => void
 
-export interface FastRoutesOptions {
-  service: 'api' | 'dashboard'
-  security: SecurityContext
+export interface FastRoutesOptions extends FastPathOptions {
   /** The routes by URL (the app's `mfcFastRoutes`, filled while plugins register). */
   routes: ReadonlyMap<string, FastJsonRoute>
   parseJson: JsonBodyParser
-  /** The security headers are set on each response (no header block): set them here too. */
-  perResponseHeaders: boolean
-  observers: readonly ResponseObserver[]
-  /** A request the gate refused goes on to fastify with its admission here (the gate runs once). */
-  refused: WeakMap<IncomingMessage, Admission>
-  /** True once the app is closing: fastify then answers everything (503, Connection: close). */
-  closing: () => boolean
 }
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
 /**
  * Why this exists: a rig posting one reading per request pays fastify's per-request machinery

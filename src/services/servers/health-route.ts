@@ -10,10 +10,10 @@ export const JSON_TYPE = 'application/json; charset=utf-8'
 /** The gate's policy for /health (one object, not one per request). */
 export const PUBLIC_POLICY: AdmitPolicy = Object.freeze({public: true})
 
-export interface HealthFastPathOptions {
+/** What every answer-before-fastify path (this one, fast-route.ts) shares with the app. */
+export interface FastPathOptions {
   service: 'api' | 'dashboard'
   security: SecurityContext
-  health: HealthRegistry
   /** The security headers are set on each response (no header block): set them here too. */
   perResponseHeaders: boolean
   /** Called for every answer the fast path writes, like fastify's onSend hooks for the rest. */
@@ -27,7 +27,12 @@ export interface HealthFastPathOptions {
   closing: () => boolean
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void
+export interface HealthFastPathOptions extends FastPathOptions {
+  health: HealthRegistry
+}
+
+/** node:https's 'request' listener, which a fast path wraps. */
+export type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
 /**
  * Why this exists: keep-alive `GET /health` (load balancers, uptime probes, `mfc status`) is the
