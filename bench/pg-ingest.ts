@@ -14,7 +14,10 @@
  * 2. One node's ingest (same batches, HTTPS) and GET /data/latest?limit=100 throughput (8
  *    concurrent clients) with storage=postgres vs the embedded SQLite: the price of cluster mode.
  */
+import {randomBytes} from 'node:crypto'
+import {writeFileSync} from 'node:fs'
 import {cpus, loadavg} from 'node:os'
+import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -56,7 +59,10 @@ const freshBatch = (source: string) => {
 
 async function serveOn(settings: Record<string, unknown>): Promise<{site: TestSite; serve: ServeProcess; close(): Promise<void>}> {
   const site = await testSite()
-  writeDataSettings(site, {simulation_autostart: false, rate_limit_per_minute: 0, ...settings})
+  // Cluster storage seals keys with a key every node shares (serve refuses to start without it).
+  const keyFile = join(site.temp.configDir, 'storage.key')
+  writeFileSync(keyFile, randomBytes(32).toString('base64') + '\n', {mode: 0o600})
+  writeDataSettings(site, {simulation_autostart: false, rate_limit_per_minute: 0, ...(settings.storage ? {storage_key_file: keyFile} : {}), ...settings})
   const serve = await spawnServe(site)
   return {site, serve, async close() {
     await serve.stop()
@@ -129,6 +135,8 @@ async function main(): Promise<void> {
     await migrate(db)
     await db.close()
     const bare = new pg.Client({connectionString: url})
+    // Stopping PostgreSQL in the finally below must not crash the run and hide its real error.
+    bare.on('error', () => {})
     await bare.connect()
     const adapter = await openPgHistory({connect: () => openPostgres({url}), retentionDays: 0, clock: {now: () => new Date()}})
     const onPg = await serveOn({storage: url})
