@@ -3,11 +3,23 @@ import {X509Certificate, createPrivateKey} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import {join} from 'node:path'
 
+import type {TempEnv} from './cli.js'
+import type {ServeProcess} from './serve-process.js'
+
 /**
  * Shared setup of the tests that run several real `mfc serve` processes on one PostgreSQL
  * (cluster-nodes, cluster-maintainers): bounded waits, haproxy in front of the nodes' HTTP-01
  * ports, and the check that a node's live files are one pair.
  */
+
+/** One node of a test cluster: its state and environment, its HTTP-01 port, its serve once started. */
+export interface ClusterNode {
+  name: string
+  t: TempEnv
+  env: NodeJS.ProcessEnv
+  httpPort: number
+  serve?: ServeProcess
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

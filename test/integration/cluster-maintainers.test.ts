@@ -10,12 +10,12 @@ import {KeySealer} from '../../src/services/storage/key-sealer.js'
 import {PgLocalCa} from '../../src/services/storage/pg-local-ca.js'
 import {openPostgres} from '../../src/services/storage/postgres.js'
 import {systemClock} from '../../src/lib/clock.js'
-import {type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
-import {livePairMatches, startHaproxy, until} from '../helpers/cluster-serve.js'
+import {parseJson, runCli, tempEnv} from '../helpers/cli.js'
+import {type ClusterNode, livePairMatches, startHaproxy, until} from '../helpers/cluster-serve.js'
 import {type Pebble, startPebble} from '../helpers/pebble.js'
 import {freePorts} from '../helpers/ports.js'
 import {type TestPostgres, startPostgres} from '../helpers/postgres.js'
-import {type ServeProcess, servedSerial, startServeProcess} from '../helpers/serve-process.js'
+import {servedSerial, startServeProcess} from '../helpers/serve-process.js'
 import {TEST_TOKEN} from '../helpers/serve.js'
 
 const DOMAIN = 'maint.mfc.example'
@@ -23,12 +23,7 @@ const NAME = DOMAIN
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const pad = (version: number) => String(version).padStart(4, '0')
 
-interface Node {
-  name: string
-  t: TempEnv
-  env: NodeJS.ProcessEnv
-  httpPort: number
-  serve?: ServeProcess
+interface Node extends ClusterNode {
   /** Where this test's look at the node's log starts. */
   logOffset: number
   killed?: boolean

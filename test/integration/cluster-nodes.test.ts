@@ -6,25 +6,19 @@ import {join} from 'node:path'
 
 import {expect} from 'chai'
 
-import {BIN, ROOT, type TempEnv, parseJson, runCli, tempEnv} from '../helpers/cli.js'
-import {livePairMatches, startHaproxy, until} from '../helpers/cluster-serve.js'
+import {BIN, ROOT, parseJson, runCli, tempEnv} from '../helpers/cli.js'
+import {type ClusterNode, livePairMatches, startHaproxy, until} from '../helpers/cluster-serve.js'
 import {type Pebble, startPebble} from '../helpers/pebble.js'
 import {freePorts} from '../helpers/ports.js'
 import {type TestPostgres, startPostgres} from '../helpers/postgres.js'
-import {type ServeProcess, servedSerial, startServeProcess} from '../helpers/serve-process.js'
+import {servedSerial, startServeProcess} from '../helpers/serve-process.js'
 import {TEST_TOKEN} from '../helpers/serve.js'
 
 const DOMAIN = 'cluster.mfc.example'
 const NAME = DOMAIN
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-interface Node {
-  name: string
-  t: TempEnv
-  env: NodeJS.ProcessEnv
-  httpPort: number
-  serve?: ServeProcess
-}
+type Node = ClusterNode
 
 interface ClusterJson {
   nodes: {name: string; state: string; served: {serial: string} | null; ports: {api: number}}[]
