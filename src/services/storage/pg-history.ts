@@ -2,7 +2,7 @@ import type {Clock} from '../../lib/clock.js'
 import {MfcError} from '../../lib/errors.js'
 import {type PgDatabase, type PgQueryable, isStoreUnavailable} from './postgres.js'
 import {HistoryError} from '../data/history.js'
-import {fromRow as readingFromRow} from '../data/history-schema.js'
+import {type Row as SqliteRow, fromRow as readingFromRow} from '../data/history-schema.js'
 import {type Bucket, type BucketQuery, BUCKET_FIELDS, type History, type InsertOptions, MAX_QUERY_LIMIT, type RangeQuery, type SourceInfo, type SourceRegistration} from '../data/history-types.js'
 import type {Reading} from '../data/reading.js'
 
@@ -82,22 +82,8 @@ SELECT coalesce(sum(n), 0)::text AS n FROM g`
 
 const SOURCE_COLUMNS = 'name, cells, description, location, first_seen, last_seen, readings'
 
-type Row = {
-  id: string
-  ts: string
-  seq: string
-  source: string
-  run_id: string | null
-  time_hours: number
-  reservoir: number
-  outlet: number
-  total_power: number
-  addition: number
-  q_action: number | null
-  epsilon: number | null
-  reward: number | null
-  cells: string
-}
+/** A reading's row as pg returns it: the bigint columns (id, ts, seq) as text. */
+type Row = Omit<SqliteRow, 'id' | 'ts' | 'seq'> & {id: string; ts: string; seq: string}
 
 /** What `storedAfter` answers: the readings (with their seq), and what was left out of them. */
 export interface StoredAfter {
