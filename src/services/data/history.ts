@@ -17,6 +17,9 @@ export type HistoryStore = History
 
 type DatabaseClass = typeof import('better-sqlite3')
 
+/** Rows per part of a large insert handed to the writer thread (see SqliteHistory.insert). */
+const INSERT_PART = 100
+
 /** Opens the write connection: WAL, every commit fsynced (synchronous=FULL), schema migrated. */
 function connect(Database: DatabaseClass, file: string): Db {
   let db: Db | undefined
@@ -49,6 +52,10 @@ function migrate(db: Db): void {
 /** What the main thread asks of the writer thread; each gets one reply with its id. */
 type WriteRequest =
   | {op: 'insert'; rows: unknown[][]; setting?: {key: string; value: string}}
+  // The leading parts of the next insert (InsertParts): no reply of their own; that insert's reply answers for them.
+  | {op: 'part'; rows: unknown[][]}
+  // The parts sent so far are void (the sender failed before sending their insert).
+  | {op: 'abort'}
   | {op: 'putSource'; registration: SourceRegistration}
   | {op: 'putSetting'; key: string; value: string}
   | {op: 'prune'; cutoff: number}
@@ -75,6 +82,7 @@ export async function serveWrites(): Promise<void> {
   const run = writer(db)
   port.postMessage({ready: true})
   port.on('message', ({id, ...request}: WriteRequest & {id: number}) => {
+    if (request.op === 'part' || request.op === 'abort') return void run(request)
     let reply: WriteReply
     try {
       reply = {id, ok: true, result: run(request)}
@@ -85,6 +93,49 @@ export async function serveWrites(): Promise<void> {
     port.postMessage(reply)
     if (request.op === 'close' && reply.ok) port.close()
   })
+}
+
+type InsertStatements = Record<'insert' | 'touch' | 'rollup' | 'put', Statement>
+
+/**
+ * One insert's work inside its transaction: the rows (a duplicate (source, ts, seq) is skipped),
+ * then each source's counters and each minute's rollup once, and the optional setting. Rows may
+ * come in several `add`s (an insert sent in parts); indices count across them.
+ */
+class InsertRun {
+  private stored: number[] | null = null
+  private count = 0
+  private readonly touched = new Map<string, {name: string; cells: number | null; first: number; last: number; n: number}>()
+  private readonly minutes = new Map<string, Record<string, number | string | null>>()
+
+  constructor(private readonly s: InsertStatements) {}
+
+  add(rows: unknown[][]): this {
+    for (const row of rows) {
+      const i = this.count++
+      if (this.s.insert.run(row).changes === 0) {
+        this.stored ??= Array.from({length: i}, (_, k) => k)
+        continue
+      }
+
+      this.stored?.push(i)
+      const [ts, source] = row as [number, string]
+      addToRollup(this.minutes, source, row)
+      const seen = this.touched.get(source)
+      if (seen) Object.assign(seen, {first: Math.min(seen.first, ts), last: Math.max(seen.last, ts), n: seen.n + 1})
+      else this.touched.set(source, {name: source, cells: cellCount(row[11] as string), first: ts, last: ts, n: 1})
+    }
+
+    return this
+  }
+
+  /** Writes the counters, rollups and setting; returns the indices of the rows stored (null: all). */
+  finish(setting?: {key: string; value: string}): number[] | null {
+    for (const t of this.touched.values()) this.s.touch.run(t)
+    for (const m of this.minutes.values()) this.s.rollup.run(m)
+    if (setting) this.s.put.run(setting.key, setting.value)
+    return this.stored
+  }
 }
 
 function writer(db: Db): (request: WriteRequest) => unknown {
@@ -106,29 +157,41 @@ function writer(db: Db): (request: WriteRequest) => unknown {
     rollupPrune: db.prepare('DELETE FROM rollup_1m WHERE minute < ?'),
     prune: db.prepare('DELETE FROM readings WHERE ts < ?'),
   }
-  const insert = db.transaction((rows: unknown[][], setting?: {key: string; value: string}) => {
-    let stored: number[] | null = null
-    const touched = new Map<string, {name: string; cells: number | null; first: number; last: number; n: number}>()
-    const minutes = new Map<string, Record<string, number | string | null>>()
-    for (const [i, row] of rows.entries()) {
-      if (s.insert.run(row).changes === 0) {
-        stored ??= Array.from({length: i}, (_, k) => k)
-        continue
-      }
+  const insert = db.transaction((rows: unknown[][], setting?: {key: string; value: string}) => new InsertRun(s).add(rows).finish(setting))
+  const begin = db.prepare('BEGIN')
+  const commit = db.prepare('COMMIT')
+  const rollback = db.prepare('ROLLBACK')
+  // An insert arriving in parts: its transaction is open from the first part to its insert's
+  // commit. The parts and their insert are posted in one synchronous run on the main thread, so
+  // nothing else comes between them. A part that fails rolls back at once; the insert then fails.
+  let parts: InsertRun | undefined
+  let failed: string | undefined
+  const abandon = () => {
+    parts = undefined
+    if (db.inTransaction) rollback.run()
+  }
 
-      stored?.push(i)
-      const [ts, source] = row as [number, string]
-      addToRollup(minutes, source, row)
-      const seen = touched.get(source)
-      if (seen) Object.assign(seen, {first: Math.min(seen.first, ts), last: Math.max(seen.last, ts), n: seen.n + 1})
-      else touched.set(source, {name: source, cells: cellCount(row[11] as string), first: ts, last: ts, n: 1})
+  const finishInsert = (rows: unknown[][], setting?: {key: string; value: string}): number[] | null => {
+    if (failed !== undefined) {
+      const message = failed
+      failed = undefined
+      abandon()
+      throw new Error(message)
     }
 
-    for (const t of touched.values()) s.touch.run(t)
-    for (const m of minutes.values()) s.rollup.run(m)
-    if (setting) s.put.run(setting.key, setting.value)
-    return stored
-  })
+    if (!parts) return insert(rows, setting)
+    const run = parts
+    parts = undefined
+    try {
+      const stored = run.add(rows).finish(setting)
+      commit.run()
+      return stored
+    } catch (error) {
+      if (db.inTransaction) rollback.run()
+      throw error
+    }
+  }
+
   const prune = db.transaction((cutoff: number) => {
     const gone = s.pruned.all({cutoff}) as {source: string; n: number; first: number | null}[]
     for (const g of gone) s.forget.run({name: g.source, n: g.n, first: g.first})
@@ -138,7 +201,30 @@ function writer(db: Db): (request: WriteRequest) => unknown {
   })
   return (request) => {
     switch (request.op) {
-      case 'insert': return insert(request.rows, request.setting)
+      case 'insert': return finishInsert(request.rows, request.setting)
+      case 'part': {
+        if (failed !== undefined) return
+        try {
+          if (!parts) {
+            begin.run()
+            parts = new InsertRun(s)
+          }
+
+          parts.add(request.rows)
+        } catch (error) {
+          abandon()
+          failed = (error as Error).message
+        }
+
+        return
+      }
+
+      case 'abort': {
+        abandon()
+        failed = undefined
+        return
+      }
+
       case 'putSetting': return void s.put.run(request.key, request.value)
       case 'prune': return prune(request.cutoff)
       case 'close': return void db.close()
@@ -213,6 +299,11 @@ class WriterThread {
     })
   }
 
+  /** A request the next `call` answers for (an insert's leading parts, or their abort): no reply of its own. */
+  send(request: Extract<WriteRequest, {op: 'part' | 'abort'}>): void {
+    if (!this.dead) this.worker.postMessage({id: -1, ...request})
+  }
+
   /** Test hook: ends the thread as a crash would (pending writes are rejected). */
   async kill(): Promise<void> {
     await this.worker.terminate()
@@ -273,8 +364,24 @@ class SqliteHistory implements History {
   constructor(private readonly Database: DatabaseClass, readonly file: string, readonly retentionDays: number, private readonly clock: Clock) {}
 
   async insert(readings: readonly Reading[], options: InsertOptions = {}): Promise<Reading[]> {
-    const rows = readings.map((r, i) => toRow(r, options.seqs?.[i] ?? 0))
-    const stored = await this.write<number[] | null>({op: 'insert', rows, setting: options.setting})
+    const rows = (from: number, to: number) => {
+      const part: unknown[][] = []
+      for (let i = from; i < to; i++) part.push(toRow(readings[i], options.seqs?.[i] ?? 0))
+      return part
+    }
+
+    const writer = await this.thread()
+    // A large batch goes over in parts: the writer thread inserts the first rows (in the open
+    // transaction) while this thread converts the next, instead of waiting for all of them.
+    let from = 0
+    try {
+      for (; readings.length - from > INSERT_PART; from += INSERT_PART) writer.send({op: 'part', rows: rows(from, from + INSERT_PART)})
+    } catch (error) {
+      if (from > 0) writer.send({op: 'abort'})
+      throw error
+    }
+
+    const stored = await writer.call<number[] | null>({op: 'insert', rows: rows(from, readings.length), setting: options.setting})
     return stored === null ? [...readings] : stored.map((i) => readings[i])
   }
 
@@ -386,6 +493,11 @@ class SqliteHistory implements History {
   }
 
   private async write<T>(request: WriteRequest): Promise<T> {
+    return (await this.thread()).call<T>(request)
+  }
+
+  /** The live writer thread: a new one if the last died (or its restart failed). */
+  private async thread(): Promise<WriterThread> {
     if (this.closed) throw new HistoryError(`The history database ${this.file} is closed`, this.file)
     if (!this.writer) {
       this.restart = WriterThread.start(this.file)
@@ -398,14 +510,14 @@ class SqliteHistory implements History {
       if (this.restart === current && this.writer === current) this.writer = undefined
       throw error
     })
-    if (!writer.dead) return writer.call<T>(request)
+    if (!writer.dead) return writer
     // The thread died (its pending writes were rejected): the first write after that starts a new one.
     if (this.writer === current) {
       this.restart = WriterThread.start(this.file)
       this.writer = this.restart
     }
 
-    return this.write<T>(request)
+    return this.thread()
   }
 
   private async closeWriter(writer: Promise<WriterThread> | undefined): Promise<void> {

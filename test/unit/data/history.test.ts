@@ -128,6 +128,48 @@ describe('history store (SQLite, WAL)', () => {
     expect(await history.count()).to.equal(20_003)
   })
 
+
+  it('a large batch goes to the writer thread in parts: one transaction, duplicates found in any part, a failing part or row stores nothing', async () => {
+    const day = Date.UTC(2026, 0, 8)
+    // 350 readings: three parts of 100 and the insert's own 50, all in one commit.
+    expect(await history.insert(series(350, day))).to.have.length(350)
+    // 450 more, of which 30 in the second part and 20 in the last are already stored.
+    const mixed = [...series(150, day + 1_000_000), ...series(30, day + 150_000), ...series(250, day + 2_000_000), ...series(20, day + 300_000)]
+    const stored = await history.insert(mixed)
+    expect(stored).to.have.length(400)
+    expect(stored).to.deep.equal([...mixed.slice(0, 150), ...mixed.slice(180, 430)])
+    expect(await history.count()).to.equal(750)
+
+    const failing = async (batch: ReturnType<typeof series>) => history.insert(batch).then(() => 'stored', (error: Error) => error.message)
+    // After a failure, the next write is a transaction of its own: exactly its one reading is added.
+    let count = 750
+    const nextWriteAlone = async (what: string) => {
+      const one = series(1, day + 9_000_000 + count * 1000)
+      expect(await history.insert(one), what).to.deep.equal(one)
+      expect(await history.count(), what).to.equal(++count)
+    }
+
+    // A row SQLite refuses in a leading part, and in the insert's own last rows.
+    for (const at of [50, 330]) {
+      const batch = series(350, day + 3_000_000)
+      batch[at] = {...batch[at], timestamp: 'not a date'}
+      expect(await failing(batch), `bad row ${at}`).to.match(/Cannot write the history database/)
+      expect(await history.count(), `bad row ${at}`).to.equal(count)
+      await nextWriteAlone(`after bad row ${at}`)
+    }
+
+    // A reading that cannot even be turned into a row after parts were sent: those parts are void.
+    const unconvertible = series(350, day + 4_000_000)
+    unconvertible[250] = {...unconvertible[250], cell_voltages: {length: 1} as never}
+    expect(await failing(unconvertible)).to.match(/reduce is not a function/)
+    expect(await history.count()).to.equal(count)
+    // The writer goes on: the same readings, fixed, are stored once.
+    unconvertible[250] = series(350, day + 4_000_000)[250]
+    expect(await history.insert(unconvertible)).to.deep.equal(unconvertible)
+    expect(await history.count()).to.equal(count + 350)
+    const sources = await history.sources()
+    expect(sources.find((s) => s.name === 'test')?.readings).to.equal(count + 350)
+  })
   it('exports CSV and JSON in pages, complete and parseable, without temp files', async () => {
     await history.insert(series(2500))
     const json = (await collect(exportChunks(history, 'json'))).join('')
