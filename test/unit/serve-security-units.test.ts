@@ -4,6 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {constantTimeEqual, readCookie} from '../../src/services/servers/auth.js'
+import {nestedDeeperThan} from '../../src/services/servers/http-app.js'
 import {IpFilter, normalizeIp} from '../../src/services/servers/ip-filter.js'
 import {RateLimiter} from '../../src/services/servers/rate-limiter.js'
 import {buildSecurityHeaders} from '../../src/services/servers/security-headers.js'
@@ -105,6 +106,23 @@ describe('serve security units', () => {
       const off = buildSecurityHeaders({enableHsts: false, hstsMaxAge: 300, enableCsp: false, connectSources: [], noStore: true})
       expect(off).not.to.have.any.keys('strict-transport-security', 'content-security-policy')
       expect(off['cache-control']).to.equal('no-store')
+    })
+  })
+
+  describe('nestedDeeperThan (JSON bodies)', () => {
+    it('counts the value itself as level 1, arrays and objects alike, past strings that look like brackets', () => {
+      const nest = (levels: number) => JSON.parse('['.repeat(levels) + ']'.repeat(levels)) as unknown
+      expect(nestedDeeperThan(nest(32), 32)).to.equal(false)
+      expect(nestedDeeperThan(nest(33), 32)).to.equal(true)
+      expect(nestedDeeperThan(JSON.parse('{"a":'.repeat(33) + '1' + '}'.repeat(33)), 32)).to.equal(true)
+      expect(nestedDeeperThan(JSON.parse('{"a":'.repeat(32) + '"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["' + '}'.repeat(32)), 32)).to.equal(false)
+      // The deep path may come after many shallow ones, and inside an object inside an array.
+      const wide = {readings: [...Array.from({length: 1000}, () => ({v: [1, 2, 3]})), {deep: nest(31)}]}
+      expect(nestedDeeperThan(wide, 32)).to.equal(true)
+      expect(nestedDeeperThan({readings: Array.from({length: 1000}, () => ({v: [1, 2, 3]}))}, 32)).to.equal(false)
+      for (const scalar of [null, 1, 'x', true]) expect(nestedDeeperThan(scalar, 0)).to.equal(false)
+      // 100,000 levels: no stack overflow, the answer at the 33rd.
+      expect(nestedDeeperThan(nest(100_000), 32)).to.equal(true)
     })
   })
 })
