@@ -88,6 +88,9 @@ export class AlertManager {
   /** Whether each open episode was notified, so its clear is notified alike. */
   private readonly notified = new Map<string, boolean>()
   private reconfigured: (change: AlertChange) => void = () => undefined
+  /** Each source's enabled thresholds, for the current `thresholds`/`perSource` (both are replaced, never changed in place). */
+  private readonly enabledBySource = new Map<string, AlertThreshold[]>()
+  private enabledFor: [AlertThreshold[], Record<string, AlertThreshold[]>] | undefined
   private updating: Promise<unknown> = Promise.resolve()
 
   /** Starts with the defaults; `reload()` reads the saved thresholds (`open` does both). */
@@ -213,8 +216,7 @@ export class AlertManager {
     const changes: AlertChange[] = []
     const silent = this.states.get(key(reading.source, NO_DATA))
     if (silent?.active) changes.push(this.clear(silent, 0)!)
-    for (const t of upsert(this.thresholds, this.perSource[reading.source] ?? [])) {
-      if (!t.enabled) continue
+    for (const t of this.thresholdsOf(reading.source)) {
       const value = worst(reading[t.parameter], t)
       if (value === null) continue
       const state = this.stateOf(reading.source, t.parameter)
@@ -264,6 +266,22 @@ export class AlertManager {
     this.notified.set(key(state.source, state.parameter), emailNotify)
     this.events.emit('alert:raised', {source: state.source, parameter: state.parameter, value, message, severity: 'warning', email_notify: emailNotify, since})
     return {type: 'alert_raised', state: {...state}}
+  }
+
+  /** The enabled thresholds that apply to `source`: its own over the global ones. */
+  private thresholdsOf(source: string): AlertThreshold[] {
+    if (this.enabledFor?.[0] !== this.thresholds || this.enabledFor[1] !== this.perSource) {
+      this.enabledBySource.clear()
+      this.enabledFor = [this.thresholds, this.perSource]
+    }
+
+    let list = this.enabledBySource.get(source)
+    if (!list) {
+      list = upsert(this.thresholds, this.perSource[source] ?? []).filter((t) => t.enabled)
+      this.enabledBySource.set(source, list)
+    }
+
+    return list
   }
 
   private stateOf(source: string, parameter: AlertParameter): AlertState {

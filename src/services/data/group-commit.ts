@@ -16,12 +16,16 @@ interface Pending {
  * commit that holds its readings is durable (then with the readings that were new: the others
  * were already stored), or rejects if that commit failed (then nothing of the group was
  * written; every writer sees the error and none is acknowledged). `published` sees the stored
- * readings of each commit once, in commit order, after it is durable.
+ * readings of each commit once, in commit order, after it is durable and its writers were
+ * answered (at the end of that turn of the event loop): an acknowledgement does not wait for
+ * the stream, the alerts and the cluster's fan-out, and they still run before the next request.
  */
 export class GroupCommit {
   private queue: Pending[] = []
   private scheduled = false
   private inFlight: Promise<void> | undefined
+  /** Commits whose readings are durable and acknowledged but not yet handed to `published`. */
+  private unpublished = 0
   /** Commits so far and the batches they held (for /metrics and the benchmark). */
   commits = 0
   batches = 0
@@ -40,7 +44,7 @@ export class GroupCommit {
 
   /** Resolves once every batch submitted so far is committed or failed. */
   async drain(): Promise<void> {
-    while (this.inFlight || this.scheduled || this.queue.length > 0) {
+    while (this.inFlight || this.scheduled || this.queue.length > 0 || this.unpublished > 0) {
       await (this.inFlight ?? new Promise((resolve) => {
         setImmediate(resolve)
       }))
@@ -70,11 +74,18 @@ export class GroupCommit {
 
     this.commits++
     this.batches += group.length
-    const fresh = new Set(stored)
-    try {
-      if (stored.length > 0) this.published(stored)
-    } finally {
+    if (group.length === 1) group[0].resolve(stored)
+    else {
+      const fresh = new Set(stored)
       for (const p of group) p.resolve(p.readings.filter((r) => fresh.has(r)))
     }
+
+    if (stored.length === 0) return
+    // setImmediate keeps commit order (its queue is first in, first out).
+    this.unpublished++
+    setImmediate(() => {
+      this.unpublished--
+      this.published(stored)
+    })
   }
 }

@@ -1,5 +1,5 @@
 import type {GroupCommit} from './group-commit.js'
-import {DataValidationError, FieldChecker, type Reading, type ValidationIssue} from './reading.js'
+import {DataValidationError, FieldChecker, isoTimestamp, type Reading, type ValidationIssue} from './reading.js'
 
 export interface IngestLimits {
   /** Cells of a stack not registered with its own count; per-cell arrays must have exactly this many entries. */
@@ -22,6 +22,13 @@ export const SOURCE_RE = /^[\w.@-]{1,64}$/
 export function reservedSource(name: string): boolean {
   return name === 'simulator' || name.startsWith('file:')
 }
+// A reading's ranges, made once (a batch checks them for every reading).
+const NON_NEGATIVE = Object.freeze({ge: 0})
+const CONCENTRATION = Object.freeze({ge: 0, le: 1000})
+const POWER = Object.freeze({ge: 0, le: 1e6})
+const ANY = Object.freeze({})
+const Q_ACTION = Object.freeze({ge: 0, le: 9})
+const FRACTION = Object.freeze({ge: 0, le: 1})
 /** Timestamps must be plausible: not before 2000, not more than a day ahead of the server. */
 const EARLIEST = Date.UTC(2000, 0, 1)
 
@@ -80,17 +87,17 @@ function parseReading(item: unknown, index: number, cells: number, now: Date, is
   }
 
   const reading = {
-    timestamp: ts !== undefined && Number.isFinite(ts) ? new Date(ts).toISOString() : '',
+    timestamp: ts !== undefined && Number.isFinite(ts) ? isoTimestamp(ts) : '',
     source,
     run_id: null,
-    time_hours: checker.number('time_hours', {ge: 0}),
-    reservoir_concentration: checker.number('reservoir_concentration', {ge: 0, le: 1000}),
-    outlet_concentration: checker.number('outlet_concentration', {ge: 0, le: 1000}),
-    total_power: checker.number('total_power', {ge: 0, le: 1e6}),
+    time_hours: checker.number('time_hours', NON_NEGATIVE),
+    reservoir_concentration: checker.number('reservoir_concentration', CONCENTRATION),
+    outlet_concentration: checker.number('outlet_concentration', CONCENTRATION),
+    total_power: checker.number('total_power', POWER),
     biofilm_thicknesses: checker.cells('biofilm_thicknesses', cells, false) ?? [],
-    substrate_addition_rate: checker.number('substrate_addition_rate', {}, 0),
-    q_action: checker.has('q_action') ? checker.int('q_action', {ge: 0, le: 9}) ?? null : null,
-    epsilon: checker.has('epsilon') ? checker.number('epsilon', {ge: 0, le: 1}) ?? null : null,
+    substrate_addition_rate: checker.number('substrate_addition_rate', ANY, 0),
+    q_action: checker.has('q_action') ? checker.int('q_action', Q_ACTION) ?? null : null,
+    epsilon: checker.has('epsilon') ? checker.number('epsilon', FRACTION) ?? null : null,
     reward: checker.has('reward') ? checker.number('reward') ?? null : null,
     cell_voltages: checker.cells('cell_voltages', cells, false),
     cell_powers: checker.cells('cell_powers', cells, false),

@@ -1,4 +1,5 @@
 import {expect} from 'chai'
+import fc from 'fast-check'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -9,7 +10,8 @@ import {CsvFollower, splitCsvLine} from '../../../src/services/data/follower.js'
 import {type HistoryStore, openHistory} from '../../../src/services/data/history.js'
 import {GroupCommit} from '../../../src/services/data/group-commit.js'
 import {DEFAULT_INGEST_LIMITS, IngestService, parseIngestBatch} from '../../../src/services/data/ingest.js'
-import {DataValidationError, type Reading} from '../../../src/services/data/reading.js'
+import {DataValidationError, isoTimestamp, type Reading} from '../../../src/services/data/reading.js'
+import {series} from '../../helpers/readings.js'
 
 const NOW = new Date('2026-01-02T00:00:00Z')
 const good = (overrides: Record<string, unknown> = {}) => ({
@@ -73,28 +75,59 @@ describe('ingest validation', () => {
     expect(error.message).to.equal('The batch has 11 readings; the limit is 10 per request')
   })
 
-  it('stores nothing of a batch with one bad reading, and publishes only after commit', async () => {
+  it('stores nothing of a batch with one bad reading, and publishes only after commit and acknowledgement, in commit order', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mfc-ingest-'))
     const history = await openHistory(join(dir, 'h.sqlite'), {retentionDays: 0, clock: {now: () => NOW}})
     try {
       const published: Reading[][] = []
       const counts: Promise<number>[] = []
+      const events: string[] = []
       const commit = new GroupCommit(history, (r) => {
         counts.push(history.count())
         published.push(r)
+        events.push(`published ${r.length}`)
       })
       const service = new IngestService(commit, DEFAULT_INGEST_LIMITS, {now: () => NOW})
       await service.ingest({readings: [good(), good(), good({total_power: -1})]}).then(() => expect.fail('accepted a bad batch'), (error: unknown) => expect(error).to.be.instanceOf(DataValidationError))
       expect(await history.count()).to.equal(0)
       // The same (source, timestamp) twice: stored once, the receipt says so.
       expect(await service.ingest({readings: [good(), good()]})).to.deep.equal({status: 'stored', accepted: 2, duplicates: 1, source: 'ingest', first_timestamp: '2026-01-01T09:00:00.000Z', last_timestamp: '2026-01-01T09:00:00.000Z'})
+      events.push('acknowledged')
       expect(await history.count()).to.equal(1)
+      await commit.drain()
       expect(published).to.have.length(1)
       expect(await Promise.all(counts), 'published after the commit').to.deep.equal([1])
+      // The second batch gathers while the first commits: two commits, published in their order, each after its writer was answered.
+      const at = Date.UTC(2026, 0, 1, 10)
+      const first = commit.submit(series(1, at)).then(() => events.push('acknowledged 1'))
+      await new Promise((resolve) => {
+        setImmediate(resolve)
+      })
+      const second = commit.submit(series(2, at + 1000)).then(() => events.push('acknowledged 2'))
+      await Promise.all([first, second])
+      await commit.drain()
+      expect(events).to.deep.equal(['acknowledged', 'published 1', 'acknowledged 1', 'published 1', 'acknowledged 2', 'published 2'])
+      expect(commit.commits).to.equal(3)
     } finally {
       await history.close()
       await rm(dir, {recursive: true, force: true})
     }
+  })
+})
+
+describe('isoTimestamp', () => {
+  it('is new Date(ms).toISOString() for every whole millisecond, any day, and outside 1970 to 9999', () => {
+    fc.assert(fc.property(fc.integer({min: -62_198_755_200_000, max: 8_640_000_000_000_000}), (ms) => {
+      expect(isoTimestamp(ms)).to.equal(new Date(ms).toISOString())
+    }), {numRuns: 5000})
+    fc.assert(fc.property(fc.integer({min: 0, max: Date.UTC(9999, 11, 31, 23, 59, 59, 999)}), (ms) => {
+      expect(isoTimestamp(ms)).to.equal(new Date(ms).toISOString())
+    }), {numRuns: 20_000})
+    // Day boundaries and leap days, in order and out of order (the day part is kept between calls).
+    const edges = [Date.UTC(2024, 1, 28, 23, 59, 59, 999), Date.UTC(2024, 1, 29), Date.UTC(2024, 2, 1), Date.UTC(1970, 0, 1), Date.UTC(2000, 0, 1) - 1, Date.UTC(9999, 11, 31, 23, 59, 59, 999), Date.UTC(2026, 5, 30, 12, 0, 0, 7)]
+    for (const ms of [...edges, ...edges.reverse()]) expect(isoTimestamp(ms)).to.equal(new Date(ms).toISOString())
+    expect(() => isoTimestamp(Number.NaN)).to.throw(RangeError)
+    expect(isoTimestamp(1.5)).to.equal(new Date(1.5).toISOString())
   })
 })
 
