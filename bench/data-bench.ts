@@ -122,7 +122,7 @@ async function interleaved(rounds: number, a: () => Promise<number>, b: () => Pr
  * store's own transaction (rows, rollups, sources; WAL, synchronous=FULL) run inline in this
  * process on the same disk (openInlineWriter): no serve, HTTP, thread or queue.
  */
-async function ratios(rounds: number): Promise<void> {
+async function ratios(rounds: number, only?: 'batches'): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'mfc-bench-ratios-'))
   const inline = await openInlineWriter(join(dir, 'direct.sqlite'))
   const stack = await startServe({simulation_autostart: true, simulation_sample_ms: 1000, rate_limit_per_minute: 0, data_retention_days: 0})
@@ -230,6 +230,12 @@ end
   }
 
   try {
+    if (only === 'batches') {
+      const batch = await interleaved(rounds, httpBatches, directBatches)
+      results['batches of 1000 over HTTPS (1 client, durable) vs direct inserts of the same batches'] = `${fmt(batch.a)} vs ${fmt(batch.b)} readings/s: ratio ${batch.ratio.toFixed(2)} (rounds ${batch.spread}; goal >= 0.6)`
+      return
+    }
+
     await rate('/data/latest?limit=100', 0.5)
     const latest = await interleaved(rounds, () => rate('/data/latest?limit=100'), () => rate('/simulation/status'))
     results['GET /data/latest?limit=100 vs GET /simulation/status (8 clients)'] = `${fmt(latest.a)} vs ${fmt(latest.b)} req/s: ratio ${latest.ratio.toFixed(2)} (rounds ${latest.spread}; goal >= 0.6)`
@@ -367,6 +373,7 @@ async function dataPath(): Promise<void> {
 const only = process.argv[2]
 const rounds = Number(process.argv[3] ?? 6)
 if (only === 'ratios') await ratios(rounds)
+else if (only === 'batches') await ratios(rounds, 'batches')
 else if (only === 'data-path') await dataPath()
 else {
   simulator()
