@@ -6,6 +6,8 @@
  *
  *   npm run build && npx tsx bench/data-bench.ts            # everything
  *   npx tsx bench/data-bench.ts ratios [rounds]              # issue 13's three data-path ratios only
+ *   npx tsx bench/data-bench.ts batches [rounds]             # only batches of 1000 vs direct inserts
+ *   npx tsx bench/data-bench.ts singles [rounds]             # only one reading per request (wrk, fetch) vs direct commits
  *   npx tsx bench/data-bench.ts data-path                    # range query and MQTT vs HTTP
  */
 import {execFile} from 'node:child_process'
@@ -122,7 +124,7 @@ async function interleaved(rounds: number, a: () => Promise<number>, b: () => Pr
  * store's own transaction (rows, rollups, sources; WAL, synchronous=FULL) run inline in this
  * process on the same disk (openInlineWriter): no serve, HTTP, thread or queue.
  */
-async function ratios(rounds: number, only?: 'batches'): Promise<void> {
+async function ratios(rounds: number, only?: 'batches' | 'singles'): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'mfc-bench-ratios-'))
   const inline = await openInlineWriter(join(dir, 'direct.sqlite'))
   const stack = await startServe({simulation_autostart: true, simulation_sample_ms: 1000, rate_limit_per_minute: 0, data_retention_days: 0})
@@ -230,6 +232,17 @@ end
   }
 
   try {
+    if (only === 'singles') {
+      if (await hasWrk()) {
+        const viaWrk = await interleaved(rounds, wrkSingles, directSingles)
+        results['one reading per request from wrk (16 connections) vs direct single-row commits'] = `${fmt(viaWrk.a)} vs ${fmt(viaWrk.b)} readings/s: ratio ${viaWrk.ratio.toFixed(2)} (rounds ${viaWrk.spread}; goal >= 0.55)`
+      }
+
+      const single = await interleaved(rounds, concurrentSingles, directSingles)
+      results['one reading per request from 16 fetch clients vs direct single-row commits'] = `${fmt(single.a)} vs ${fmt(single.b)} readings/s: ratio ${single.ratio.toFixed(2)} (rounds ${single.spread}; goal >= 0.55)`
+      return
+    }
+
     if (only === 'batches') {
       const batch = await interleaved(rounds, httpBatches, directBatches)
       results['batches of 1000 over HTTPS (1 client, durable) vs direct inserts of the same batches'] = `${fmt(batch.a)} vs ${fmt(batch.b)} readings/s: ratio ${batch.ratio.toFixed(2)} (rounds ${batch.spread}; goal >= 0.6)`
@@ -374,6 +387,7 @@ const only = process.argv[2]
 const rounds = Number(process.argv[3] ?? 6)
 if (only === 'ratios') await ratios(rounds)
 else if (only === 'batches') await ratios(rounds, 'batches')
+else if (only === 'singles') await ratios(rounds, 'singles')
 else if (only === 'data-path') await dataPath()
 else {
   simulator()
