@@ -10,8 +10,9 @@
  *   npx tsx bench/data-bench.ts singles [rounds]             # only one reading per request (wrk, fetch) vs direct commits
  *   npx tsx bench/data-bench.ts data-path                    # range query and MQTT vs HTTP
  */
-import {execFile} from 'node:child_process'
+import {execFile, spawn} from 'node:child_process'
 import {readFileSync, writeFileSync} from 'node:fs'
+import {once} from 'node:events'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {cpus, loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -20,6 +21,7 @@ import {promisify} from 'node:util'
 
 import {Agent, fetch} from 'undici'
 
+import {livePaths} from '../src/lib/paths.js'
 import {openHistory, openInlineWriter} from '../src/services/data/history.js'
 import {MfcStackModel} from '../src/services/data/simulator.js'
 import {launchChromium, morePoints} from '../test/helpers/chromium.js'
@@ -95,6 +97,28 @@ async function dashboard(): Promise<void> {
   await stack.close()
 }
 
+/**
+ * A bare node:https server in its own process, with the site's certificate, that reads each
+ * request's body and answers a small 200, storing nothing: the most the bench's Node fetch
+ * clients can reach on this machine, measured in the same rounds as serve.
+ */
+async function bareServer(site: TestSite): Promise<{url: string; stop(): Promise<void>}> {
+  const {certFile, keyFile} = livePaths(site.config.paths, 'localhost')
+  const script = `const s = require('node:https').createServer({key: require('node:fs').readFileSync(process.env.KEY), cert: require('node:fs').readFileSync(process.env.CERT)}, (req, res) => {
+    req.on('data', () => undefined)
+    req.on('end', () => { res.writeHead(200, {'content-type': 'application/json'}); res.end('{"status":"stored","accepted":1}') })
+  })
+  s.listen(0, '127.0.0.1', () => console.log(s.address().port))`
+  const child = spawn(process.execPath, ['-e', script], {env: {KEY: keyFile, CERT: certFile}, stdio: ['ignore', 'pipe', 'inherit']})
+  const [line] = await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(([code]) => {
+    throw new Error(`the bare https server exited (code ${code})`)
+  })]) as [Buffer]
+  return {url: `https://127.0.0.1:${Number(String(line).trim())}`, async stop() {
+    child.kill()
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit')
+  }}
+}
+
 async function hasWrk(): Promise<boolean> {
   return promisify(execFile)('wrk', ['--version']).then(() => true, (error: {stdout?: string}) => (error.stdout ?? '').includes('wrk'))
 }
@@ -138,8 +162,8 @@ async function ratios(rounds: number, only?: 'batches' | 'singles'): Promise<voi
   const wire = (ts: number) => ({timestamp: ts, time_hours: 0, reservoir_concentration: 25, outlet_concentration: 24.9, total_power: 0.002, biofilm_thicknesses: [10, 10, 10, 10, 10], cell_voltages: [0.5, 0.5, 0.5, 0.5, 0.5]})
   const stored = (source: string, ts: number[]) => ts.map((t) => ({...series(1, t, {source})[0], cell_voltages: [0.5, 0.5, 0.5, 0.5, 0.5]}))
   const body = (source: string, ts: number[]) => JSON.stringify({source, readings: ts.map(wire)})
-  const post = async (text: string) => {
-    const response = await fetch(`${apiUrl}/data/ingest`, {method: 'POST', dispatcher, headers: {...auth, 'content-type': 'application/json'}, body: text})
+  const post = async (text: string, url = apiUrl) => {
+    const response = await fetch(`${url}/data/ingest`, {method: 'POST', dispatcher, headers: {...auth, 'content-type': 'application/json'}, body: text})
     if (response.status !== 200) throw new Error(`ingest: ${response.status} ${await response.text()}`)
     await response.arrayBuffer()
   }
@@ -179,6 +203,29 @@ async function ratios(rounds: number, only?: 'batches' | 'singles'): Promise<voi
     }))
     Object.assign(serveCpu.ingest, {ms: serveCpu.ingest.ms + cpuMs() - before, requests: serveCpu.ingest.requests + count})
     return count / seconds
+  }
+
+  /** The same 16 fetch clients and bodies against the bare server (bareServer): the clients' ceiling. */
+  const bareSingles = async (url: string, seconds = 2) => {
+    let count = 0
+    const until = performance.now() + seconds * 1000
+    await Promise.all(Array.from({length: 16}, async (_, c) => {
+      while (performance.now() < until) {
+        await post(body(`single-${c}`, stamps(1)), url)
+        count++
+      }
+    }))
+    return count / seconds
+  }
+
+  const clientCeiling = async () => {
+    const bare = await bareServer(stack.site)
+    try {
+      const ceiling = await interleaved(rounds, concurrentSingles, () => bareSingles(bare.url))
+      results['the same 16 fetch clients: mfc serve (durable) vs a bare node:https server in its own process that stores nothing (the clients\' ceiling)'] = `${fmt(ceiling.a)} vs ${fmt(ceiling.b)} req/s: ratio ${ceiling.ratio.toFixed(2)} (rounds ${ceiling.spread})`
+    } finally {
+      await bare.stop()
+    }
   }
 
   /**
@@ -240,6 +287,7 @@ end
 
       const single = await interleaved(rounds, concurrentSingles, directSingles)
       results['one reading per request from 16 fetch clients vs direct single-row commits'] = `${fmt(single.a)} vs ${fmt(single.b)} readings/s: ratio ${single.ratio.toFixed(2)} (rounds ${single.spread}; goal >= 0.55)`
+      await clientCeiling()
       return
     }
 
@@ -254,6 +302,7 @@ end
     results['GET /data/latest?limit=100 vs GET /simulation/status (8 clients)'] = `${fmt(latest.a)} vs ${fmt(latest.b)} req/s: ratio ${latest.ratio.toFixed(2)} (rounds ${latest.spread}; goal >= 0.6)`
     const single = await interleaved(rounds, concurrentSingles, directSingles)
     results['one reading per request, 16 concurrent clients (group commit, durable) vs direct single-row commits'] = `${fmt(single.a)} vs ${fmt(single.b)} readings/s: ratio ${single.ratio.toFixed(2)} (rounds ${single.spread}; goal >= 0.55)`
+    await clientCeiling()
     if (await hasWrk()) {
       const viaWrk = await interleaved(rounds, wrkSingles, directSingles)
       results['the same from wrk (16 connections, a C client in its own process) vs direct single-row commits'] = `${fmt(viaWrk.a)} vs ${fmt(viaWrk.b)} readings/s: ratio ${viaWrk.ratio.toFixed(2)} (rounds ${viaWrk.spread}; goal >= 0.55)`
