@@ -4,7 +4,8 @@ import {promises as fs} from 'node:fs'
 import {join} from 'node:path'
 
 import type {TempEnv} from './cli.js'
-import type {ServeProcess} from './serve-process.js'
+import {freePort} from './ports.js'
+import {type ServeProcess, startServeProcess} from './serve-process.js'
 
 /**
  * Shared setup of the tests that run several real `mfc serve` processes on one PostgreSQL
@@ -22,6 +23,25 @@ export interface ClusterNode {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Starts a node's serve on its HTTP-01 port. A port that was free when picked can be taken by
+ * the time serve binds it (an outgoing connection's ephemeral port, to PostgreSQL for one);
+ * serve then runs without its HTTP port, as it should, which would fail the test for a reason
+ * of the test's own. So a node whose serve did not get its port is stopped and started again on
+ * a new one (the node's config and `httpPort` follow), at most three times.
+ */
+export async function startNode(node: ClusterNode): Promise<ServeProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const serve = await startServeProcess(node.env, {httpPort: node.httpPort})
+    if (serve.ports.http === node.httpPort) return serve
+    await serve.stop()
+    if (attempt === 3) throw new Error(`${node.name}: serve could not bind an HTTP port three times (last ${node.httpPort})`)
+    node.httpPort = await freePort()
+    const file = join(node.t.configDir, 'ssl-config.json')
+    await fs.writeFile(file, JSON.stringify({...JSON.parse(await fs.readFile(file, 'utf8')) as object, http_port: node.httpPort}))
+  }
+}
 
 /** Polls `probe` until it gives a value (errors count as "not yet"), at most `timeoutMs`. */
 export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 50): Promise<T> {

@@ -11,7 +11,7 @@ import {PgLocalCa} from '../../src/services/storage/pg-local-ca.js'
 import {openPostgres} from '../../src/services/storage/postgres.js'
 import {systemClock} from '../../src/lib/clock.js'
 import {parseJson, runCli, tempEnv} from '../helpers/cli.js'
-import {type ClusterNode, livePairMatches, startHaproxy, until} from '../helpers/cluster-serve.js'
+import {type ClusterNode, livePairMatches, startHaproxy, startNode, until} from '../helpers/cluster-serve.js'
 import {type Pebble, startPebble} from '../helpers/pebble.js'
 import {freePorts} from '../helpers/ports.js'
 import {type TestPostgres, startPostgres} from '../helpers/postgres.js'
@@ -122,7 +122,7 @@ describe('the certificate maintainers inside three mfc serve nodes (real Postgre
       nodes = await makeNodes(3, url, pebble.env, {auto_renew: true})
       const migrated = await runCli(['storage', 'migrate'], {env: nodes[0].env})
       expect(migrated.code, migrated.stderr).to.equal(0)
-      for (const node of nodes) node.serve = await startServeProcess(node.env, {httpPort: node.httpPort})
+      for (const node of nodes) node.serve = await startNode(node)
       // Every validation request waits 3 s in haproxy: an order takes that long, so a renewal is
       // in flight long enough for the other maintainers to queue behind it and for a kill -9 to land mid-order.
       haproxy = await startHaproxy(nodes[0].t.dir, pebble.httpPort, nodes.map((n) => n.httpPort), {delayMs: 3000})

@@ -7,11 +7,11 @@ import {join} from 'node:path'
 import {expect} from 'chai'
 
 import {BIN, ROOT, parseJson, runCli, tempEnv} from '../helpers/cli.js'
-import {type ClusterNode, livePairMatches, startHaproxy, until} from '../helpers/cluster-serve.js'
+import {type ClusterNode, livePairMatches, startHaproxy, startNode, until} from '../helpers/cluster-serve.js'
 import {type Pebble, startPebble} from '../helpers/pebble.js'
 import {freePorts} from '../helpers/ports.js'
 import {type TestPostgres, startPostgres} from '../helpers/postgres.js'
-import {servedSerial, startServeProcess} from '../helpers/serve-process.js'
+import {servedSerial} from '../helpers/serve-process.js'
 import {TEST_TOKEN} from '../helpers/serve.js'
 
 const DOMAIN = 'cluster.mfc.example'
@@ -72,7 +72,7 @@ describe('three mfc serve nodes on one PostgreSQL (real PostgreSQL 15, Pebble, h
     const migrated = await runCli(['storage', 'migrate'], {env: nodes[0].env})
     expect(migrated.code, migrated.stderr).to.equal(0)
     // Node 1 bootstraps a local-CA certificate into the shared store; 2 and 3 serve that one.
-    for (const node of nodes) node.serve = await startServeProcess(node.env, {httpPort: node.httpPort})
+    for (const node of nodes) node.serve = await startNode(node)
     // The CA's HTTP-01 requests go to nodes 2 and 3 only: never to node 1, which places the first order.
     haproxy = await startHaproxy(nodes[0].t.dir, pebble.httpPort, [nodes[1].httpPort, nodes[2].httpPort])
   })
