@@ -191,22 +191,8 @@ async function ratios(rounds: number, only?: 'batches' | 'singles'): Promise<voi
     return count / seconds
   }
 
-  const concurrentSingles = async (seconds = 2) => {
-    let count = 0
-    const until = performance.now() + seconds * 1000
-    const before = cpuMs()
-    await Promise.all(Array.from({length: 16}, async (_, c) => {
-      while (performance.now() < until) {
-        await post(body(`single-${c}`, stamps(1)))
-        count++
-      }
-    }))
-    Object.assign(serveCpu.ingest, {ms: serveCpu.ingest.ms + cpuMs() - before, requests: serveCpu.ingest.requests + count})
-    return count / seconds
-  }
-
-  /** The same 16 fetch clients and bodies against the bare server (bareServer): the clients' ceiling. */
-  const bareSingles = async (url: string, seconds = 2) => {
+  /** 16 fetch clients posting one reading each, each waiting for its answer; readings/s. */
+  const sixteenClients = async (url: string, seconds: number) => {
     let count = 0
     const until = performance.now() + seconds * 1000
     await Promise.all(Array.from({length: 16}, async (_, c) => {
@@ -218,10 +204,18 @@ async function ratios(rounds: number, only?: 'batches' | 'singles'): Promise<voi
     return count / seconds
   }
 
+  const concurrentSingles = async (seconds = 2) => {
+    const before = cpuMs()
+    const perSecond = await sixteenClients(apiUrl, seconds)
+    Object.assign(serveCpu.ingest, {ms: serveCpu.ingest.ms + cpuMs() - before, requests: serveCpu.ingest.requests + perSecond * seconds})
+    return perSecond
+  }
+
   const clientCeiling = async () => {
     const bare = await bareServer(stack.site)
     try {
-      const ceiling = await interleaved(rounds, concurrentSingles, () => bareSingles(bare.url))
+      // The same 16 fetch clients and bodies against the bare server (bareServer): the clients' ceiling.
+      const ceiling = await interleaved(rounds, concurrentSingles, () => sixteenClients(bare.url, 2))
       results['the same 16 fetch clients: mfc serve (durable) vs a bare node:https server in its own process that stores nothing (the clients\' ceiling)'] = `${fmt(ceiling.a)} vs ${fmt(ceiling.b)} req/s: ratio ${ceiling.ratio.toFixed(2)} (rounds ${ceiling.spread})`
     } finally {
       await bare.stop()
